@@ -1,0 +1,35 @@
+# Fusebox: two commands on a fresh Debian machine.
+#   make demo   the controller driving a simulated site
+#   make test   the whole test suite
+SHELL := /bin/bash
+SWIFT ?= swift
+DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config
+
+.PHONY: deps build test demo bench clean
+
+# Installs the Debian packages that are missing (apt-get update once).
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: deps
+	$(SWIFT) build -c release --product fusebox
+	.build/release/fusebox demo
+
+bench: deps
+	$(SWIFT) build -c release --product fusebox
+	.build/release/fusebox bench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Fusebox",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fusebox", targets: ["fusebox"]),
+        .library(name: "FuseboxCore", targets: ["FuseboxCore"]),
+        .library(name: "FuseboxLua", targets: ["FuseboxLua"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // Every Lua API call that can raise or yield lives here, in C, so that no
+        // longjmp ever crosses a Swift frame.
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .target(name: "FuseboxCore"),
+        .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
+        .executableTarget(
+            name: "fusebox",
+            dependencies: [
+                "FuseboxCore", "FuseboxLua",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Loading and checking the JSON case files; used by the tests only.
+        .target(name: "FuseboxTesting", dependencies: ["FuseboxCore"]),
+        .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

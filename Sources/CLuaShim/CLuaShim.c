@@ -1,0 +1,658 @@
+// The sandbox and the bridge. See CLuaShim.h for why this is C.
+
+#include "CLuaShim.h"
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+// Hook granularity while a budget holds; once it is spent the hook fires on
+// every instruction so that a `pcall` in the script cannot outrun it.
+#define FB_HOOK_STEP 1000
+#define FB_MAX_DEPTH 48
+#define FB_MAX_RESULT_BYTES (4u << 20)
+#define FB_LOG_LIMIT 8192
+#define FB_MESSAGE_LIMIT 1024
+
+typedef enum { TRIP_NONE = 0, TRIP_INSTRUCTIONS, TRIP_TIME } trip_reason;
+
+typedef struct {
+    size_t used, peak, limit;
+    int memory_refused;          // the allocator refused a block during this call
+    uint64_t instructions, instruction_limit;
+    uint64_t deadline_ns, time_budget_ns;
+    int hook_step;
+    trip_reason tripped;
+    char message[FB_MESSAGE_LIMIT];   // written by the message handler, no allocation
+    char where[FB_MESSAGE_LIMIT / 4]; // first Lua frame at the error: "chunk:line"
+    fb_buffer log;
+} fb_control;
+
+struct fb_sandbox {
+    lua_State *L;
+    fb_control control;
+};
+
+// MARK: - buffers
+
+void fb_buffer_free(fb_buffer *b) {
+    if (!b) return;
+    free(b->data);
+    b->data = NULL;
+    b->length = b->capacity = 0;
+}
+
+static int buffer_reserve(fb_buffer *b, size_t extra) {
+    if (b->length + extra <= b->capacity) return 1;
+    size_t cap = b->capacity ? b->capacity : 256;
+    while (cap < b->length + extra) cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p) return 0;
+    b->data = p;
+    b->capacity = cap;
+    return 1;
+}
+
+static int buffer_append(fb_buffer *b, const void *bytes, size_t n) {
+    if (!buffer_reserve(b, n)) return 0;
+    memcpy(b->data + b->length, bytes, n);
+    b->length += n;
+    return 1;
+}
+
+static void buffer_set_string(fb_buffer *b, const char *s) {
+    if (!b) return;
+    b->length = 0;
+    buffer_append(b, s, strlen(s));
+}
+
+// MARK: - allocator, clock, hook
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    fb_control *c = ud;
+    size_t old = ptr ? osize : 0;   // for a new block osize is a type tag, not a size
+    if (nsize == 0) {
+        free(ptr);
+        c->used -= old;
+        return NULL;
+    }
+    if (nsize > old && c->used + (nsize - old) > c->limit) {
+        c->memory_refused = 1;
+        return NULL;               // Lua turns this into a memory error, raised in C
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p) return NULL;
+    c->used = c->used - old + nsize;
+    if (c->used > c->peak) c->peak = c->used;
+    return p;
+}
+
+static fb_control *control_of(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    fb_control *c = control_of(L);
+    c->instructions += (uint64_t)c->hook_step;
+    if (c->tripped == TRIP_NONE) {
+        if (c->instructions > c->instruction_limit) c->tripped = TRIP_INSTRUCTIONS;
+        else if (now_ns() > c->deadline_ns) c->tripped = TRIP_TIME;
+    }
+    if (c->tripped == TRIP_NONE) return;
+    // Keep firing on every instruction of this thread from now on.
+    c->hook_step = 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    if (c->tripped == TRIP_INSTRUCTIONS)
+        luaL_error(L, "instruction budget of %d exceeded", (int)c->instruction_limit);
+    else
+        luaL_error(L, "time budget of %d ms exceeded", (int)(c->time_budget_ns / 1000000));
+}
+
+static void arm(fb_sandbox *s, fb_budget budget) {
+    fb_control *c = &s->control;
+    c->instructions = 0;
+    c->instruction_limit = budget.instructions;
+    c->time_budget_ns = budget.time_ns;
+    c->deadline_ns = now_ns() + budget.time_ns;
+    c->tripped = TRIP_NONE;
+    c->memory_refused = 0;
+    c->hook_step = FB_HOOK_STEP;
+    c->message[0] = 0;
+    c->where[0] = 0;
+    lua_sethook(s->L, budget_hook, LUA_MASKCOUNT, FB_HOOK_STEP);
+}
+
+// MARK: - sandboxed library replacements
+
+// `load` for text chunks only; the optional env is honoured, binary is refused.
+static int safe_load(lua_State *L) {
+    size_t len;
+    const char *chunk = lua_tolstring(L, 1, &len);
+    if (!chunk || lua_type(L, 1) != LUA_TSTRING) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "load: only string chunks are allowed in the sandbox");
+        return 2;
+    }
+    const char *name = luaL_optstring(L, 2, "=(load)");
+    int has_env = !lua_isnone(L, 4);
+    int status = luaL_loadbufferx(L, chunk, len, name, "t");
+    if (status != LUA_OK) {
+        luaL_pushfail(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (has_env) {
+        lua_pushvalue(L, 4);
+        if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int safe_collectgarbage(lua_State *L) {
+    const char *opt = luaL_optstring(L, 1, "collect");
+    if (strcmp(opt, "count") != 0)
+        return luaL_error(L, "collectgarbage(\"%s\") is not allowed in the sandbox; only \"count\"", opt);
+    int kb = lua_gc(L, LUA_GCCOUNT, 0);
+    int b = lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_pushnumber(L, (lua_Number)kb + ((lua_Number)b / 1024));
+    return 1;
+}
+
+// print/log go to a bounded buffer the host drains; never to stdout.
+static int sandbox_print(lua_State *L) {
+    fb_control *c = control_of(L);
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        size_t len = 0;
+        const char *s;
+        char tmp[64];
+        switch (lua_type(L, i)) {
+            case LUA_TSTRING: s = lua_tolstring(L, i, &len); break;
+            case LUA_TNUMBER:
+                if (lua_isinteger(L, i)) snprintf(tmp, sizeof tmp, "%lld", (long long)lua_tointeger(L, i));
+                else snprintf(tmp, sizeof tmp, "%.14g", lua_tonumber(L, i));
+                s = tmp; len = strlen(tmp); break;
+            case LUA_TBOOLEAN: s = lua_toboolean(L, i) ? "true" : "false"; len = strlen(s); break;
+            case LUA_TNIL: s = "nil"; len = 3; break;
+            default: s = lua_typename(L, lua_type(L, i)); len = strlen(s); break;
+        }
+        if (c->log.length + len + 2 > FB_LOG_LIMIT) return 0;
+        if (i > 1) buffer_append(&c->log, "\t", 1);
+        buffer_append(&c->log, s, len);
+    }
+    if (c->log.length + 1 <= FB_LOG_LIMIT) buffer_append(&c->log, "\n", 1);
+    return 0;
+}
+
+// Re-arms the hook on the coroutine before every resume. Lua 5.4 threads also
+// inherit the hook of the thread that created them; this covers threads that
+// were created before a budget tripped and so still fire every 1000 steps.
+static int safe_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    if (co) {
+        fb_control *c = control_of(L);
+        lua_sethook(co, budget_hook, LUA_MASKCOUNT, c->tripped ? 1 : FB_HOOK_STEP);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void remove_field(lua_State *L, int table, const char *name) {
+    lua_pushnil(L);
+    lua_setfield(L, table, name);
+}
+
+typedef struct { uint64_t seed; } setup_args;
+
+static int sandbox_setup(lua_State *L) {
+    setup_args *args = lua_touserdata(L, 1);
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},        {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table},  {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine},
+        {NULL, NULL}};
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    int g = lua_gettop(L);
+    remove_field(L, g, "dofile");
+    remove_field(L, g, "loadfile");
+    remove_field(L, g, "warn");
+    remove_field(L, g, "require");
+    lua_pushcfunction(L, safe_load);
+    lua_setfield(L, g, "load");
+    lua_pushcfunction(L, safe_collectgarbage);
+    lua_setfield(L, g, "collectgarbage");
+    lua_pushcfunction(L, sandbox_print);
+    lua_setfield(L, g, "print");
+    lua_pushcfunction(L, sandbox_print);
+    lua_setfield(L, g, "log");
+
+    lua_getfield(L, g, "string");
+    remove_field(L, lua_gettop(L), "dump");
+    lua_pop(L, 1);
+
+    // Seed math.random from the host, then take randomseed away.
+    lua_getfield(L, g, "math");
+    int m = lua_gettop(L);
+    lua_getfield(L, m, "randomseed");
+    lua_pushinteger(L, (lua_Integer)(args->seed & 0x7fffffffffffffffull));
+    lua_call(L, 1, 0);
+    remove_field(L, m, "randomseed");
+    lua_pop(L, 1);
+
+    lua_getfield(L, g, "coroutine");
+    int co = lua_gettop(L);
+    lua_getfield(L, co, "resume");
+    lua_pushcclosure(L, safe_resume, 1);
+    lua_setfield(L, co, "resume");
+    lua_pop(L, 1);
+
+    // The string metatable is per state, but a script must not change it for
+    // the host's own code that runs in the same state (the prelude).
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) {
+        lua_pushliteral(L, "protected");
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return 0;
+}
+
+// MARK: - error capture (never allocates)
+
+static void record_where(lua_State *L, fb_control *c) {
+    lua_Debug ar;
+    for (int level = 0; level < 64 && lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar)) continue;
+        if (ar.currentline > 0) {
+            snprintf(c->where, sizeof c->where, "%s:%d", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+}
+
+static int message_handler(lua_State *L) {
+    fb_control *c = control_of(L);
+    record_where(L, c);
+    switch (lua_type(L, 1)) {
+        case LUA_TSTRING: {
+            size_t len;
+            const char *s = lua_tolstring(L, 1, &len);
+            if (len >= sizeof c->message) len = sizeof c->message - 1;
+            memcpy(c->message, s, len);
+            c->message[len] = 0;
+            break;
+        }
+        case LUA_TNUMBER:
+            snprintf(c->message, sizeof c->message, "%.14g", lua_tonumber(L, 1));
+            break;
+        default:
+            // Deliberately no __tostring: an error object may loop or raise.
+            snprintf(c->message, sizeof c->message, "(error object is a %s value)",
+                     lua_typename(L, lua_type(L, 1)));
+    }
+    return 1;
+}
+
+static fb_status classify(fb_sandbox *s, int status, fb_buffer *error) {
+    fb_control *c = &s->control;
+    fb_status result;
+    if (status == LUA_ERRMEM || (c->memory_refused && status != LUA_OK)) result = FB_ERR_MEMORY;
+    else if (c->tripped == TRIP_INSTRUCTIONS) result = FB_ERR_INSTRUCTIONS;
+    else if (c->tripped == TRIP_TIME) result = FB_ERR_TIME;
+    else if (status == LUA_ERRSYNTAX) result = FB_ERR_SYNTAX;
+    else if (status == LUA_ERRERR) result = FB_ERR_HANDLER;
+    else result = FB_ERR_RUNTIME;
+
+    if (error) {
+        char text[FB_MESSAGE_LIMIT + 256];
+        const char *msg = c->message;
+        if (result == FB_ERR_MEMORY)
+            snprintf(text, sizeof text, "memory limit of %zu KiB exceeded", c->limit / 1024);
+        else if (result == FB_ERR_HANDLER && !msg[0])
+            snprintf(text, sizeof text, "error while handling an error (stack overflow?)");
+        else
+            snprintf(text, sizeof text, "%s", msg[0] ? msg : "unknown error");
+        // Name the line when the message does not already start with it.
+        char full[sizeof text + sizeof c->where + 8];
+        if (c->where[0] && strncmp(text, c->where, strlen(c->where)) != 0)
+            snprintf(full, sizeof full, "%s: %s", c->where, text);
+        else
+            snprintf(full, sizeof full, "%s", text);
+        buffer_set_string(error, full);
+    }
+    return result;
+}
+
+// MARK: - tape decoding (Swift -> Lua), runs under lua_pcall
+
+typedef struct {
+    const uint8_t *p, *end;
+} reader;
+
+static int read_bytes(reader *r, void *out, size_t n) {
+    if ((size_t)(r->end - r->p) < n) return 0;
+    memcpy(out, r->p, n);
+    r->p += n;
+    return 1;
+}
+
+static void push_value(lua_State *L, reader *r, int depth);
+
+static void push_table(lua_State *L, reader *r, int depth) {
+    uint32_t narr = 0, nrec = 0;
+    if (!read_bytes(r, &narr, 4) || !read_bytes(r, &nrec, 4)) luaL_error(L, "tape: truncated table");
+    if (depth > FB_MAX_DEPTH) luaL_error(L, "tape: nested too deep");
+    luaL_checkstack(L, 4, "tape");
+    lua_createtable(L, (int)(narr > 1u << 20 ? 0 : narr), (int)(nrec > 1u << 20 ? 0 : nrec));
+    for (;;) {
+        if (r->p >= r->end) luaL_error(L, "tape: unterminated table");
+        if (*r->p == FB_TAPE_END) { r->p++; return; }
+        push_value(L, r, depth + 1);  // key
+        push_value(L, r, depth + 1);  // value
+        if (lua_isnil(L, -2)) { lua_pop(L, 2); continue; }
+        lua_rawset(L, -3);
+    }
+}
+
+static void push_value(lua_State *L, reader *r, int depth) {
+    uint8_t tag;
+    if (!read_bytes(r, &tag, 1)) luaL_error(L, "tape: truncated");
+    switch (tag) {
+        case FB_TAPE_NIL: lua_pushnil(L); break;
+        case FB_TAPE_TRUE: lua_pushboolean(L, 1); break;
+        case FB_TAPE_FALSE: lua_pushboolean(L, 0); break;
+        case FB_TAPE_NUMBER: { double d; if (!read_bytes(r, &d, 8)) luaL_error(L, "tape: truncated"); lua_pushnumber(L, d); break; }
+        case FB_TAPE_INTEGER: { int64_t i; if (!read_bytes(r, &i, 8)) luaL_error(L, "tape: truncated"); lua_pushinteger(L, (lua_Integer)i); break; }
+        case FB_TAPE_STRING: {
+            uint32_t n;
+            if (!read_bytes(r, &n, 4) || (size_t)(r->end - r->p) < n) luaL_error(L, "tape: truncated string");
+            lua_pushlstring(L, (const char *)r->p, n);
+            r->p += n;
+            break;
+        }
+        case FB_TAPE_TABLE: push_table(L, r, depth); break;
+        default: luaL_error(L, "tape: unknown tag %d", (int)tag);
+    }
+}
+
+// MARK: - tape encoding (Lua -> Swift); raw access only, no metamethods
+
+typedef struct {
+    fb_buffer *out;
+    int failed;
+    const char *why;
+} writer;
+
+static void put(writer *w, const void *bytes, size_t n) {
+    if (w->failed) return;
+    if (w->out->length + n > FB_MAX_RESULT_BYTES) { w->failed = 1; w->why = "result larger than 4 MiB"; return; }
+    if (!buffer_append(w->out, bytes, n)) { w->failed = 1; w->why = "out of memory encoding the result"; }
+}
+
+static void put_tag(writer *w, uint8_t tag) { put(w, &tag, 1); }
+
+static void encode_value(lua_State *L, int idx, writer *w, int depth) {
+    idx = lua_absindex(L, idx);
+    switch (lua_type(L, idx)) {
+        case LUA_TNIL: put_tag(w, FB_TAPE_NIL); break;
+        case LUA_TBOOLEAN: put_tag(w, lua_toboolean(L, idx) ? FB_TAPE_TRUE : FB_TAPE_FALSE); break;
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, idx)) { int64_t i = (int64_t)lua_tointeger(L, idx); put_tag(w, FB_TAPE_INTEGER); put(w, &i, 8); }
+            else { double d = (double)lua_tonumber(L, idx); put_tag(w, FB_TAPE_NUMBER); put(w, &d, 8); }
+            break;
+        case LUA_TSTRING: {
+            size_t len;
+            const char *s = lua_tolstring(L, idx, &len);
+            uint32_t n = (uint32_t)len;
+            put_tag(w, FB_TAPE_STRING); put(w, &n, 4); put(w, s, len);
+            break;
+        }
+        case LUA_TTABLE: {
+            if (depth > FB_MAX_DEPTH) { w->failed = 1; w->why = "result nested deeper than 48 tables (a cycle?)"; return; }
+            if (!lua_checkstack(L, 3)) { w->failed = 1; w->why = "result too deep for the stack"; return; }
+            uint32_t zero = 0;
+            put_tag(w, FB_TAPE_TABLE); put(w, &zero, 4); put(w, &zero, 4);
+            lua_pushnil(L);
+            while (!w->failed && lua_next(L, idx)) {
+                encode_value(L, -2, w, depth + 1);
+                encode_value(L, -1, w, depth + 1);
+                lua_pop(L, 1);
+            }
+            if (w->failed) return;   // the stack is reset by the caller
+            put_tag(w, FB_TAPE_END);
+            break;
+        }
+        default: {
+            const char *name = lua_typename(L, lua_type(L, idx));
+            uint32_t n = (uint32_t)strlen(name);
+            put_tag(w, FB_TAPE_OPAQUE); put(w, &n, 4); put(w, name, n);
+        }
+    }
+}
+
+// MARK: - state lifecycle
+
+fb_sandbox *fb_open(size_t memory_limit, uint64_t random_seed, fb_buffer *error) {
+    fb_sandbox *s = calloc(1, sizeof *s);
+    if (!s) { buffer_set_string(error, "out of memory"); return NULL; }
+    s->control.limit = memory_limit;
+    s->L = lua_newstate(counting_alloc, &s->control);
+    if (!s->L) { buffer_set_string(error, "memory limit too small for a Lua state"); free(s); return NULL; }
+    fb_budget setup_budget = {10000000ull, 1000000000ull};
+    arm(s, setup_budget);
+    setup_args args = {random_seed};
+    lua_pushcfunction(s->L, message_handler);
+    lua_pushcfunction(s->L, sandbox_setup);
+    lua_pushlightuserdata(s->L, &args);
+    int status = lua_pcall(s->L, 1, 0, 1);
+    if (status != LUA_OK) {
+        classify(s, status, error);
+        fb_close(s);
+        return NULL;
+    }
+    lua_settop(s->L, 0);
+    return s;
+}
+
+void fb_close(fb_sandbox *s) {
+    if (!s) return;
+    if (s->L) {
+        // Finalizers run during close; keep them on a short budget.
+        fb_budget close_budget = {1000000ull, 100000000ull};
+        arm(s, close_budget);
+        lua_close(s->L);
+    }
+    fb_buffer_free(&s->control.log);
+    free(s);
+}
+
+size_t fb_memory_used(const fb_sandbox *s) { return s->control.used; }
+size_t fb_memory_peak(const fb_sandbox *s) { return s->control.peak; }
+uint64_t fb_last_instructions(const fb_sandbox *s) { return s->control.instructions; }
+
+void fb_take_log(fb_sandbox *s, fb_buffer *into) {
+    into->length = 0;
+    buffer_append(into, s->control.log.data ? (const char *)s->control.log.data : "", s->control.log.length);
+    s->control.log.length = 0;
+}
+
+// MARK: - load
+
+typedef struct {
+    fb_sandbox *sandbox;
+    const char *chunkname, *source;
+    size_t length;
+    int syntax_error, contract_error;
+} load_args;
+
+static int protected_load(lua_State *L) {
+    load_args *a = lua_touserdata(L, 1);
+    if (a->length > 0 && a->source[0] == LUA_SIGNATURE[0])
+        return luaL_error(L, "%s: binary chunks are not allowed; load the script's source text", a->chunkname);
+    if (luaL_loadbufferx(L, a->source, a->length, a->chunkname, "t") != LUA_OK) {
+        a->syntax_error = 1;
+        return lua_error(L);
+    }
+    lua_call(L, 0, 1);
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        a->contract_error = 1;
+        return luaL_error(L, "%s: the script must return a table, got %s", a->chunkname,
+                          luaL_typename(L, -1));
+    }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, a->sandbox);   // the module, keyed by its sandbox
+    return 0;
+}
+
+fb_status fb_load(fb_sandbox *s, const char *chunkname, const char *source, size_t length,
+                  fb_budget budget, fb_buffer *error) {
+    lua_State *L = s->L;
+    lua_settop(L, 0);
+    arm(s, budget);
+    load_args args = {s, chunkname, source, length, 0, 0};
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, protected_load);
+    lua_pushlightuserdata(L, &args);
+    int status = lua_pcall(L, 1, 0, 1);
+    lua_settop(L, 0);
+    if (status == LUA_OK) return FB_OK;
+    fb_status r = classify(s, args.syntax_error && status == LUA_ERRRUN ? LUA_ERRSYNTAX : status, error);
+    if (args.contract_error && r == FB_ERR_RUNTIME) r = FB_ERR_CONTRACT;
+    return r;
+}
+
+// MARK: - call
+
+typedef struct {
+    fb_sandbox *sandbox;
+    const char *function;
+    const uint8_t *args;
+    size_t args_length;
+    uint32_t nargs;
+    const char *readback;
+    fb_buffer *results;
+    int contract_error;
+    const char *encode_error;
+} call_args;
+
+static int protected_call(lua_State *L) {
+    call_args *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, a->sandbox) != LUA_TTABLE) {
+        a->contract_error = 1;
+        return luaL_error(L, "no script loaded");
+    }
+    lua_pushstring(L, a->function);
+    if (lua_rawget(L, 1) != LUA_TFUNCTION) {
+        a->contract_error = 1;
+        return luaL_error(L, "the script has no function '%s'", a->function);
+    }
+    reader r = {a->args, a->args + a->args_length};
+    luaL_checkstack(L, (int)a->nargs + 8, "arguments");
+    for (uint32_t i = 0; i < a->nargs; i++) push_value(L, &r, 0);
+    int keep_first = a->readback && a->nargs > 0;
+    if (keep_first) {               // a second reference to args[1] survives the call
+        lua_pushvalue(L, 3);
+        lua_insert(L, 2);
+    }
+    int base = lua_gettop(L) - (int)a->nargs - 1;   // index just below the function
+    lua_call(L, (int)a->nargs, LUA_MULTRET);
+    int nresults = lua_gettop(L) - base;
+    writer w = {a->results, 0, NULL};
+    a->results->length = 0;
+    uint32_t count = (uint32_t)nresults + (keep_first ? 1u : 0u);
+    put(&w, &count, 4);
+    for (int i = 1; i <= nresults && !w.failed; i++) encode_value(L, base + i, &w, 0);
+    if (keep_first && !w.failed) {
+        if (lua_type(L, 2) == LUA_TTABLE) {
+            lua_pushstring(L, a->readback);
+            lua_rawget(L, 2);
+        } else {
+            lua_pushnil(L);
+        }
+        encode_value(L, -1, &w, 0);
+    }
+    if (w.failed) {
+        a->encode_error = w.why;
+        return luaL_error(L, "%s", w.why);
+    }
+    return 0;
+}
+
+fb_status fb_call(fb_sandbox *s, const char *function, const uint8_t *args, size_t args_length,
+                  uint32_t nargs, const char *readback, fb_budget budget, fb_buffer *results,
+                  fb_buffer *error) {
+    lua_State *L = s->L;
+    lua_settop(L, 0);
+    arm(s, budget);
+    call_args a = {s, function, args, args_length, nargs, readback, results, 0, NULL};
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, protected_call);
+    lua_pushlightuserdata(L, &a);
+    int status = lua_pcall(L, 1, 0, 1);
+    lua_settop(L, 0);
+    if (status == LUA_OK) return FB_OK;
+    fb_status r = classify(s, status, error);
+    if (a.contract_error && r == FB_ERR_RUNTIME) r = FB_ERR_CONTRACT;
+    if (a.encode_error && r == FB_ERR_RUNTIME) r = FB_ERR_RESULT;
+    if (r == FB_ERR_MEMORY) lua_gc(L, LUA_GCCOLLECT);   // give the next call its ceiling back
+    return r;
+}
+
+typedef struct {
+    fb_sandbox *sandbox;
+    const char *name;
+    fb_buffer *result;
+    const char *encode_error;
+} field_args;
+
+static int protected_field(lua_State *L) {
+    field_args *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, a->sandbox) != LUA_TTABLE) return luaL_error(L, "no script loaded");
+    lua_pushstring(L, a->name);
+    lua_rawget(L, 1);
+    writer w = {a->result, 0, NULL};
+    a->result->length = 0;
+    encode_value(L, -1, &w, 0);
+    if (w.failed) { a->encode_error = w.why; return luaL_error(L, "%s", w.why); }
+    return 0;
+}
+
+fb_status fb_module_field(fb_sandbox *s, const char *name, fb_buffer *result, fb_buffer *error) {
+    lua_State *L = s->L;
+    lua_settop(L, 0);
+    fb_budget budget = {1000000ull, 100000000ull};
+    arm(s, budget);
+    field_args a = {s, name, result, NULL};
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, protected_field);
+    lua_pushlightuserdata(L, &a);
+    int status = lua_pcall(L, 1, 0, 1);
+    lua_settop(L, 0);
+    if (status == LUA_OK) return FB_OK;
+    fb_status r = classify(s, status, error);
+    if (a.encode_error && r == FB_ERR_RUNTIME) r = FB_ERR_RESULT;
+    return r;
+}

@@ -1,0 +1,101 @@
+#ifndef FUSEBOX_CLUASHIM_H
+#define FUSEBOX_CLUASHIM_H
+
+// The only door between Swift and a Lua state.
+//
+// Swift never touches lua_State directly: every Lua API call that can raise an
+// error (allocation, metamethods, the budget hook) runs below lua_pcall inside
+// this file, so a longjmp can never cross a Swift frame. Values travel in both
+// directions as a flat byte "tape" (see fb_tape_* below) instead of through
+// individual push/get calls.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fb_sandbox fb_sandbox;
+
+/// Why a call failed. Stable numbers: Swift maps them to typed errors.
+typedef enum {
+    FB_OK = 0,
+    FB_ERR_RUNTIME = 1,      ///< the script raised an error
+    FB_ERR_SYNTAX = 2,       ///< the chunk does not compile (or is binary)
+    FB_ERR_MEMORY = 3,       ///< the memory ceiling was hit
+    FB_ERR_INSTRUCTIONS = 4, ///< the instruction budget was spent
+    FB_ERR_TIME = 5,         ///< the wall-clock deadline passed
+    FB_ERR_RESULT = 6,       ///< a result could not be encoded (too deep, too large)
+    FB_ERR_CONTRACT = 7,     ///< the module is not a table or lacks the function
+    FB_ERR_HANDLER = 8,      ///< error while handling an error (e.g. stack overflow)
+} fb_status;
+
+/// Per-call limits. A call that breaks one ends with the matching fb_status.
+typedef struct {
+    uint64_t instructions;   ///< VM instructions per call (counted in steps of `hook_step`)
+    uint64_t time_ns;        ///< wall-clock budget per call
+} fb_budget;
+
+/// A growable byte buffer owned by C; free with fb_buffer_free.
+typedef struct {
+    uint8_t *data;
+    size_t length;
+    size_t capacity;
+} fb_buffer;
+
+void fb_buffer_free(fb_buffer *buffer);
+
+/// Tape tags. A table is `T`, u32 array-size hint, u32 hash-size hint, then
+/// key/value pairs, then `E`. Numbers are little-endian.
+enum {
+    FB_TAPE_NIL = 'n',
+    FB_TAPE_TRUE = 't',
+    FB_TAPE_FALSE = 'f',
+    FB_TAPE_NUMBER = 'd',    ///< 8-byte IEEE double
+    FB_TAPE_INTEGER = 'i',   ///< 8-byte two's complement
+    FB_TAPE_STRING = 's',    ///< u32 length, bytes
+    FB_TAPE_TABLE = 'T',
+    FB_TAPE_END = 'E',
+    FB_TAPE_OPAQUE = 'x',    ///< a function, userdata or thread: u32 length, type name
+};
+
+/// Creates a sandboxed state: the allow-listed libraries, text-only `load`,
+/// `collectgarbage("count")` only, protected string metatable, seeded
+/// `math.random`, the counting allocator and the budget hook. NULL on failure
+/// (with a reason in `error`, which must be freed).
+fb_sandbox *fb_open(size_t memory_limit, uint64_t random_seed, fb_buffer *error);
+void fb_close(fb_sandbox *sandbox);
+
+/// Compiles `source` (text only) under `chunkname`, runs it within `budget` and
+/// keeps the value it returns as the module. The module must be a table.
+/// On failure returns the status and writes the message to `error`.
+fb_status fb_load(fb_sandbox *sandbox, const char *chunkname, const char *source,
+                  size_t length, fb_budget budget, fb_buffer *error);
+
+/// Calls `module[function](args...)` where args are `nargs` values on the tape
+/// `args`. On success `results` holds a u32 count and that many values; if
+/// `readback` is non-NULL the field `args[1][readback]` as it is after the call
+/// is appended as one more value (nil when absent).
+fb_status fb_call(fb_sandbox *sandbox, const char *function, const uint8_t *args,
+                  size_t args_length, uint32_t nargs, const char *readback,
+                  fb_budget budget, fb_buffer *results, fb_buffer *error);
+
+/// Reads module[name] raw and encodes it as one tape value.
+fb_status fb_module_field(fb_sandbox *sandbox, const char *name, fb_buffer *result,
+                          fb_buffer *error);
+
+/// Bytes the state holds now, and the most it held since it was opened.
+size_t fb_memory_used(const fb_sandbox *sandbox);
+size_t fb_memory_peak(const fb_sandbox *sandbox);
+/// Instructions counted during the last call (to the hook's granularity).
+uint64_t fb_last_instructions(const fb_sandbox *sandbox);
+
+/// Lines the script printed with `print`/`log` since the last take, one per line.
+void fb_take_log(fb_sandbox *sandbox, fb_buffer *into);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

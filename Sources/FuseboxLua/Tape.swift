@@ -1,0 +1,153 @@
+/// Tape tags, as defined in CLuaShim.h.
+enum TapeTag {
+    static let nilValue = UInt8(ascii: "n")
+    static let trueValue = UInt8(ascii: "t")
+    static let falseValue = UInt8(ascii: "f")
+    static let number = UInt8(ascii: "d")
+    static let integer = UInt8(ascii: "i")
+    static let string = UInt8(ascii: "s")
+    static let table = UInt8(ascii: "T")
+    static let end = UInt8(ascii: "E")
+    static let opaque = UInt8(ascii: "x")
+}
+
+/// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
+/// Writing it is plain Swift with no Lua calls, so nothing here can raise.
+public struct TapeWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var count: UInt32 = 0
+    private var depth = 0
+
+    public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        count = 0
+        depth = 0
+    }
+
+    private mutating func tag(_ t: UInt8) {
+        if depth == 0 { count += 1 }
+        bytes.append(t)
+    }
+
+    private mutating func raw<T: FixedWidthInteger>(_ v: T) {
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func nilValue() { tag(TapeTag.nilValue) }
+    public mutating func bool(_ b: Bool) { tag(b ? TapeTag.trueValue : TapeTag.falseValue) }
+    public mutating func number(_ d: Double) { tag(TapeTag.number); raw(d.bitPattern) }
+    public mutating func integer(_ i: Int64) { tag(TapeTag.integer); raw(i) }
+    public mutating func integer(_ i: Int) { integer(Int64(i)) }
+    public mutating func string(_ s: String) {
+        tag(TapeTag.string)
+        var s = s
+        s.withUTF8 { utf8 in
+            raw(UInt32(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+    public mutating func optionalNumber(_ d: Double?) {
+        if let d { number(d) } else { nilValue() }
+    }
+
+    /// Opens a table; write key, value, key, value ... then `endTable()`.
+    public mutating func beginTable(arrayCount: Int = 0, fieldCount: Int = 0) {
+        tag(TapeTag.table)
+        raw(UInt32(arrayCount))
+        raw(UInt32(fieldCount))
+        depth += 1
+    }
+    public mutating func endTable() {
+        depth -= 1
+        bytes.append(TapeTag.end)
+    }
+
+    /// `key = value` for a string key: call before writing the value.
+    public mutating func key(_ k: String) { string(k) }
+    public mutating func key(_ i: Int) { integer(Int64(i)) }
+
+    public mutating func numberArray(_ values: [Double]) {
+        beginTable(arrayCount: values.count)
+        for (i, v) in values.enumerated() { key(i + 1); number(v) }
+        endTable()
+    }
+
+    public mutating func value(_ v: LuaValue) {
+        switch v {
+        case .nil, .opaque: nilValue()
+        case .boolean(let b): bool(b)
+        case .number(let d): number(d)
+        case .integer(let i): integer(i)
+        case .string(let s): string(s)
+        case .table(let entries):
+            beginTable(fieldCount: entries.count)
+            for e in entries {
+                value(e.key)
+                value(e.value)
+            }
+            endTable()
+        }
+    }
+}
+
+/// Reads values the shim wrote. Malformed input ends in `.nil`, never a trap.
+struct TapeReader {
+    private let base: UnsafePointer<UInt8>
+    private let end: Int
+    private var offset = 0
+
+    init(_ base: UnsafePointer<UInt8>, length: Int) {
+        self.base = base
+        self.end = length
+    }
+
+    var isAtEnd: Bool { offset >= end }
+
+    private mutating func raw<T: FixedWidthInteger>(_: T.Type) -> T? {
+        guard end - offset >= MemoryLayout<T>.size else { return nil }
+        var v: T = 0
+        withUnsafeMutableBytes(of: &v) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + offset, count: MemoryLayout<T>.size)) }
+        offset += MemoryLayout<T>.size
+        return T(littleEndian: v)
+    }
+
+    mutating func count() -> UInt32 { raw(UInt32.self) ?? 0 }
+
+    private mutating func text() -> String? {
+        guard let n = raw(UInt32.self).map(Int.init), end - offset >= n else { return nil }
+        let s = String(decoding: UnsafeBufferPointer(start: base + offset, count: n), as: UTF8.self)
+        offset += n
+        return s
+    }
+
+    mutating func value() -> LuaValue {
+        guard offset < end else { return .nil }
+        let t = base[offset]
+        offset += 1
+        switch t {
+        case TapeTag.nilValue: return .nil
+        case TapeTag.trueValue: return .boolean(true)
+        case TapeTag.falseValue: return .boolean(false)
+        case TapeTag.number: return raw(UInt64.self).map { .number(Double(bitPattern: $0)) } ?? .nil
+        case TapeTag.integer: return raw(Int64.self).map { .integer($0) } ?? .nil
+        case TapeTag.string: return text().map { .string($0) } ?? .nil
+        case TapeTag.opaque: return .opaque(text() ?? "userdata")
+        case TapeTag.table:
+            _ = raw(UInt32.self)
+            _ = raw(UInt32.self)
+            var entries: [LuaEntry] = []
+            while offset < end {
+                if base[offset] == TapeTag.end { offset += 1; break }
+                let k = value()
+                let v = value()
+                entries.append(LuaEntry(key: k, value: v))
+            }
+            return .table(entries)
+        default:
+            offset = end
+            return .nil
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import FuseboxCore
+import FuseboxLua
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the performance figures and print them as one JSON document.",
+        discussion: """
+            Every variant of a group is measured in the same run, in interleaved rounds,
+            so that ratios hold on a noisy machine. Targets come from
+            Benchmarks/thresholds.json when it is found.
+            """
+    )
+
+    @Option(help: "Only this group: policy.")
+    var only: String?
+
+    @Option(help: "Rounds per variant (interleaved).")
+    var rounds: Int = 5
+
+    func run() async throws {
+        var document: [String: Any] = [:]
+        if only == nil || only == "policy" {
+            document["policy"] = try PolicyBench(rounds: rounds).run()
+        }
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+struct PolicyBench {
+    var rounds: Int
+    let policies = ["fair_share", "priority", "pv_surplus", "ripple"]
+    let sizes = [10, 100, 1000]
+
+    func run() throws -> [String: Any] {
+        let library = PolicyLibrary.shipped()
+        var result: [String: Any] = [:]
+        var ratios: [String: Double] = [:]
+        var medians: [String: Double] = [:]
+        for n in sizes {
+            let snapshot = SiteGenerator(seed: 42).site(chargers: n)
+            var chains: [(String, PolicyChain)] = []
+            for name in policies {
+                chains.append((name, PolicyChain(scripts: [try library.load(name)])))
+            }
+            // Each cycle a little later, so that time-based policies move on.
+            var samples: [String: [Double]] = [:]
+            let perBlock = n >= 1000 ? 20 : (n >= 100 ? 200 : 1000)
+            var t = snapshot.time
+            for _ in 0..<rounds {
+                samples["native_fallback", default: []] += measure(perBlock) {
+                    let budget = Budget(snapshot: snapshot)
+                    let requested = FallbackAllocator.allocate(snapshot, budget: budget)
+                    let clamped = SafetyClamp.apply(requested, snapshot: snapshot, budget: budget)
+                    precondition(clamped.allocation.count == n)
+                }
+                for (name, chain) in chains {
+                    var snap = snapshot
+                    samples[name, default: []] += measure(perBlock) {
+                        t += 1
+                        snap.time = t
+                        let outcome = chain.allocate(snap)
+                        precondition(outcome.fallback == nil, "\(name): \(outcome.fallback!)")
+                    }
+                }
+            }
+            var group: [String: Any] = [:]
+            for (name, values) in samples {
+                let sorted = values.sorted()
+                let median = sorted[sorted.count / 2]
+                let p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+                group[name] = ["median_us": round2(median), "p99_us": round2(p99), "samples": sorted.count]
+                medians["\(name)_\(n)"] = median
+            }
+            result["\(n)_chargers"] = group
+            for name in policies {
+                ratios["\(name)_to_native_\(n)"] = round2(medians["\(name)_\(n)"]! / medians["native_fallback_\(n)"]!)
+            }
+        }
+        result["ratio_lua_to_native"] = ratios
+        let thresholds = Thresholds.load()["policy"] as? [String: Double] ?? [:]
+        var checks: [String: Any] = [:]
+        if let limit = thresholds["fair_share_100_median_us"] {
+            checks["fair_share_100_median_us"] = ["limit": limit, "value": round2(medians["fair_share_100"]!),
+                                                 "met": medians["fair_share_100"]! <= limit]
+        }
+        if let limit = thresholds["lua_to_native_ratio_100"] {
+            let worst = policies.map { ratios["\($0)_to_native_100"]! }.max()!
+            checks["lua_to_native_ratio_100"] = ["limit": limit, "value": worst, "met": worst <= limit]
+        }
+        result["targets"] = checks
+        return result
+    }
+
+    /// Microseconds per call, one sample per call.
+    func measure(_ count: Int, _ body: () -> Void) -> [Double] {
+        let clock = ContinuousClock()
+        var out: [Double] = []
+        out.reserveCapacity(count)
+        for _ in 0..<count {
+            let d = clock.measure(body)
+            out.append(Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6)
+        }
+        return out
+    }
+
+    func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+}
+
+enum Thresholds {
+    /// Benchmarks/thresholds.json from the working directory or beside the package.
+    static func load() -> [String: Any] {
+        var candidates = [FileManager.default.currentDirectoryPath + "/Benchmarks/thresholds.json"]
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("Benchmarks/thresholds.json").path)
+            dir = dir.deletingLastPathComponent()
+        }
+        for path in candidates {
+            if let data = FileManager.default.contents(atPath: path),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                return object
+            }
+        }
+        return [:]
+    }
+}
