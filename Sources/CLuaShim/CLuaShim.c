@@ -199,19 +199,103 @@ static int sandbox_print(lua_State *L) {
     return 0;
 }
 
+static void arm_thread(lua_State *L, lua_State *co) {
+    fb_control *c = control_of(L);
+    lua_sethook(co, budget_hook, LUA_MASKCOUNT, c->tripped ? 1 : FB_HOOK_STEP);
+}
+
 // Re-arms the hook on the coroutine before every resume. Lua 5.4 threads also
 // inherit the hook of the thread that created them; this covers threads that
 // were created before a budget tripped and so still fire every 1000 steps.
 static int safe_resume(lua_State *L) {
     lua_State *co = lua_tothread(L, 1);
-    if (co) {
-        fb_control *c = control_of(L);
-        lua_sethook(co, budget_hook, LUA_MASKCOUNT, c->tripped ? 1 : FB_HOOK_STEP);
-    }
+    if (co) arm_thread(L, co);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     return lua_gettop(L);
+}
+
+// Lua 5.4 runs finalizers with hooks off (lgc.c, GCTM), so no budget could stop
+// a looping __gc: scripts may not set one. Lua only honours a __gc present when
+// setmetatable is called, so checking here is enough.
+static int safe_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        int has_gc = lua_rawget(L, 2) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (has_gc) return luaL_error(L, "__gc metamethods are not allowed in the sandbox");
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+// xpcall whose handler runs after the protected call has returned. Lua calls a
+// message handler at the point of the error; for an error raised by the budget
+// hook that point is inside the hook, where Lua has switched hooks off, so a
+// looping handler could never be stopped. Here the handler runs as an ordinary
+// call, under the budget. (The handler sees the error value but no longer the
+// stack where it happened; scripts have no debug library anyway.)
+static int safe_xpcall(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_checkstack(L, n + 2, "xpcall");
+    lua_pushvalue(L, 1);
+    for (int i = 3; i <= n; i++) lua_pushvalue(L, i);
+    int base = n;
+    if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+        lua_pushboolean(L, 1);
+        lua_insert(L, base + 1);
+        return lua_gettop(L) - base;
+    }
+    lua_pushvalue(L, 2);
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 1, 0);   // an error in the handler becomes the result, as in Lua
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static void arm_thread(lua_State *L, lua_State *co);
+
+// coroutine.wrap without closing the coroutine on error: lua_closethread would
+// run its pending __close handlers with hooks off when the error came from the
+// budget hook (the thread keeps allowhook = 0), out of the budget's reach.
+static int wrap_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int narg = lua_gettop(L);
+    if (lua_status(co) == LUA_OK && lua_gettop(co) == 0)
+        return luaL_error(L, "cannot resume dead coroutine");
+    if (lua_status(co) != LUA_OK && lua_status(co) != LUA_YIELD)
+        return luaL_error(L, "cannot resume dead coroutine");
+    if (!lua_checkstack(co, narg)) return luaL_error(L, "too many arguments to resume");
+    lua_xmove(L, co, narg);
+    arm_thread(L, co);
+    int nres = 0;
+    int status = lua_resume(co, L, narg, &nres);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) return luaL_error(L, "too many results to resume");
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int safe_wrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, wrap_resume, 1);
+    return 1;
 }
 
 static void remove_field(lua_State *L, int table, const char *name) {
@@ -242,6 +326,11 @@ static int sandbox_setup(lua_State *L) {
     lua_setfield(L, g, "load");
     lua_pushcfunction(L, safe_collectgarbage);
     lua_setfield(L, g, "collectgarbage");
+    lua_pushcfunction(L, safe_xpcall);
+    lua_setfield(L, g, "xpcall");
+    lua_getfield(L, g, "setmetatable");
+    lua_pushcclosure(L, safe_setmetatable, 1);
+    lua_setfield(L, g, "setmetatable");
     lua_pushcfunction(L, sandbox_print);
     lua_setfield(L, g, "print");
     lua_pushcfunction(L, sandbox_print);
@@ -265,6 +354,9 @@ static int sandbox_setup(lua_State *L) {
     lua_getfield(L, co, "resume");
     lua_pushcclosure(L, safe_resume, 1);
     lua_setfield(L, co, "resume");
+    lua_pushcfunction(L, safe_wrap);
+    lua_setfield(L, co, "wrap");
+    remove_field(L, co, "close");
     lua_pop(L, 1);
 
     // The string metatable is per state, but a script must not change it for
@@ -510,7 +602,8 @@ typedef struct {
 static int protected_load(lua_State *L) {
     load_args *a = lua_touserdata(L, 1);
     if (a->length > 0 && a->source[0] == LUA_SIGNATURE[0])
-        return luaL_error(L, "%s: binary chunks are not allowed; load the script's source text", a->chunkname);
+        return luaL_error(L, "%s: binary chunks are not allowed; load the script's source text",
+                          a->chunkname[0] == '@' ? a->chunkname + 1 : a->chunkname);
     if (luaL_loadbufferx(L, a->source, a->length, a->chunkname, "t") != LUA_OK) {
         a->syntax_error = 1;
         return lua_error(L);
@@ -518,7 +611,8 @@ static int protected_load(lua_State *L) {
     lua_call(L, 0, 1);
     if (lua_type(L, -1) != LUA_TTABLE) {
         a->contract_error = 1;
-        return luaL_error(L, "%s: the script must return a table, got %s", a->chunkname,
+        return luaL_error(L, "%s: the script must return a table, got %s",
+                          a->chunkname[0] == '@' ? a->chunkname + 1 : a->chunkname,
                           luaL_typename(L, -1));
     }
     lua_rawsetp(L, LUA_REGISTRYINDEX, a->sandbox);   // the module, keyed by its sandbox

@@ -1,0 +1,1 @@
+return { name = 7, allocate = function() return {} end }

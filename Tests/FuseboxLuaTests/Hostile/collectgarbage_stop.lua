@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    collectgarbage("stop")
+    return {}
+  end,
+}

@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    dofile("/etc/passwd")
+    return {}
+  end,
+}

@@ -1,0 +1,7 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    while true do end
+  end,
+}

@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    local nothing = nil
+    return nothing.field
+  end,
+}

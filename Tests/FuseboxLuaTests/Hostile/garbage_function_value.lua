@@ -1,0 +1,7 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    return { p01 = print }
+  end,
+}

@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    local f = io.open("/etc/passwd")
+    return {}
+  end,
+}

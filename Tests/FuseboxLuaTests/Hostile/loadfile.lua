@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    loadfile("/etc/passwd")
+    return {}
+  end,
+}

@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    local os = package.loaded.os
+    return {}
+  end,
+}

@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    math.randomseed(42)
+    return {}
+  end,
+}

@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    local os = require("os")
+    return {}
+  end,
+}

@@ -1,0 +1,5 @@
+return {
+  allocate = function(site)
+    return {
+  end,
+}

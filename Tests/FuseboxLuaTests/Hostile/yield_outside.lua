@@ -1,0 +1,8 @@
+
+return {
+  name = nil,
+  allocate = function(site)
+    coroutine.yield(1)
+    return {}
+  end,
+}
