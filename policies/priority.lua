@@ -46,10 +46,16 @@ return {
     end
     table.sort(levels, function(a, b) return a > b end)
 
-    -- Protected cars hold their minimum before anyone else is admitted.
+    -- Protected cars hold their minimum before anyone else is admitted: one
+    -- fill capped at each one's minimum admits those that still fit.
     local reserved = {}
-    for _, i in ipairs(protected) do
-      if fusebox.fits(site, { i }, reserved) then reserved[i] = chargers[i].min end
+    if #protected > 0 then
+      local at_min = {}
+      for _, i in ipairs(protected) do at_min[i] = chargers[i].min end
+      local held = fusebox.fill(site, protected, { upper = at_min })
+      for _, i in ipairs(protected) do
+        if held[chargers[i].id] > 0 then reserved[i] = chargers[i].min end
+      end
     end
 
     local out, given = {}, {}

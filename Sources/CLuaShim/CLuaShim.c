@@ -305,6 +305,9 @@ static void remove_field(lua_State *L, int table, const char *name) {
 
 typedef struct { uint64_t seed; } setup_args;
 
+static int native_fill(lua_State *L);
+static int native_fits(lua_State *L);
+
 static int sandbox_setup(lua_State *L) {
     setup_args *args = lua_touserdata(L, 1);
     static const luaL_Reg libs[] = {
@@ -335,6 +338,14 @@ static int sandbox_setup(lua_State *L) {
     lua_setfield(L, g, "print");
     lua_pushcfunction(L, sandbox_print);
     lua_setfield(L, g, "log");
+
+    // The host's primitives; the prelude adds the rest of `fusebox` in Lua.
+    lua_createtable(L, 0, 8);
+    lua_pushcfunction(L, native_fill);
+    lua_setfield(L, -2, "fill");
+    lua_pushcfunction(L, native_fits);
+    lua_setfield(L, -2, "fits");
+    lua_setfield(L, g, "fusebox");
 
     lua_getfield(L, g, "string");
     remove_field(L, lua_gettop(L), "dump");
@@ -468,6 +479,23 @@ static void push_table(lua_State *L, reader *r, int depth) {
     }
 }
 
+static const char cache_key = 0;
+
+static void push_cache(lua_State *L, int reset) {
+    if (reset || lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
+        if (!reset) lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+    }
+}
+
+static uint32_t read_slot(lua_State *L, reader *r) {
+    uint32_t slot;
+    if (!read_bytes(r, &slot, 4)) luaL_error(L, "tape: truncated slot");
+    return slot;
+}
+
 static void push_value(lua_State *L, reader *r, int depth) {
     uint8_t tag;
     if (!read_bytes(r, &tag, 1)) luaL_error(L, "tape: truncated");
@@ -485,6 +513,42 @@ static void push_value(lua_State *L, reader *r, int depth) {
             break;
         }
         case FB_TAPE_TABLE: push_table(L, r, depth); break;
+        case FB_TAPE_RESET:
+            push_cache(L, 1);
+            lua_pop(L, 1);
+            push_value(L, r, depth);
+            break;
+        case FB_TAPE_DEFINE: {
+            uint32_t slot = read_slot(L, r);
+            luaL_checkstack(L, 3, "tape");
+            push_cache(L, 0);
+            push_value(L, r, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)slot);
+            lua_pop(L, 1);
+            push_value(L, r, depth);
+            break;
+        }
+        case FB_TAPE_REF: {
+            uint32_t slot = read_slot(L, r);
+            luaL_checkstack(L, 2, "tape");
+            push_cache(L, 0);
+            lua_rawgeti(L, -1, (lua_Integer)slot);
+            lua_remove(L, -2);
+            break;
+        }
+        case FB_TAPE_WITH_META: {
+            uint32_t slot = read_slot(L, r);
+            push_value(L, r, depth);
+            luaL_checkstack(L, 2, "tape");
+            push_cache(L, 0);
+            if (lua_type(L, -2) == LUA_TTABLE && lua_rawgeti(L, -1, (lua_Integer)slot) == LUA_TTABLE) {
+                lua_setmetatable(L, -3);
+            } else {
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+            break;
+        }
         default: luaL_error(L, "tape: unknown tag %d", (int)tag);
     }
 }
@@ -544,6 +608,325 @@ static void encode_value(lua_State *L, int idx, writer *w, int depth) {
     }
 }
 
+
+// MARK: - fusebox.fill and fusebox.fits, native
+
+// Equal sharing under the site's linear limits, for policies: the same algorithm
+// as FuseboxCore's WaterFill (see there and docs/policies.md). It reads the Lua
+// tables it is given (fields through metatables, as policies see them) and
+// keeps its scratch arrays in a userdata, so the memory ceiling covers them and
+// an error in the middle leaves nothing behind.
+
+typedef struct { double value; int index; } keyed;
+
+static int compare_keyed(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    if (x->value < y->value) return -1;
+    if (x->value > y->value) return 1;
+    return x->index - y->index;
+}
+
+static double number_field(lua_State *L, int table, const char *key, double fallback) {
+    lua_getfield(L, table, key);
+    int ok = 0;
+    double v = lua_tonumberx(L, -1, &ok);
+    lua_pop(L, 1);
+    return ok ? v : fallback;
+}
+
+typedef struct {
+    int n, nk, nnz;
+    double *available, *used, *slope, *lower, *upper, *alloc, *extra, *limit_weight, *touch_w;
+    int *limit_start, *limit_member, *start, *touch_k, *admitted, *flags;
+    keyed *joins, *leaves;
+    int admitted_count;
+} fill_state;
+
+enum { FLAG_ADMITTED = 1, FLAG_RISING = 2, FLAG_FROZEN = 4, FLAG_IN_ORDER = 8 };
+
+// Reads site.chargers and site.limits into flat arrays.
+static void fill_read(lua_State *L, int site, fill_state *f) {
+    lua_getfield(L, site, "chargers");
+    if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.chargers must be a table");
+    int chargers = lua_gettop(L);
+    lua_getfield(L, site, "limits");
+    if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits must be a table");
+    int limits = lua_gettop(L);
+    f->n = (int)lua_rawlen(L, chargers);
+    f->nk = (int)lua_rawlen(L, limits);
+    luaL_checkstack(L, 8, "fusebox.fill");
+    int nnz = 0;
+    for (int k = 1; k <= f->nk; k++) {
+        lua_rawgeti(L, limits, k);
+        if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d] is not a table", k);
+        lua_getfield(L, -1, "members");
+        if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d].members is not a table", k);
+        nnz += (int)lua_rawlen(L, -1);
+        lua_pop(L, 2);
+    }
+    f->nnz = nnz;
+    int n = f->n, nk = f->nk;
+    size_t doubles = (size_t)nk * 3 + (size_t)n * 4 + (size_t)nnz * 2;
+    size_t ints = (size_t)(nk + 1) + (size_t)nnz + (size_t)(n + 1) + (size_t)nnz + (size_t)n * 2;
+    size_t bytes = doubles * sizeof(double) + ints * sizeof(int) + (size_t)n * 2 * sizeof(keyed);
+    char *p = lua_newuserdatauv(L, bytes > 0 ? bytes : 1, 0);   // freed by the collector
+    memset(p, 0, bytes);
+    f->available = (double *)p; p += nk * sizeof(double);
+    f->used = (double *)p; p += nk * sizeof(double);
+    f->slope = (double *)p; p += nk * sizeof(double);
+    f->lower = (double *)p; p += n * sizeof(double);
+    f->upper = (double *)p; p += n * sizeof(double);
+    f->alloc = (double *)p; p += n * sizeof(double);
+    f->extra = (double *)p; p += n * sizeof(double);
+    f->limit_weight = (double *)p; p += nnz * sizeof(double);
+    f->touch_w = (double *)p; p += nnz * sizeof(double);
+    f->limit_start = (int *)p; p += (nk + 1) * sizeof(int);
+    f->limit_member = (int *)p; p += nnz * sizeof(int);
+    f->start = (int *)p; p += (n + 1) * sizeof(int);
+    f->touch_k = (int *)p; p += nnz * sizeof(int);
+    f->admitted = (int *)p; p += n * sizeof(int);
+    f->flags = (int *)p; p += n * sizeof(int);
+    f->joins = (keyed *)p; p += n * sizeof(keyed);
+    f->leaves = (keyed *)p;
+    lua_insert(L, chargers);   // keep the scratch below the tables we read
+    chargers++;
+    limits++;
+
+    int at = 0;
+    for (int k = 0; k < nk; k++) {
+        lua_rawgeti(L, limits, k + 1);
+        int limit = lua_gettop(L);
+        f->available[k] = number_field(L, limit, "available", 0);
+        lua_getfield(L, limit, "members");
+        lua_getfield(L, limit, "weights");
+        int members = limit + 1, weights = limit + 2;
+        int count = (int)lua_rawlen(L, members);
+        f->limit_start[k] = at;
+        for (int j = 1; j <= count; j++) {
+            lua_rawgeti(L, members, j);
+            int ok = 0;
+            lua_Integer i = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            if (!ok || i < 1 || i > n) luaL_error(L, "fusebox.fill: site.limits[%d].members[%d] is not a charger index", k + 1, j);
+            double w = 1;
+            if (lua_istable(L, weights)) {
+                lua_rawgeti(L, weights, j);
+                w = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1;
+                lua_pop(L, 1);
+            }
+            f->limit_member[at] = (int)i - 1;
+            f->limit_weight[at] = w;
+            f->start[i] += 1;   // counts, turned into offsets below
+            at++;
+        }
+        lua_settop(L, limit - 1);
+    }
+    f->limit_start[nk] = at;
+    for (int i = 0; i < n; i++) f->start[i + 1] += f->start[i];
+    int *next = f->admitted;   // borrowed as a cursor before admission uses it
+    for (int i = 0; i < n; i++) next[i] = f->start[i];
+    for (int k = 0; k < nk; k++) {
+        for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
+            int i = f->limit_member[t];
+            f->touch_k[next[i]] = k;
+            f->touch_w[next[i]] = f->limit_weight[t];
+            next[i]++;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, chargers, i + 1);
+        int c = lua_gettop(L);
+        if (lua_istable(L, c)) {
+            f->lower[i] = number_field(L, c, "min", 6);
+            f->upper[i] = number_field(L, c, "max", 0);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, chargers);   // leaves the scratch userdata (4) and site.chargers (5)
+}
+
+// opts[name] = { [index] = amps } into `into` (or as a cap on `upper`).
+static void fill_read_map(lua_State *L, int opts, const char *name, fill_state *f, double *into, int cap) {
+    if (!lua_istable(L, opts)) return;
+    lua_getfield(L, opts, name);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            int ok = 0;
+            lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+            double v = lua_tonumberx(L, -1, &ok);
+            if (ok && i >= 1 && i <= f->n) {
+                if (cap) { if (v < f->upper[i - 1]) f->upper[i - 1] = v; }
+                else into[i - 1] = v;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static void touch_used(fill_state *f, int i, double amps) {
+    for (int t = f->start[i]; t < f->start[i + 1]; t++) f->used[f->touch_k[t]] += f->touch_w[t] * amps;
+}
+
+static int fill_admit(lua_State *L, int order, fill_state *f, int *all_fit) {
+    const double eps = 1e-9;
+    int count = (int)lua_rawlen(L, order);
+    *all_fit = 1;
+    f->admitted_count = 0;
+    for (int j = 1; j <= count; j++) {
+        lua_rawgeti(L, order, j);
+        int ok = 0;
+        lua_Integer one = lua_tointegerx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || one < 1 || one > f->n) return luaL_error(L, "fusebox.fill: order[%d] is not a charger index", j);
+        int i = (int)one - 1;
+        if (f->flags[i] & FLAG_IN_ORDER) continue;
+        f->flags[i] |= FLAG_IN_ORDER;
+        double lo = f->lower[i], hi = f->upper[i];
+        int fits = hi > 0 && hi >= lo;
+        for (int t = f->start[i]; fits && t < f->start[i + 1]; t++) {
+            int k = f->touch_k[t];
+            if (f->used[k] + f->touch_w[t] * (lo + f->extra[i]) > f->available[k] + eps) fits = 0;
+        }
+        if (!fits) { *all_fit = 0; continue; }
+        touch_used(f, i, lo);
+        f->alloc[i] = lo;
+        f->flags[i] |= FLAG_ADMITTED;
+        f->admitted[f->admitted_count++] = i;
+    }
+    return 0;
+}
+
+static void fill_rise(fill_state *f) {
+    const double eps = 1e-9;
+    int m = f->admitted_count;
+    if (m == 0) return;
+    for (int x = 0; x < m; x++) {
+        int i = f->admitted[x];
+        f->joins[x].value = f->lower[i]; f->joins[x].index = i;
+        f->leaves[x].value = f->upper[i]; f->leaves[x].index = i;
+    }
+    qsort(f->joins, (size_t)m, sizeof(keyed), compare_keyed);
+    qsort(f->leaves, (size_t)m, sizeof(keyed), compare_keyed);
+    int nj = 0, nl = 0, rising = 0;
+    double level = f->joins[0].value;
+    for (;;) {
+        while (nj < m && f->joins[nj].value <= level + eps) {
+            int i = f->joins[nj++].index;
+            if (!(f->flags[i] & FLAG_FROZEN) && f->upper[i] > level + eps) {
+                f->flags[i] |= FLAG_RISING;
+                rising++;
+                for (int t = f->start[i]; t < f->start[i + 1]; t++) f->slope[f->touch_k[t]] += f->touch_w[t];
+            }
+        }
+        while (nl < m && f->leaves[nl].value <= level + eps) {
+            int i = f->leaves[nl++].index;
+            if (f->flags[i] & FLAG_FROZEN) continue;
+            f->alloc[i] = f->upper[i];
+            f->flags[i] |= FLAG_FROZEN;
+            if (f->flags[i] & FLAG_RISING) {
+                f->flags[i] &= ~FLAG_RISING;
+                rising--;
+                for (int t = f->start[i]; t < f->start[i + 1]; t++) f->slope[f->touch_k[t]] -= f->touch_w[t];
+            }
+        }
+        for (int k = 0; k < f->nk; k++) {
+            if (!(f->slope[k] > eps && f->used[k] >= f->available[k] - eps)) continue;
+            for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
+                int i = f->limit_member[t];
+                if (!(f->flags[i] & FLAG_RISING)) continue;
+                double v = level < f->upper[i] ? level : f->upper[i];
+                f->alloc[i] = v > f->lower[i] ? v : f->lower[i];
+                f->flags[i] = (f->flags[i] & ~FLAG_RISING) | FLAG_FROZEN;
+                rising--;
+                for (int u = f->start[i]; u < f->start[i + 1]; u++) f->slope[f->touch_k[u]] -= f->touch_w[u];
+            }
+        }
+        if (rising == 0 && nj >= m) break;
+        double step = HUGE_VAL;
+        if (nj < m && f->joins[nj].value - level < step) step = f->joins[nj].value - level;
+        if (nl < m && f->leaves[nl].value - level < step) step = f->leaves[nl].value - level;
+        for (int k = 0; k < f->nk; k++) {
+            if (f->slope[k] > eps) {
+                double s = (f->available[k] - f->used[k]) / f->slope[k];
+                if (s < 0) s = 0;
+                if (s < step) step = s;
+            }
+        }
+        if (!isfinite(step)) break;
+        for (int k = 0; k < f->nk; k++) if (f->slope[k] != 0) f->used[k] += f->slope[k] * step;
+        level += step;
+    }
+    for (int x = 0; x < m; x++) {
+        int i = f->admitted[x];
+        if (f->flags[i] & FLAG_RISING) f->alloc[i] = level;
+    }
+}
+
+static void fill_prepare(lua_State *L, fill_state *f) {
+    memset(f, 0, sizeof *f);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_gettop(L) < 3) lua_settop(L, 3);
+    lua_settop(L, 3);
+    fill_read(L, 1, f);   // pushes the scratch (4) and site.chargers (5)
+    if (lua_istable(L, 3)) {
+        // fixed amps count against the limits before anyone is admitted
+        lua_getfield(L, 3, "fixed");
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                int ok = 0;
+                lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+                double v = lua_tonumberx(L, -1, &ok);
+                if (ok && i >= 1 && i <= f->n) touch_used(f, (int)i - 1, v);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    fill_read_map(L, 3, "start_extra", f, f->extra, 0);
+    fill_read_map(L, 3, "upper", f, NULL, 1);
+}
+
+static int native_fill(lua_State *L) {
+    fill_state f;
+    fill_prepare(L, &f);
+    int all_fit;
+    fill_admit(L, 2, &f, &all_fit);
+    fill_rise(&f);
+    int chargers = 5;
+    lua_createtable(L, 0, (int)lua_rawlen(L, 2));
+    int out = lua_gettop(L);
+    for (int i = 0; i < f.n; i++) {
+        if (!(f.flags[i] & FLAG_IN_ORDER)) continue;
+        lua_rawgeti(L, chargers, i + 1);
+        lua_getfield(L, -1, "id");
+        lua_remove(L, -2);
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); continue; }
+        lua_pushnumber(L, f.alloc[i]);
+        lua_rawset(L, out);
+    }
+    return 1;
+}
+
+static int native_fits(lua_State *L) {
+    fill_state f;
+    lua_settop(L, 3);
+    if (lua_istable(L, 3)) {   // fits(site, list, fixed): fixed is the map itself
+        lua_createtable(L, 0, 1);
+        lua_pushvalue(L, 3);
+        lua_setfield(L, -2, "fixed");
+        lua_replace(L, 3);
+    }
+    fill_prepare(L, &f);
+    int all_fit;
+    fill_admit(L, 2, &f, &all_fit);
+    lua_pushboolean(L, all_fit);
+    return 1;
+}
+
 // MARK: - state lifecycle
 
 fb_sandbox *fb_open(size_t memory_limit, uint64_t random_seed, fb_buffer *error) {
@@ -565,6 +948,7 @@ fb_sandbox *fb_open(size_t memory_limit, uint64_t random_seed, fb_buffer *error)
         return NULL;
     }
     lua_settop(s->L, 0);
+    lua_gc(s->L, LUA_GCGEN, 0, 0);   // each call leaves young garbage only
     return s;
 }
 
@@ -638,13 +1022,25 @@ fb_status fb_load(fb_sandbox *s, const char *chunkname, const char *source, size
 
 // MARK: - call
 
+// The registry slot of the value a script keeps between calls (site.memory).
+static const char persistent_key = 0;
+
+static void push_persistent(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &persistent_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
+    }
+}
+
 typedef struct {
     fb_sandbox *sandbox;
     const char *function;
     const uint8_t *args;
     size_t args_length;
     uint32_t nargs;
-    const char *readback;
+    const char *persist;
     fb_buffer *results;
     int contract_error;
     const char *encode_error;
@@ -665,28 +1061,32 @@ static int protected_call(lua_State *L) {
     reader r = {a->args, a->args + a->args_length};
     luaL_checkstack(L, (int)a->nargs + 8, "arguments");
     for (uint32_t i = 0; i < a->nargs; i++) push_value(L, &r, 0);
-    int keep_first = a->readback && a->nargs > 0;
-    if (keep_first) {               // a second reference to args[1] survives the call
+    int persist = a->persist && a->nargs > 0 && lua_type(L, 3) == LUA_TTABLE;
+    if (persist) {
+        // args[1][persist] = the kept value; and a second reference to args[1]
+        // below the function, to read it back after the call.
+        lua_pushstring(L, a->persist);
+        push_persistent(L);
+        lua_rawset(L, 3);
         lua_pushvalue(L, 3);
         lua_insert(L, 2);
     }
     int base = lua_gettop(L) - (int)a->nargs - 1;   // index just below the function
     lua_call(L, (int)a->nargs, LUA_MULTRET);
     int nresults = lua_gettop(L) - base;
+    if (persist) {
+        lua_pushstring(L, a->persist);
+        if (lua_rawget(L, 2) != LUA_TTABLE) {
+            a->encode_error = "site.memory must stay a table";
+            return luaL_error(L, "site.%s must stay a table, got %s", a->persist, luaL_typename(L, -1));
+        }
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
+    }
     writer w = {a->results, 0, NULL};
     a->results->length = 0;
-    uint32_t count = (uint32_t)nresults + (keep_first ? 1u : 0u);
+    uint32_t count = (uint32_t)nresults;
     put(&w, &count, 4);
     for (int i = 1; i <= nresults && !w.failed; i++) encode_value(L, base + i, &w, 0);
-    if (keep_first && !w.failed) {
-        if (lua_type(L, 2) == LUA_TTABLE) {
-            lua_pushstring(L, a->readback);
-            lua_rawget(L, 2);
-        } else {
-            lua_pushnil(L);
-        }
-        encode_value(L, -1, &w, 0);
-    }
     if (w.failed) {
         a->encode_error = w.why;
         return luaL_error(L, "%s", w.why);
@@ -695,12 +1095,12 @@ static int protected_call(lua_State *L) {
 }
 
 fb_status fb_call(fb_sandbox *s, const char *function, const uint8_t *args, size_t args_length,
-                  uint32_t nargs, const char *readback, fb_budget budget, fb_buffer *results,
+                  uint32_t nargs, const char *persist, fb_budget budget, fb_buffer *results,
                   fb_buffer *error) {
     lua_State *L = s->L;
     lua_settop(L, 0);
     arm(s, budget);
-    call_args a = {s, function, args, args_length, nargs, readback, results, 0, NULL};
+    call_args a = {s, function, args, args_length, nargs, persist, results, 0, NULL};
     lua_pushcfunction(L, message_handler);
     lua_pushcfunction(L, protected_call);
     lua_pushlightuserdata(L, &a);
@@ -712,6 +1112,58 @@ fb_status fb_call(fb_sandbox *s, const char *function, const uint8_t *args, size
     if (a.encode_error && r == FB_ERR_RUNTIME) r = FB_ERR_RESULT;
     if (r == FB_ERR_MEMORY) lua_gc(L, LUA_GCCOLLECT);   // give the next call its ceiling back
     return r;
+}
+
+typedef struct {
+    const uint8_t *tape;
+    size_t length;
+    fb_buffer *out;
+    const char *encode_error;
+} persistent_args;
+
+static int protected_get_persistent(lua_State *L) {
+    persistent_args *a = lua_touserdata(L, 1);
+    push_persistent(L);
+    writer w = {a->out, 0, NULL};
+    a->out->length = 0;
+    encode_value(L, -1, &w, 0);
+    if (w.failed) { a->encode_error = w.why; return luaL_error(L, "%s", w.why); }
+    return 0;
+}
+
+static int protected_set_persistent(lua_State *L) {
+    persistent_args *a = lua_touserdata(L, 1);
+    reader r = {a->tape, a->tape + a->length};
+    push_value(L, &r, 0);
+    if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "the kept value must be a table");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
+    return 0;
+}
+
+static fb_status run_persistent(fb_sandbox *s, lua_CFunction f, persistent_args *a, fb_buffer *error) {
+    lua_State *L = s->L;
+    lua_settop(L, 0);
+    fb_budget budget = {1000000ull, 100000000ull};
+    arm(s, budget);
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, a);
+    int status = lua_pcall(L, 1, 0, 1);
+    lua_settop(L, 0);
+    if (status == LUA_OK) return FB_OK;
+    fb_status r = classify(s, status, error);
+    if (a->encode_error && r == FB_ERR_RUNTIME) r = FB_ERR_RESULT;
+    return r;
+}
+
+fb_status fb_persistent_get(fb_sandbox *s, fb_buffer *out, fb_buffer *error) {
+    persistent_args a = {NULL, 0, out, NULL};
+    return run_persistent(s, protected_get_persistent, &a, error);
+}
+
+fb_status fb_persistent_set(fb_sandbox *s, const uint8_t *tape, size_t length, fb_buffer *error) {
+    persistent_args a = {tape, length, NULL, NULL};
+    return run_persistent(s, protected_set_persistent, &a, error);
 }
 
 typedef struct {

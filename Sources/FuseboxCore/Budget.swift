@@ -11,7 +11,9 @@ public struct Constraint: Sendable, Equatable {
     public var unit: Unit
     /// What is left for the members, after non-EV load and margins.
     public var available: Double
-    /// Indices into `SiteSnapshot.chargers`.
+    /// Indices into `SiteSnapshot.chargers`: every charger the limit applies to,
+    /// whether or not it may get current this cycle (see `Budget.eligible`), so
+    /// that the list changes only with the site's configuration.
     public var members: [Int]
     /// The weight of each member, aligned with `members`.
     public var weights: [Double]
@@ -47,94 +49,110 @@ public struct Budget: Sendable, Equatable {
     public var nonEVLoad: PhaseValues
     /// Per charger: may it be given current this cycle.
     public var eligible: [Bool]
+    /// Index of each charger id in `SiteSnapshot.chargers`.
+    public var chargerIndex: [String: Int]
 
     public init(snapshot: SiteSnapshot) {
-        let chargers = snapshot.chargers
+        let n = snapshot.chargers.count
         let voltage = snapshot.grid.effectiveVoltage
-        let eligible = chargers.map(snapshot.canReceiveCurrent)
+        // One pass over the chargers into flat arrays; everything after works on those.
+        var eligible = [Bool](repeating: false, count: n)
+        var responding = [Bool](repeating: false, count: n)
+        var onPhase = [PhaseValues](repeating: .zero, count: n)   // weight on each building phase
+        var volts = [Double](repeating: 0, count: n)
+        var reserve = PhaseValues.zero                            // silent chargers' assumed draw
+        var measured = PhaseValues.zero                           // answering chargers' draw
+        var measuredPower = 0.0
+        var reservePower = 0.0
+        let chargers = snapshot.chargers
+        for i in 0..<n {
+            eligible[i] = snapshot.canReceiveCurrent(chargers[i])
+            responding[i] = chargers[i].responding
+            var w = PhaseValues.zero
+            var v = 0.0
+            let phases = chargers[i].phases
+            for p in phases { w[p] += 1; v += voltage[p] }
+            onPhase[i] = w
+            volts[i] = v
+            if responding[i] {
+                let current = chargers[i].current
+                for k in 0..<Swift.min(phases.count, current.count) {
+                    measured[phases[k]] += current[k]
+                    measuredPower += current[k] * voltage[phases[k]]
+                }
+            } else {
+                let draw = chargers[i].assumedDraw
+                for p in Phase.allCases { reserve[p] += w[p] * draw }
+                reservePower += v * draw
+            }
+        }
         self.eligible = eligible
 
         // Grid connection, per phase.
-        var load = snapshot.grid.current
-        var reserve = PhaseValues.zero
-        for c in chargers {
-            if c.responding {
-                let measured = c.currentOnBuildingPhases
-                for p in Phase.allCases { load[p] -= measured[p] }
-            } else {
-                for p in c.phases { reserve[p] += c.assumedDraw }
-            }
-        }
-        let nonEV = load.map { p, v in v + reserve[p] }
+        let nonEV = snapshot.grid.current.map { p, v in v - measured[p] + reserve[p] }
         nonEVLoad = nonEV
         let root = snapshot.limits
         let headroom = root.current.map { p, limit in limit - root.margin - nonEV[p] }
         available = headroom
 
         var constraints: [Constraint] = []
-        let everyone = Array(chargers.indices)
+        let everyone = Array(0..<n)
         for p in Phase.allCases {
             constraints.append(Budget.phaseConstraint(
                 name: "grid \(p)", available: headroom[p], phase: p, candidates: everyone,
-                chargers: chargers, eligible: eligible))
+                onPhase: onPhase))
         }
 
         // Sub-distributions: their own fuse, their own metered load if any, and the
         // reserve for their silent chargers.
         let index = snapshot.chargerIndex
-        for circuit in snapshot.circuits.flatMap(\.flattened) {
-            let members = circuit.allChargers.compactMap { index[$0] }
-            for p in Phase.allCases {
-                var circuitLoad = circuit.load[p]
-                for i in members where !chargers[i].responding {
-                    circuitLoad += chargers[i].weight(on: p) * chargers[i].assumedDraw
+        chargerIndex = index
+        if !snapshot.circuits.isEmpty {
+            for circuit in snapshot.circuits.flatMap(\.flattened) {
+                let members = circuit.allChargers.compactMap { index[$0] }
+                var circuitReserve = PhaseValues.zero
+                for i in members where !responding[i] {
+                    let draw = snapshot.chargers[i].assumedDraw
+                    for p in Phase.allCases { circuitReserve[p] += onPhase[i][p] * draw }
                 }
-                constraints.append(Budget.phaseConstraint(
-                    name: "circuit \(circuit.id) \(p)",
-                    available: circuit.limit[p] - circuit.margin - circuitLoad,
-                    phase: p, candidates: members, chargers: chargers, eligible: eligible))
+                for p in Phase.allCases {
+                    constraints.append(Budget.phaseConstraint(
+                        name: "circuit \(circuit.id) \(p)",
+                        available: circuit.limit[p] - circuit.margin - circuit.load[p] - circuitReserve[p],
+                        phase: p, candidates: members, onPhase: onPhase))
+                }
             }
         }
 
         // Contractual power limit over the whole connection.
         if let powerLimit = root.power {
-            let gridPower = snapshot.grid.effectivePower.sum
-            var evPower = 0.0
-            for c in chargers {
-                let volts = c.phases.reduce(0.0) { $0 + voltage[$1] }
-                if c.responding {
-                    let measured = c.currentOnBuildingPhases
-                    for p in Phase.allCases { evPower += measured[p] * voltage[p] }
-                } else {
-                    evPower -= c.assumedDraw * volts
-                }
-            }
-            let left = powerLimit - (gridPower - evPower)
+            let nonEVPower = snapshot.grid.effectivePower.sum - measuredPower + reservePower
+            let left = powerLimit - nonEVPower
             powerAvailable = left
             constraints.append(Budget.powerConstraint(
-                name: "power limit", available: left, candidates: everyone,
-                chargers: chargers, eligible: eligible, voltage: voltage))
+                name: "power limit", available: left, candidates: everyone, volts: volts))
         } else {
             powerAvailable = nil
         }
 
         // Ripple `reduced`: the group's EV power is capped.
         if snapshot.ripple == .reduced {
-            let group = chargers.indices.filter { snapshot.rippleSettings.contains(chargers[$0].id) }
+            let group = everyone.filter { snapshot.rippleSettings.contains(snapshot.chargers[$0].id) }
             constraints.append(Budget.powerConstraint(
-                name: "ripple reduced",
-                available: snapshot.rippleSettings.reducedPower(groupSize: group.count),
-                candidates: group, chargers: chargers, eligible: eligible, voltage: voltage))
+                name: "ripple reduced", available: snapshot.rippleSettings.reducedPower(groupSize: group.count),
+                candidates: group, volts: volts))
         }
         self.constraints = constraints
     }
 
     static func phaseConstraint(name: String, available: Double, phase: Phase, candidates: [Int],
-                                chargers: [ChargerSnapshot], eligible: [Bool]) -> Constraint {
+                                onPhase: [PhaseValues]) -> Constraint {
         var members: [Int] = []
         var weights: [Double] = []
-        for i in candidates where eligible[i] {
-            let w = chargers[i].weight(on: phase)
+        members.reserveCapacity(candidates.count)
+        weights.reserveCapacity(candidates.count)
+        for i in candidates {
+            let w = onPhase[i][phase]
             if w > 0 {
                 members.append(i)
                 weights.append(w)
@@ -143,13 +161,12 @@ public struct Budget: Sendable, Equatable {
         return Constraint(name: name, unit: .amps, available: available, members: members, weights: weights)
     }
 
-    static func powerConstraint(name: String, available: Double, candidates: [Int], chargers: [ChargerSnapshot],
-                                eligible: [Bool], voltage: PhaseValues) -> Constraint {
+    static func powerConstraint(name: String, available: Double, candidates: [Int], volts: [Double]) -> Constraint {
         var members: [Int] = []
         var weights: [Double] = []
-        for i in candidates where eligible[i] {
+        for i in candidates {
             members.append(i)
-            weights.append(chargers[i].phases.reduce(0.0) { $0 + voltage[$1] })
+            weights.append(volts[i])
         }
         return Constraint(name: name, unit: .watts, available: available, members: members, weights: weights)
     }

@@ -5,13 +5,18 @@
 public enum FallbackAllocator {
     public static func allocate(_ snapshot: SiteSnapshot, budget: Budget) -> [Double] {
         let chargers = snapshot.chargers
-        let candidates = chargers.indices
-            .filter { budget.eligible[$0] && chargers[$0].status.wantsCurrent }
-            .sorted { a, b in
-                chargers[a].priority != chargers[b].priority ? chargers[a].priority > chargers[b].priority : a < b
-            }
-        return WaterFill.fill(
-            constraints: budget.constraints, chargerCount: chargers.count, candidates: candidates,
-            lower: chargers.map(\.min), upper: chargers.map(\.effectiveMax))
+        var candidates: [Int] = []
+        var priority = [Int](repeating: 0, count: chargers.count)
+        var lower = [Double](repeating: 0, count: chargers.count)
+        var upper = [Double](repeating: 0, count: chargers.count)
+        for i in chargers.indices {
+            priority[i] = chargers[i].priority
+            lower[i] = chargers[i].min
+            upper[i] = chargers[i].effectiveMax
+            if budget.eligible[i] && chargers[i].status.wantsCurrent { candidates.append(i) }
+        }
+        candidates.sort { a, b in priority[a] != priority[b] ? priority[a] > priority[b] : a < b }
+        return WaterFill.fill(constraints: budget.constraints, chargerCount: chargers.count,
+                              candidates: candidates, lower: lower, upper: upper)
     }
 }

@@ -36,7 +36,10 @@ public enum SafetyClamp {
     /// down by the drivers to what a charger accepts.
     public static let tolerance = 1e-6
 
-    public static func apply(_ requested: [Double], snapshot: SiteSnapshot, budget: Budget) -> Result {
+    /// `maxima`, when given, lowers chargers' max below their own (the caps of a
+    /// policy chain's earlier stages); `budget` may carry more constraints than the
+    /// site's own for the same reason.
+    public static func apply(_ requested: [Double], snapshot: SiteSnapshot, budget: Budget, maxima: [Double]? = nil) -> Result {
         let chargers = snapshot.chargers
         var a = [Double](repeating: 0, count: chargers.count)
         var corrections: [ClampCorrection] = []
@@ -46,16 +49,19 @@ public enum SafetyClamp {
         }
 
         // Per charger: a number, 0 or within [min, max], only where current may flow.
-        for (i, c) in chargers.enumerated() {
+        for i in chargers.indices {
             let r = i < requested.count ? requested[i] : 0
             if !r.isFinite { correct(i, r, 0, .notANumber); continue }
             if r < 0 { correct(i, r, 0, .negative); continue }
             if r == 0 { continue }
-            if snapshot.isRippleLocked(c) { correct(i, r, 0, .rippleLocked); continue }
-            if !budget.eligible[i] { correct(i, r, 0, .cannotReceive); continue }
+            if !budget.eligible[i] {
+                correct(i, r, 0, snapshot.isRippleLocked(chargers[i]) ? .rippleLocked : .cannotReceive)
+                continue
+            }
             var v = r
-            if v > c.effectiveMax { v = c.effectiveMax; correct(i, r, v, .aboveMax) }
-            if v < c.min { correct(i, r, 0, .belowMin); v = 0 }
+            let most = maxima.map { Swift.min($0[i], chargers[i].effectiveMax) } ?? chargers[i].effectiveMax
+            if v > most { v = most; correct(i, r, v, .aboveMax) }
+            if v < chargers[i].min { correct(i, r, 0, .belowMin); v = 0 }
             a[i] = v
         }
 

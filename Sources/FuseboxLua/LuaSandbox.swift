@@ -51,15 +51,15 @@ public final class LuaSandbox {
         try check(status)
     }
 
-    /// Calls `module[function](...)` with the values on `arguments`. When
-    /// `readback` is given, the field of the first argument with that name, as
-    /// the call left it, is returned after the results.
-    public func call(_ function: String, arguments: TapeWriter, readback: String? = nil) throws(LuaError) -> [LuaValue] {
-        let status = arguments.bytes.withUnsafeBufferPointer { args in
-            if let readback {
-                return fb_call(handle, function, args.baseAddress, args.count, arguments.count, readback, budget, &results, &error)
+    /// Calls `module[function](...)` with the values on `arguments`. With
+    /// `persist`, the first argument's field of that name holds a table the
+    /// state keeps from call to call (see `persistent`).
+    public func call(_ function: String, arguments: borrowing TapeWriter, persist: String? = nil) throws(LuaError) -> [LuaValue] {
+        let status = arguments.withBytes { args, count in
+            if let persist {
+                return fb_call(handle, function, args, count, arguments.count, persist, budget, &results, &error)
             }
-            return fb_call(handle, function, args.baseAddress, args.count, arguments.count, nil, budget, &results, &error)
+            return fb_call(handle, function, args, count, arguments.count, nil, budget, &results, &error)
         }
         try check(status)
         guard let data = results.data else { return [] }
@@ -79,6 +79,25 @@ public final class LuaSandbox {
         guard let data = out.data else { return .nil }
         var reader = TapeReader(data, length: out.length)
         return reader.value()
+    }
+
+    /// The table the script keeps between calls (its `site.memory`).
+    public var persistent: LuaValue {
+        get throws(LuaError) {
+            var out = fb_buffer()
+            defer { fb_buffer_free(&out) }
+            try check(fb_persistent_get(handle, &out, &error))
+            guard let data = out.data else { return .table([]) }
+            var reader = TapeReader(data, length: out.length)
+            return reader.value()
+        }
+    }
+
+    public func setPersistent(_ value: LuaValue) throws(LuaError) {
+        var tape = TapeWriter(capacity: 256)
+        tape.value(value.entries == nil ? .table([]) : value)
+        let status = tape.withBytes { bytes, count in fb_persistent_set(handle, bytes, count, &error) }
+        try check(status)
     }
 
     /// What the script printed since the last call to this.

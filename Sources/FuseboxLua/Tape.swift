@@ -9,30 +9,69 @@ enum TapeTag {
     static let table = UInt8(ascii: "T")
     static let end = UInt8(ascii: "E")
     static let opaque = UInt8(ascii: "x")
+    static let reset = UInt8(ascii: "Z")
+    static let define = UInt8(ascii: "D")
+    static let ref = UInt8(ascii: "R")
+    static let withMeta = UInt8(ascii: "W")
 }
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
-/// Writing it is plain Swift with no Lua calls, so nothing here can raise.
-public struct TapeWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+/// Writing it is plain Swift with no Lua calls, so nothing here can raise. One
+/// growing buffer, reused from cycle to cycle by its owner; not copyable, so
+/// that exclusive access is checked by the compiler, not at run time.
+public struct TapeWriter: ~Copyable {
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    public private(set) var length = 0
+    /// Values written at the top level (the arguments of a call).
     public private(set) var count: UInt32 = 0
     private var depth = 0
 
-    public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 4096) {
+        self.capacity = max(64, capacity)
+        base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 8)
+    }
+
+    deinit { base.deallocate() }
 
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        length = 0
         count = 0
         depth = 0
     }
 
-    private mutating func tag(_ t: UInt8) {
-        if depth == 0 { count += 1 }
-        bytes.append(t)
+    public func withBytes<R>(_ body: (UnsafePointer<UInt8>, Int) -> R) -> R {
+        body(UnsafePointer(base.assumingMemoryBound(to: UInt8.self)), length)
     }
 
+    /// A copy of what was written, for tests.
+    public var bytes: [UInt8] { Array(UnsafeRawBufferPointer(start: base, count: length)) }
+
+    @inline(__always)
+    private mutating func ensure(_ extra: Int) {
+        if length + extra <= capacity { return }
+        var newCapacity = capacity * 2
+        while newCapacity < length + extra { newCapacity *= 2 }
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        grown.copyMemory(from: base, byteCount: length)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    private mutating func tag(_ t: UInt8) {
+        if depth == 0 { count += 1 }
+        ensure(1)
+        base.storeBytes(of: t, toByteOffset: length, as: UInt8.self)
+        length += 1
+    }
+
+    @inline(__always)
     private mutating func raw<T: FixedWidthInteger>(_ v: T) {
-        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+        ensure(MemoryLayout<T>.size)
+        base.storeBytes(of: v.littleEndian, toByteOffset: length, as: T.self)
+        length += MemoryLayout<T>.size
     }
 
     public mutating func nilValue() { tag(TapeTag.nilValue) }
@@ -45,7 +84,9 @@ public struct TapeWriter: Sendable {
         var s = s
         s.withUTF8 { utf8 in
             raw(UInt32(utf8.count))
-            bytes.append(contentsOf: utf8)
+            ensure(utf8.count)
+            if let src = utf8.baseAddress { (base + length).copyMemory(from: src, byteCount: utf8.count) }
+            length += utf8.count
         }
     }
     public mutating func optionalNumber(_ d: Double?) {
@@ -61,8 +102,34 @@ public struct TapeWriter: Sendable {
     }
     public mutating func endTable() {
         depth -= 1
-        bytes.append(TapeTag.end)
+        ensure(1)
+        base.storeBytes(of: TapeTag.end, toByteOffset: length, as: UInt8.self)
+        length += 1
     }
+
+    // The skeleton cache (CLuaShim.h). The prefixes are not values themselves.
+    @inline(__always)
+    private mutating func prefix(_ t: UInt8, slot: Int? = nil) {
+        ensure(5)
+        base.storeBytes(of: t, toByteOffset: length, as: UInt8.self)
+        length += 1
+        if let slot {
+            base.storeBytes(of: UInt32(slot).littleEndian, toByteOffset: length, as: UInt32.self)
+            length += 4
+        }
+    }
+
+    /// Empties the state's cache; the next value written is the one that counts.
+    public mutating func resetCache() { prefix(TapeTag.reset) }
+    /// The next value goes into cache `slot`; the value after it is the one that counts.
+    public mutating func define(slot: Int) { prefix(TapeTag.define, slot: slot) }
+    /// The value kept in cache `slot`.
+    public mutating func cached(slot: Int) {
+        if depth == 0 { count += 1 }
+        prefix(TapeTag.ref, slot: slot)
+    }
+    /// The next value (a table) gets the table in cache `slot` as its metatable.
+    public mutating func withMetatable(slot: Int) { prefix(TapeTag.withMeta, slot: slot) }
 
     /// `key = value` for a string key: call before writing the value.
     public mutating func key(_ k: String) { string(k) }
@@ -70,7 +137,7 @@ public struct TapeWriter: Sendable {
 
     public mutating func numberArray(_ values: [Double]) {
         beginTable(arrayCount: values.count)
-        for (i, v) in values.enumerated() { key(i + 1); number(v) }
+        for i in values.indices { key(i + 1); number(values[i]) }
         endTable()
     }
 

@@ -58,6 +58,12 @@ enum {
     FB_TAPE_TABLE = 'T',
     FB_TAPE_END = 'E',
     FB_TAPE_OPAQUE = 'x',    ///< a function, userdata or thread: u32 length, type name
+    // The skeleton cache: parts of the argument that do not change from call to
+    // call are kept in the state (one table per state) and reused by slot.
+    FB_TAPE_RESET = 'Z',     ///< empty the cache, then one value follows
+    FB_TAPE_DEFINE = 'D',    ///< u32 slot, a value stored in the slot, then one value follows
+    FB_TAPE_REF = 'R',       ///< u32 slot: the value in the slot
+    FB_TAPE_WITH_META = 'W', ///< u32 slot, a table: the table gets the slot's value as metatable
 };
 
 /// Creates a sandboxed state: the allow-listed libraries, text-only `load`,
@@ -74,12 +80,18 @@ fb_status fb_load(fb_sandbox *sandbox, const char *chunkname, const char *source
                   size_t length, fb_budget budget, fb_buffer *error);
 
 /// Calls `module[function](args...)` where args are `nargs` values on the tape
-/// `args`. On success `results` holds a u32 count and that many values; if
-/// `readback` is non-NULL the field `args[1][readback]` as it is after the call
-/// is appended as one more value (nil when absent).
+/// `args`. On success `results` holds a u32 count and that many values.
+/// If `persist` is non-NULL and args[1] is a table, `args[1][persist]` is set to
+/// the state's kept table before the call, and whatever table is there after it
+/// is kept for the next call (it never crosses into Swift); anything but a table
+/// there is an FB_ERR_RESULT.
 fb_status fb_call(fb_sandbox *sandbox, const char *function, const uint8_t *args,
-                  size_t args_length, uint32_t nargs, const char *readback,
+                  size_t args_length, uint32_t nargs, const char *persist,
                   fb_budget budget, fb_buffer *results, fb_buffer *error);
+
+/// The kept table, encoded as one tape value; and replacing it from a tape.
+fb_status fb_persistent_get(fb_sandbox *sandbox, fb_buffer *out, fb_buffer *error);
+fb_status fb_persistent_set(fb_sandbox *sandbox, const uint8_t *tape, size_t length, fb_buffer *error);
 
 /// Reads module[name] raw and encodes it as one tape value.
 fb_status fb_module_field(fb_sandbox *sandbox, const char *name, fb_buffer *result,

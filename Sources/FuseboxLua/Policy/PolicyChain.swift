@@ -33,48 +33,64 @@ public final class PolicyChain {
     public struct Stage {
         public var script: PolicyScript
         public var settings: LuaValue
-        /// `site.memory` as the stage left it after its last successful call.
-        public var memory: LuaValue
+        /// The skeleton version this stage's state holds, if any.
+        var skeletonVersion: Int?
+
+        /// `site.memory` as the stage left it: kept inside the stage's own Lua
+        /// state between cycles, copied out only when asked for.
+        public var memory: LuaValue { (try? script.sandbox.persistent) ?? .table([]) }
     }
 
     public private(set) var stages: [Stage]
     private var tape = TapeWriter(capacity: 64 * 1024)
+    private var skeleton: SiteSkeleton?
+    private var skeletonVersion = 0
 
     public init(scripts: [PolicyScript], settings: [String: LuaValue] = [:]) {
-        stages = scripts.map { Stage(script: $0, settings: settings[$0.name] ?? .table([]), memory: .table([])) }
+        stages = scripts.map { Stage(script: $0, settings: settings[$0.name] ?? .table([])) }
     }
 
     /// Replaces the stage of the same name (hot reload); its memory carries over.
     /// Returns false when no stage has that name.
     @discardableResult
-    public func replace(with script: PolicyScript) -> Bool {
+    public func replace(with script: PolicyScript) throws(LuaError) -> Bool {
         guard let i = stages.firstIndex(where: { $0.script.name == script.name }) else { return false }
+        try script.sandbox.setPersistent(stages[i].memory)
         stages[i].script = script
+        stages[i].skeletonVersion = nil
         return true
     }
 
-    public func setMemory(_ memory: LuaValue, forStage name: String) {
-        for i in stages.indices where stages[i].script.name == name { stages[i].memory = memory }
+    public func setMemory(_ memory: LuaValue, forStage name: String) throws(LuaError) {
+        for stage in stages where stage.script.name == name { try stage.script.sandbox.setPersistent(memory) }
     }
 
     public func allocate(_ snapshot: SiteSnapshot) -> PolicyOutcome {
         let budget = Budget(snapshot: snapshot)
         var site = SiteTable(snapshot: snapshot, budget: budget)
         var reports: [StageReport] = []
-        var memories: [LuaValue] = []
         var requested: [Double] = []
         var failure: LuaError?
+        let index = budget.chargerIndex
+        if skeleton?.matches(snapshot) != true {
+            skeleton = SiteSkeleton(snapshot)
+            skeletonVersion += 1
+        }
 
         for (n, stage) in stages.enumerated() {
             let isLast = n == stages.count - 1
             tape.reset()
-            site.write(into: &tape, stage: stage.script.name, isLast: isLast, config: stage.settings, memory: stage.memory)
+            let reuse = stage.skeletonVersion == skeletonVersion
+            site.write(into: &tape, stage: stage.script.name, isLast: isLast, config: stage.settings,
+                       skeleton: skeletonVersion, reuse: reuse)
+            // Until this call succeeds the state may hold half a skeleton.
+            stages[n].skeletonVersion = nil
             do {
-                let results = try stage.script.sandbox.call("allocate", arguments: tape, readback: "memory")
-                let parsed = try StageResult(results, stage: stage.script.name, snapshot: snapshot)
+                let results = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory")
+                let parsed = try StageResult(results, stage: stage.script.name, index: index, chargerCount: snapshot.chargers.count)
+                stages[n].skeletonVersion = skeletonVersion
                 reports.append(StageReport(name: stage.script.name, output: parsed.byID,
                                            addedLimits: parsed.limits.map(\.name), log: stage.script.sandbox.takeLog()))
-                memories.append(parsed.memory)
                 if isLast {
                     requested = snapshot.chargers.map { parsed.byID[$0.id] ?? 0 }
                 } else {
@@ -90,53 +106,40 @@ public final class PolicyChain {
             }
         }
 
-        if failure == nil && !stages.isEmpty {
-            for (i, memory) in memories.enumerated() { stages[i].memory = memory }
-        } else {
-            if stages.isEmpty { failure = LuaError(kind: .contract, script: "chain", message: "the policy chain is empty") }
+        if stages.isEmpty { failure = LuaError(kind: .contract, script: "chain", message: "the policy chain is empty") }
+        if failure != nil {
             requested = FallbackAllocator.allocate(snapshot, budget: budget)
         }
 
-        // The stages' caps and limits bind the result too, so a chain composes as
-        // written even when its last stage ignores them; then the invariants.
-        var bounded = snapshot
-        var withStages = budget
-        if failure == nil {
-            for i in bounded.chargers.indices {
-                bounded.chargers[i].cableMax = min(bounded.chargers[i].cableMax ?? .infinity, site.maxima[i])
-            }
-            withStages.constraints = site.constraints
-        }
-        let policyBound = SafetyClamp.apply(requested, snapshot: bounded, budget: withStages)
-        let clamped = SafetyClamp.apply(policyBound.allocation, snapshot: snapshot, budget: budget)
+        // The stages' caps and limits bind the result too, so that a chain composes
+        // as written even when its last stage ignores them. They only ever add to
+        // the site's own limits, so one pass of the clamp enforces both.
+        var bound = budget
+        if failure == nil { bound.constraints = site.constraints }
+        let clamped = SafetyClamp.apply(requested, snapshot: snapshot, budget: bound,
+                                        maxima: failure == nil ? site.maxima : nil)
         return PolicyOutcome(allocation: clamped.allocation, requested: requested, stages: reports,
-                             fallback: failure, corrections: policyBound.corrections + clamped.corrections,
-                             budget: budget)
+                             fallback: failure, corrections: clamped.corrections, budget: budget)
     }
 }
 
 /// A stage's return values, checked: `{ [id] = amps }`, then optionally a list of
-/// limits, then the read-back `site.memory`. Anything else is garbage and sends
-/// the cycle to the fallback.
+/// limits. Anything else is garbage and sends the cycle to the fallback.
 struct StageResult {
     var byID: [String: Double] = [:]
     var limits: [Constraint] = []
-    var memory: LuaValue = .table([])
 
-    init(_ values: [LuaValue], stage: String, snapshot: SiteSnapshot) throws(LuaError) {
+    init(_ results: [LuaValue], stage: String, index: [String: Int], chargerCount: Int) throws(LuaError) {
         func garbage(_ why: String) -> LuaError {
             LuaError(kind: .result, script: stage, message: "allocate returned garbage: \(why)")
         }
-        // Results come first; the read-back memory is the last value.
-        guard let memoryValue = values.last else { throw garbage("nothing") }
-        let results = values.dropLast()
         guard let first = results.first, case .table(let entries) = first else {
             throw garbage("expected a table { [charger id] = amps }, got \(results.first?.brief ?? "nothing")")
         }
-        let ids = Set(snapshot.chargers.map(\.id))
+        byID.reserveCapacity(entries.count)
         for e in entries {
             guard case .string(let id) = e.key else { throw garbage("key \(e.key.brief) is not a charger id") }
-            guard ids.contains(id) else { throw garbage("charger '\(id)' is not on this site") }
+            guard index[id] != nil else { throw garbage("charger '\(id)' is not on this site") }
             guard let amps = e.value.number else { throw garbage("charger '\(id)': \(e.value.brief) is not a number") }
             guard amps.isFinite else { throw garbage("charger '\(id)': \(amps) is not a finite number") }
             guard amps >= 0 else { throw garbage("charger '\(id)': \(amps) A is negative") }
@@ -146,13 +149,8 @@ struct StageResult {
             let list = results[results.startIndex + 1]
             guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
             for (n, limit) in list.sequence.enumerated() {
-                limits.append(try StageResult.limit(limit, n: n + 1, chargerCount: snapshot.chargers.count, garbage: garbage))
+                limits.append(try StageResult.limit(limit, n: n + 1, chargerCount: chargerCount, garbage: garbage))
             }
-        }
-        switch memoryValue {
-        case .nil: memory = .table([])
-        case .table: memory = memoryValue
-        default: throw garbage("site.memory must stay a table, got \(memoryValue.brief)")
         }
     }
 

@@ -1,12 +1,16 @@
 import FuseboxCore
 
 /// Writes the `site` table a policy stage sees (docs/policies.md) onto a tape.
-/// A stage gets a fresh copy every call, so nothing it changes reaches the host
-/// except what it returns and its `site.memory`.
+///
+/// Every call gets fresh tables for everything that changes from cycle to cycle.
+/// What only changes with the site's configuration (a charger's id, phases, min
+/// and priority; a limit's name, unit and members) is sent once and kept in the
+/// stage's own Lua state, where the fresh tables reach it through `__index`.
+/// That keeps a 100-charger cycle to a few thousand values on the tape.
 struct SiteTable {
     var snapshot: SiteSnapshot
     var budget: Budget
-    /// Limits the earlier stages added; part of `site.limits` for this stage.
+    /// The site's limits, then those the earlier stages added.
     var constraints: [Constraint]
     /// Per charger: max after the earlier stages' caps.
     var maxima: [Double]
@@ -25,26 +29,36 @@ struct SiteTable {
         ripplePower = snapshot.rippleSettings.reducedPower(groupSize: rippleGroup.count)
     }
 
-    func write(into t: inout TapeWriter, stage: String, isLast: Bool, config: LuaValue, memory: LuaValue) {
+    /// `site.memory` is not written here: the shim puts the stage's kept table there.
+    /// `skeleton` is the version of the static parts; `reuse` says the stage's
+    /// state already holds that version.
+    func write(into t: inout TapeWriter, stage: String, isLast: Bool, config: LuaValue, skeleton: Int, reuse: Bool) {
         let chargers = snapshot.chargers
-        // Per charger: which limits it is in, with its weight (1-based for Lua).
-        var touchK = [[Int]](repeating: [], count: chargers.count)
-        var touchW = [[Double]](repeating: [], count: chargers.count)
-        for (k, c) in constraints.enumerated() {
-            for (j, i) in c.members.enumerated() {
-                touchK[i].append(k + 1)
-                touchW[i].append(c.weights[j])
-            }
-        }
+        let n = chargers.count
+        let siteLimits = budget.constraints.count
+        func chargerSlot(_ i: Int) -> Int { i + 1 }
+        func limitSlot(_ k: Int) -> Int { n + 1 + k }
+        let rippleSlot = n + siteLimits + 1
+
+        if !reuse { t.resetCache() }
         t.beginTable(fieldCount: 20)
         t.key("time"); t.number(snapshot.time)
         t.key("stage"); t.string(stage)
         t.key("last_stage"); t.bool(isLast)
+        t.key("structure"); t.integer(skeleton)
+        t.key("structure_limits"); t.integer(siteLimits)
         t.key("ripple"); t.string(snapshot.ripple.rawValue)
         t.key("ripple_power"); t.number(ripplePower)
-        t.key("ripple_group"); t.beginTable(arrayCount: rippleGroup.count)
-        for (n, i) in rippleGroup.enumerated() { t.key(n + 1); t.integer(i + 1) }
-        t.endTable()
+        t.key("ripple_group")
+        if reuse {
+            t.cached(slot: rippleSlot)
+        } else {
+            t.define(slot: rippleSlot)
+            t.beginTable(arrayCount: rippleGroup.count)
+            for (j, i) in rippleGroup.enumerated() { t.key(j + 1); t.integer(i + 1) }
+            t.endTable()
+            t.cached(slot: rippleSlot)
+        }
         t.key("available"); t.numberArray(budget.available.array)
         if let p = budget.powerAvailable { t.key("power_available"); t.number(p) }
         t.key("grid"); t.beginTable(fieldCount: 3)
@@ -58,49 +72,113 @@ struct SiteTable {
             t.key("surplus"); t.number(pv.surplus)
             t.endTable()
         }
-        t.key("chargers"); t.beginTable(arrayCount: chargers.count)
-        for (i, c) in chargers.enumerated() {
+
+        t.key("chargers"); t.beginTable(arrayCount: n)
+        for i in 0..<n {
             t.key(i + 1)
-            t.beginTable(fieldCount: 18)
-            t.key("id"); t.string(c.id)
-            t.key("index"); t.integer(i + 1)
-            t.key("status"); t.string(c.status.rawValue)
-            t.key("phases"); t.beginTable(arrayCount: c.phases.count)
-            for (n, p) in c.phases.enumerated() { t.key(n + 1); t.integer(p.rawValue) }
-            t.endTable()
-            t.key("min"); t.number(c.min)
+            if !reuse {
+                t.define(slot: chargerSlot(i))
+                t.beginTable(fieldCount: 1)
+                t.key("__index")
+                t.beginTable(fieldCount: 5)
+                t.key("id"); t.string(chargers[i].id)
+                t.key("index"); t.integer(i + 1)
+                let phases = chargers[i].phases
+                t.key("phases"); t.beginTable(arrayCount: phases.count)
+                for (j, p) in phases.enumerated() { t.key(j + 1); t.integer(p.rawValue) }
+                t.endTable()
+                t.key("min"); t.number(chargers[i].min)
+                t.key("priority"); t.integer(chargers[i].priority)
+                t.endTable()
+                t.endTable()
+            }
+            t.withMetatable(slot: chargerSlot(i))
+            t.beginTable(fieldCount: 9)
+            t.key("status"); t.string(chargers[i].status.rawValue)
             t.key("max"); t.number(maxima[i])
-            t.key("priority"); t.integer(c.priority)
-            t.key("current"); t.numberArray(c.current)
-            if let s = c.setpoint { t.key("setpoint"); t.number(s) }
-            t.key("session_energy"); t.number(c.sessionEnergy)
-            t.key("connected_for"); t.number(c.connectedFor)
-            t.key("responding"); t.bool(c.responding)
+            t.key("current"); t.numberArray(chargers[i].current)
+            if let s = chargers[i].setpoint { t.key("setpoint"); t.number(s) }
+            t.key("session_energy"); t.number(chargers[i].sessionEnergy)
+            t.key("connected_for"); t.number(chargers[i].connectedFor)
+            t.key("responding"); t.bool(chargers[i].responding)
             t.key("eligible"); t.bool(budget.eligible[i])
             t.key("volts"); t.number(volts[i])
-            t.key("limits"); t.beginTable(arrayCount: touchK[i].count)
-            for (n, k) in touchK[i].enumerated() { t.key(n + 1); t.integer(k) }
-            t.endTable()
-            t.key("weights"); t.numberArray(touchW[i])
             t.endTable()
         }
         t.endTable()
+
         t.key("limits"); t.beginTable(arrayCount: constraints.count)
-        for (k, c) in constraints.enumerated() {
+        for k in constraints.indices {
+            let c = constraints[k]
             t.key(k + 1)
-            t.beginTable(fieldCount: 5)
-            t.key("name"); t.string(c.name)
-            t.key("unit"); t.string(c.unit.rawValue)
+            guard k < siteLimits else {
+                // Added by an earlier stage this cycle: all of it, every time.
+                t.beginTable(fieldCount: 5)
+                t.key("name"); t.string(c.name)
+                t.key("unit"); t.string(c.unit.rawValue)
+                t.key("available"); t.number(c.available)
+                writeMembers(c, into: &t)
+                t.key("weights"); t.numberArray(c.weights)
+                t.endTable()
+                continue
+            }
+            // Amps limits have fixed weights; watts limits' weights follow the voltage.
+            if !reuse {
+                t.define(slot: limitSlot(k))
+                t.beginTable(fieldCount: 1)
+                t.key("__index")
+                t.beginTable(fieldCount: 4)
+                t.key("name"); t.string(c.name)
+                t.key("unit"); t.string(c.unit.rawValue)
+                writeMembers(c, into: &t)
+                if c.unit == .amps { t.key("weights"); t.numberArray(c.weights) }
+                t.endTable()
+                t.endTable()
+            }
+            t.withMetatable(slot: limitSlot(k))
+            t.beginTable(fieldCount: 2)
             t.key("available"); t.number(c.available)
-            t.key("members"); t.beginTable(arrayCount: c.members.count)
-            for (n, i) in c.members.enumerated() { t.key(n + 1); t.integer(i + 1) }
-            t.endTable()
-            t.key("weights"); t.numberArray(c.weights)
+            if c.unit == .watts { t.key("weights"); t.numberArray(c.weights) }
             t.endTable()
         }
         t.endTable()
         t.key("config"); t.value(config.entries == nil ? .table([]) : config)
-        t.key("memory"); t.value(memory.entries == nil ? .table([]) : memory)
         t.endTable()
+    }
+
+    private func writeMembers(_ c: Constraint, into t: inout TapeWriter) {
+        t.key("members"); t.beginTable(arrayCount: c.members.count)
+        for (j, i) in c.members.enumerated() { t.key(j + 1); t.integer(i + 1) }
+        t.endTable()
+    }
+}
+
+/// The parts of a snapshot that the skeleton cache depends on; a new skeleton is
+/// sent when any of them changes.
+struct SiteSkeleton {
+    let chargers: [ChargerSnapshot]
+    let circuits: [Circuit]
+    let hasPowerLimit: Bool
+    let reduced: Bool
+    let rippleGroup: [String]?
+
+    init(_ s: SiteSnapshot) {
+        chargers = s.chargers
+        circuits = s.circuits
+        hasPowerLimit = s.limits.power != nil
+        reduced = s.ripple == .reduced
+        rippleGroup = s.rippleSettings.group
+    }
+
+    func matches(_ s: SiteSnapshot) -> Bool {
+        guard chargers.count == s.chargers.count, hasPowerLimit == (s.limits.power != nil),
+              reduced == (s.ripple == .reduced), rippleGroup == s.rippleSettings.group,
+              circuits == s.circuits   // rarely changes; equal storage compares in O(1)
+        else { return false }
+        for i in chargers.indices {
+            let a = chargers[i], b = s.chargers[i]
+            if a.id != b.id || a.phases != b.phases || a.min != b.min || a.priority != b.priority { return false }
+        }
+        return true
     }
 }
