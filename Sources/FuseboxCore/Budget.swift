@@ -52,7 +52,10 @@ public struct Budget: Sendable, Equatable {
     /// Index of each charger id in `SiteSnapshot.chargers`.
     public var chargerIndex: [String: Int]
 
-    public init(snapshot: SiteSnapshot) {
+    /// `layout` must fit the snapshot (`SiteLayout.fits`); without one, it is
+    /// worked out for this snapshot alone.
+    public init(snapshot: SiteSnapshot, layout: SiteLayout? = nil) {
+        let layout = layout ?? SiteLayout(snapshot)
         let n = snapshot.chargers.count
         let voltage = snapshot.grid.effectiveVoltage
         // One pass over the chargers into flat arrays; everything after works on those.
@@ -105,11 +108,10 @@ public struct Budget: Sendable, Equatable {
 
         // Sub-distributions: their own fuse, their own metered load if any, and the
         // reserve for their silent chargers.
-        let index = snapshot.chargerIndex
-        chargerIndex = index
+        chargerIndex = layout.chargerIndex
         if !snapshot.circuits.isEmpty {
-            for circuit in snapshot.circuits.flatMap(\.flattened) {
-                let members = circuit.allChargers.compactMap { index[$0] }
+            for (c, circuit) in snapshot.circuits.flatMap(\.flattened).enumerated() {
+                let members = layout.circuitMembers[c]
                 var circuitReserve = PhaseValues.zero
                 for i in members where !responding[i] {
                     let draw = snapshot.chargers[i].assumedDraw

@@ -49,6 +49,8 @@ struct PolicyBench {
         var medians: [String: Double] = [:]
         for n in sizes {
             let snapshot = SiteGenerator(seed: 42).site(chargers: n)
+            // The controller keeps the layout while the configuration holds; so does the chain.
+            let layout = SiteLayout(snapshot)
             var chains: [(String, PolicyChain)] = []
             for name in policies {
                 chains.append((name, PolicyChain(scripts: [try library.load(name)])))
@@ -60,7 +62,7 @@ struct PolicyBench {
             var t = snapshot.time
             for _ in 0..<rounds {
                 samples["native_fallback", default: []] += measure(perBlock) {
-                    let budget = Budget(snapshot: snapshot)
+                    let budget = Budget(snapshot: snapshot, layout: layout)
                     let requested = FallbackAllocator.allocate(snapshot, budget: budget)
                     let clamped = SafetyClamp.apply(requested, snapshot: snapshot, budget: budget)
                     precondition(clamped.allocation.count == n)

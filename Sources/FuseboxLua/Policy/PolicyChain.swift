@@ -43,6 +43,7 @@ public final class PolicyChain {
 
     public private(set) var stages: [Stage]
     private var tape = TapeWriter(capacity: 64 * 1024)
+    private var layout: SiteLayout?
     private var skeleton: SiteSkeleton?
     private var skeletonVersion = 0
 
@@ -66,7 +67,8 @@ public final class PolicyChain {
     }
 
     public func allocate(_ snapshot: SiteSnapshot) -> PolicyOutcome {
-        let budget = Budget(snapshot: snapshot)
+        if layout?.fits(snapshot) != true { layout = SiteLayout(snapshot) }
+        let budget = Budget(snapshot: snapshot, layout: layout)
         var site = SiteTable(snapshot: snapshot, budget: budget)
         var reports: [StageReport] = []
         var requested: [Double] = []
