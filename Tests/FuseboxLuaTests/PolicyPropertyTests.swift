@@ -1,0 +1,79 @@
+import FuseboxCore
+import FuseboxLua
+import FuseboxTesting
+import Testing
+
+@Suite("Shipped policies on random sites")
+struct PolicyPropertyTests {
+    @Test("the native fusebox.fill agrees with Swift's WaterFill", arguments: [1, 2, 3])
+    func fillMatchesWaterFill(seed: Int) throws {
+        let script = try PolicyScript(source: """
+            return { allocate = function(site)
+              local order = {}
+              for i, c in ipairs(site.chargers) do
+                if c.eligible and (c.status == "charging" or c.status == "occupied") then order[#order + 1] = i end
+              end
+              table.sort(order, function(a, b)
+                local pa, pb = site.chargers[a].priority, site.chargers[b].priority
+                if pa ~= pb then return pa > pb end
+                return a < b
+              end)
+              return fusebox.fill(site, order)
+            end }
+            """, origin: "fill_probe.lua")
+        let chain = PolicyChain(scripts: [script])
+        var rng = SiteGenerator.Random(seed: UInt64(seed) * 7919)
+        for round in 0..<700 {
+            let snapshot = RandomSite.snapshot(&rng)
+            let outcome = chain.allocate(snapshot)
+            #expect(outcome.fallback == nil, "round \(round): \(String(describing: outcome.fallback))")
+            // The fallback is WaterFill with the same order; the clamp leaves both alone.
+            let native = FallbackAllocator.allocate(snapshot, budget: outcome.budget)
+            for i in native.indices where abs(native[i] - outcome.requested[i]) > 1e-6 {
+                Issue.record("round \(round): \(snapshot.chargers[i].id) Lua \(outcome.requested[i]) vs Swift \(native[i])")
+                return
+            }
+        }
+    }
+
+    @Test("every shipped policy, 500 random sites: valid, no fallback, no cut by the clamp",
+          arguments: ["fair_share", "priority", "pv_surplus", "ripple"])
+    func shippedPolicyNeedsNoClamp(name: String) throws {
+        let chain = PolicyChain(scripts: [try shippedPolicies.load(name)],
+                                settings: ["pv_surplus": .record([("mode", .string("minpv"))])])
+        var rng = SiteGenerator.Random(seed: 0x5EED + UInt64(name.utf8.count))
+        for round in 0..<500 {
+            var snapshot = RandomSite.snapshot(&rng)
+            snapshot.time = 1_700_000_000 + Double(round) * 7
+            let outcome = chain.allocate(snapshot)
+            #expect(outcome.fallback == nil, "\(name) round \(round): \(String(describing: outcome.fallback))")
+            #expect(InvariantCheck.violations(outcome.allocation, snapshot: snapshot).isEmpty)
+            let cuts = outcome.corrections.filter { $0.reason == .overLimit }
+            #expect(cuts.isEmpty, "\(name) round \(round): the clamp cut \(cuts)")
+            if outcome.fallback != nil || !cuts.isEmpty { return }
+        }
+    }
+
+    @Test("a state that reuses its skeleton decides exactly as a fresh state would")
+    func skeletonReuseIsInvisible() throws {
+        // One chain lives through a sequence of cycles; at each cycle a fresh
+        // chain, given the same memory, must come to the same allocation.
+        let living = PolicyChain(scripts: [try shippedPolicies.load("fair_share")])
+        var rng = SiteGenerator.Random(seed: 99)
+        var snapshot = SiteGenerator(seed: 5).site(chargers: 40, gridLimit: 60)
+        for step in 0..<60 {
+            snapshot.time += 30
+            let i = rng.int(snapshot.chargers.count)
+            snapshot.chargers[i].status = rng.pick([.free, .occupied, .charging, .unavailable])
+            snapshot.chargers[i].responding = rng.chance(0.9)
+            if step % 20 == 10 { snapshot.ripple = snapshot.ripple == .normal ? .reduced : .normal }
+            let memory = living.stages[0].memory
+            let fresh = PolicyChain(scripts: [try shippedPolicies.load("fair_share")])
+            try fresh.setMemory(memory, forStage: "fair_share")
+            let a = living.allocate(snapshot)
+            let b = fresh.allocate(snapshot)
+            #expect(a.allocation == b.allocation, "step \(step)")
+            #expect(a.fallback == nil && b.fallback == nil)
+        }
+    }
+}
