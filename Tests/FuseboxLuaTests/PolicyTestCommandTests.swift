@@ -56,6 +56,16 @@ struct PolicyTestCommandTests {
         #expect(json["fallback"] == nil || json["fallback"] is NSNull)
     }
 
+    @Test("the worked example of docs/policies.md gives what the page shows")
+    func workedExample() throws {
+        let r = try run(["policy", "test", "docs/examples/boss_first.lua", "--snapshot", "docs/examples/snapshot.json",
+                         "--settings", "docs/examples/boss_first.settings.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(r.json as? [String: Any])
+        #expect(json["allocation"] as? [String: Double] == ["p01": 16, "p02": 14.8, "p03": 14.8, "p04": 0])
+        #expect((json["corrections"] as? [Any])?.isEmpty == true)
+    }
+
     @Test("a chain with settings, and a file in place of a shipped stage")
     func chainWithSettings() throws {
         let settings = try temporary("settings.json", #"{ "pv_surplus": { "mode": "minpv" } }"#)
