@@ -496,6 +496,34 @@ static uint32_t read_slot(lua_State *L, reader *r) {
     return slot;
 }
 
+// Writes the fields of the tape table at r into the table on top of the stack.
+// Returns 0 (and leaves a partly written table) when the result would not be
+// exactly those fields: the script added or shadowed one, or a field the tape
+// no longer has is still there. The caller then makes a fresh table.
+static int update_table(lua_State *L, reader *r, int depth) {
+    uint8_t tag;
+    uint32_t narr, nrec;
+    if (!read_bytes(r, &tag, 1) || tag != FB_TAPE_TABLE) return 0;
+    if (!read_bytes(r, &narr, 4) || !read_bytes(r, &nrec, 4)) luaL_error(L, "tape: truncated table");
+    if (depth > FB_MAX_DEPTH) luaL_error(L, "tape: nested too deep");
+    luaL_checkstack(L, 4, "tape");
+    int table = lua_gettop(L);
+    int written = 0;
+    for (;;) {
+        if (r->p >= r->end) luaL_error(L, "tape: unterminated table");
+        if (*r->p == FB_TAPE_END) { r->p++; break; }
+        push_value(L, r, depth + 1);
+        push_value(L, r, depth + 1);
+        if (lua_isnil(L, -2)) { lua_pop(L, 2); continue; }
+        if (!lua_isnil(L, -1)) written++;
+        lua_rawset(L, table);
+    }
+    int count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, table)) { count++; lua_pop(L, 1); }
+    return count == written;
+}
+
 static void push_value(lua_State *L, reader *r, int depth) {
     uint8_t tag;
     if (!read_bytes(r, &tag, 1)) luaL_error(L, "tape: truncated");
@@ -534,6 +562,44 @@ static void push_value(lua_State *L, reader *r, int depth) {
             push_cache(L, 0);
             lua_rawgeti(L, -1, (lua_Integer)slot);
             lua_remove(L, -2);
+            break;
+        }
+        case FB_TAPE_UPDATE: {
+            uint32_t slot = read_slot(L, r), meta = read_slot(L, r);
+            luaL_checkstack(L, 6, "tape");
+            push_cache(L, 0);
+            int cache = lua_gettop(L);
+            const uint8_t *start = r->p;
+            if (lua_rawgeti(L, cache, (lua_Integer)slot) == LUA_TTABLE) {
+                // Reuse only if the script left its metatable alone.
+                int same_meta;
+                if (lua_getmetatable(L, -1)) {
+                    if (meta) {
+                        lua_rawgeti(L, cache, (lua_Integer)meta);
+                        same_meta = lua_rawequal(L, -1, -2);
+                        lua_pop(L, 2);
+                    } else {
+                        same_meta = 0;
+                        lua_pop(L, 1);
+                    }
+                } else {
+                    same_meta = meta == 0;
+                }
+                if (same_meta && update_table(L, r, depth)) {
+                    lua_remove(L, cache);
+                    break;
+                }
+            }
+            lua_settop(L, cache);
+            r->p = start;
+            push_value(L, r, depth);
+            if (meta && lua_istable(L, -1)) {
+                if (lua_rawgeti(L, cache, (lua_Integer)meta) == LUA_TTABLE) lua_setmetatable(L, -2);
+                else lua_pop(L, 1);
+            }
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, cache, (lua_Integer)slot);
+            lua_remove(L, cache);
             break;
         }
         case FB_TAPE_WITH_META: {
@@ -1081,6 +1147,9 @@ static int protected_call(lua_State *L) {
             return luaL_error(L, "site.%s must stay a table, got %s", a->persist, luaL_typename(L, -1));
         }
         lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
+        lua_pushstring(L, a->persist);   // the argument table may be reused next call
+        lua_pushnil(L);
+        lua_rawset(L, 2);
     }
     writer w = {a->results, 0, NULL};
     a->results->length = 0;

@@ -13,6 +13,7 @@ enum TapeTag {
     static let define = UInt8(ascii: "D")
     static let ref = UInt8(ascii: "R")
     static let withMeta = UInt8(ascii: "W")
+    static let update = UInt8(ascii: "U")
 }
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
@@ -130,6 +131,15 @@ public struct TapeWriter: ~Copyable {
     }
     /// The next value (a table) gets the table in cache `slot` as its metatable.
     public mutating func withMetatable(slot: Int) { prefix(TapeTag.withMeta, slot: slot) }
+    /// The next value (a table) is written into the table kept in cache `slot`
+    /// (with the metatable in cache `metatable`, 0 for none) when that one is
+    /// still as the host left it; otherwise a new table takes its place.
+    public mutating func update(slot: Int, metatable: Int = 0) {
+        prefix(TapeTag.update, slot: slot)
+        ensure(4)
+        base.storeBytes(of: UInt32(metatable).littleEndian, toByteOffset: length, as: UInt32.self)
+        length += 4
+    }
 
     /// `key = value` for a string key: call before writing the value.
     public mutating func key(_ k: String) { string(k) }

@@ -77,3 +77,42 @@ struct PolicyPropertyTests {
         }
     }
 }
+
+@Suite("Each cycle's site looks fresh to the policy")
+struct FreshSiteTests {
+    @Test("what a policy changes in site does not show in its next cycle")
+    func tamperingDoesNotCarryOver() throws {
+        let script = try PolicyScript(source: """
+            return { allocate = function(site)
+              -- First, check that nothing from the last cycle's tampering is visible.
+              local c = site.chargers[1]
+              assert(c.scribble == nil, "a field added last cycle is still there")
+              assert(c.min == 6, "min shadowed last cycle is still shadowed: " .. tostring(c.min))
+              assert(c.id == "p01" and c.phases[1] == 1, "the charger lost its static fields")
+              assert(getmetatable(site.chargers[2]) ~= nil, "a metatable removed last cycle is still gone")
+              assert(site.chargers[1].id == "p01" and site.chargers[3].id == "p03", "the order sorted last cycle stuck")
+              assert(#site.limits == site.structure_limits, "a limit added last cycle is still there")
+              assert(site.grid.current[1] == site.time, "the grid table did not follow the new reading")
+              assert(site.memory.n == nil or site.memory.n >= 1)
+              site.memory.n = (site.memory.n or 0) + 1
+              -- Then tamper with everything in reach.
+              c.scribble = true
+              c.min = 0
+              table.sort(site.chargers, function(a, b) return a.index > b.index end)
+              setmetatable(site.chargers[2], nil)
+              fusebox.add_limit(site, fusebox.power_limit(site, "mine", 1e9))
+              site.grid.current[1] = -1
+              return {}
+            end }
+            """, origin: "tamper.lua")
+        let chain = PolicyChain(scripts: [script])
+        var snapshot = hostileSite
+        for cycle in 1...4 {
+            snapshot.time = Double(cycle)
+            snapshot.grid.current.l1 = Double(cycle)
+            let outcome = chain.allocate(snapshot)
+            #expect(outcome.fallback == nil, "cycle \(cycle): \(String(describing: outcome.fallback))")
+        }
+        #expect(chain.stages[0].memory["n"] == .integer(4))
+    }
+}

@@ -36,11 +36,19 @@ struct SiteTable {
         let chargers = snapshot.chargers
         let n = chargers.count
         let siteLimits = budget.constraints.count
+        // Cache slots: the static parts first, then the tables that are rewritten
+        // in place every cycle (see FB_TAPE_UPDATE).
         func chargerSlot(_ i: Int) -> Int { i + 1 }
         func limitSlot(_ k: Int) -> Int { n + 1 + k }
         let rippleSlot = n + siteLimits + 1
+        let d = rippleSlot + 1
+        enum Table: Int { case site, chargers, limits, grid, current, voltage, power, available, pv, count }
+        func slot(_ table: Table) -> Int { d + table.rawValue }
+        func chargerTable(_ i: Int) -> Int { d + Table.count.rawValue + 2 * i }
+        func limitTable(_ k: Int) -> Int { d + Table.count.rawValue + 2 * n + 2 * k }
 
         if !reuse { t.resetCache() }
+        t.update(slot: slot(.site))
         t.beginTable(fieldCount: 20)
         t.key("time"); t.number(snapshot.time)
         t.key("stage"); t.string(stage)
@@ -59,21 +67,21 @@ struct SiteTable {
             t.endTable()
             t.cached(slot: rippleSlot)
         }
-        t.key("available"); t.numberArray(budget.available.array)
+        t.key("available"); t.update(slot: slot(.available)); t.numberArray(budget.available.array)
         if let p = budget.powerAvailable { t.key("power_available"); t.number(p) }
-        t.key("grid"); t.beginTable(fieldCount: 3)
-        t.key("current"); t.numberArray(snapshot.grid.current.array)
-        t.key("voltage"); t.numberArray(snapshot.grid.effectiveVoltage.array)
-        t.key("power"); t.numberArray(snapshot.grid.effectivePower.array)
+        t.key("grid"); t.update(slot: slot(.grid)); t.beginTable(fieldCount: 3)
+        t.key("current"); t.update(slot: slot(.current)); t.numberArray(snapshot.grid.current.array)
+        t.key("voltage"); t.update(slot: slot(.voltage)); t.numberArray(snapshot.grid.effectiveVoltage.array)
+        t.key("power"); t.update(slot: slot(.power)); t.numberArray(snapshot.grid.effectivePower.array)
         t.endTable()
         if let pv = snapshot.pv {
-            t.key("pv"); t.beginTable(fieldCount: 2)
+            t.key("pv"); t.update(slot: slot(.pv)); t.beginTable(fieldCount: 2)
             t.key("power"); t.number(pv.power)
             t.key("surplus"); t.number(pv.surplus)
             t.endTable()
         }
 
-        t.key("chargers"); t.beginTable(arrayCount: n)
+        t.key("chargers"); t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
         for i in 0..<n {
             t.key(i + 1)
             if !reuse {
@@ -92,11 +100,11 @@ struct SiteTable {
                 t.endTable()
                 t.endTable()
             }
-            t.withMetatable(slot: chargerSlot(i))
+            t.update(slot: chargerTable(i), metatable: chargerSlot(i))
             t.beginTable(fieldCount: 9)
             t.key("status"); t.string(chargers[i].status.rawValue)
             t.key("max"); t.number(maxima[i])
-            t.key("current"); t.numberArray(chargers[i].current)
+            t.key("current"); t.update(slot: chargerTable(i) + 1); t.numberArray(chargers[i].current)
             if let s = chargers[i].setpoint { t.key("setpoint"); t.number(s) }
             t.key("session_energy"); t.number(chargers[i].sessionEnergy)
             t.key("connected_for"); t.number(chargers[i].connectedFor)
@@ -107,7 +115,7 @@ struct SiteTable {
         }
         t.endTable()
 
-        t.key("limits"); t.beginTable(arrayCount: constraints.count)
+        t.key("limits"); t.update(slot: slot(.limits)); t.beginTable(arrayCount: constraints.count)
         for k in constraints.indices {
             let c = constraints[k]
             t.key(k + 1)
@@ -135,10 +143,10 @@ struct SiteTable {
                 t.endTable()
                 t.endTable()
             }
-            t.withMetatable(slot: limitSlot(k))
+            t.update(slot: limitTable(k), metatable: limitSlot(k))
             t.beginTable(fieldCount: 2)
             t.key("available"); t.number(c.available)
-            if c.unit == .watts { t.key("weights"); t.numberArray(c.weights) }
+            if c.unit == .watts { t.key("weights"); t.update(slot: limitTable(k) + 1); t.numberArray(c.weights) }
             t.endTable()
         }
         t.endTable()
