@@ -23,7 +23,7 @@ function fusebox.wanting(site)
 end
 
 -- fusebox.fill(site, order, opts) and fusebox.fits(site, list, fixed) are
--- native (CLuaShim.c): equal sharing under every limit in site.limits.
+-- native (Sources/CLuaShim/Fill.c): equal sharing under every limit in site.limits.
 --   order: charger indices in the order they are admitted at their minimum;
 --          who does not fit waits at 0.
 --   opts.fixed:       { [index] = amps } already given, counted against the limits

@@ -1,0 +1,431 @@
+#include "ShimInternal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+// MARK: - fusebox.fill and fusebox.fits, native
+
+// Equal sharing under the site's linear limits, for policies: the same algorithm
+// as FuseboxCore's WaterFill (see there and docs/policies.md). It reads the Lua
+// tables it is given (fields through metatables, as policies see them) and
+// keeps its scratch arrays in a userdata, so the memory ceiling covers them and
+// an error in the middle leaves nothing behind.
+
+typedef struct { double value; int index; } keyed;
+
+static int compare_keyed(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    if (x->value < y->value) return -1;
+    if (x->value > y->value) return 1;
+    return x->index - y->index;
+}
+
+static double number_field(lua_State *L, int table, const char *key, double fallback) {
+    lua_getfield(L, table, key);
+    int ok = 0;
+    double v = lua_tonumberx(L, -1, &ok);
+    lua_pop(L, 1);
+    return ok ? v : fallback;
+}
+
+typedef struct {
+    int n, nk, nnz;
+    double *available, *used, *slope, *lower, *upper, *alloc, *extra, *limit_weight, *touch_w;
+    int *limit_start, *limit_member, *start, *touch_k, *touch_of, *admitted, *flags;
+    unsigned char *watts;
+    keyed *joins, *leaves;
+    int admitted_count;
+} fill_state;
+
+enum { FLAG_ADMITTED = 1, FLAG_RISING = 2, FLAG_FROZEN = 4, FLAG_IN_ORDER = 8 };
+
+// What fill reads from a site that only changes with site.structure: limit
+// membership, fixed weights, chargers' minimums. Kept in one userdata in the
+// registry and reused while site.structure and the counts stay the same.
+typedef struct {
+    lua_Integer structure;
+    int n, nk, nnz;
+} fill_static_header;
+
+static const char fill_cache_key = 0;
+
+static char *carve(char **p, size_t bytes) {
+    char *at = *p;
+    *p += (bytes + 7) & ~(size_t)7;
+    return at;
+}
+
+// Points f's static arrays into a block laid out after `header`.
+static void fill_static_layout(fill_state *f, fill_static_header *header) {
+    char *p = (char *)header + ((sizeof *header + 7) & ~(size_t)7);
+    int n = header->n, nk = header->nk, nnz = header->nnz;
+    f->limit_start = (int *)carve(&p, (size_t)(nk + 1) * sizeof(int));
+    f->limit_member = (int *)carve(&p, (size_t)nnz * sizeof(int));
+    f->limit_weight = (double *)carve(&p, (size_t)nnz * sizeof(double));
+    f->start = (int *)carve(&p, (size_t)(n + 1) * sizeof(int));
+    f->touch_k = (int *)carve(&p, (size_t)nnz * sizeof(int));
+    f->touch_w = (double *)carve(&p, (size_t)nnz * sizeof(double));
+    f->touch_of = (int *)carve(&p, (size_t)nnz * sizeof(int));
+    f->lower = (double *)carve(&p, (size_t)n * sizeof(double));
+    f->watts = (unsigned char *)carve(&p, (size_t)nk);
+}
+
+static size_t fill_static_size(int n, int nk, int nnz) {
+    size_t s = (sizeof(fill_static_header) + 7) & ~(size_t)7;
+    s += (((size_t)(nk + 1) * sizeof(int)) + 7) & ~(size_t)7;
+    s += (((size_t)nnz * sizeof(int)) + 7) & ~(size_t)7;
+    s += (((size_t)nnz * sizeof(double)) + 7) & ~(size_t)7;
+    s += (((size_t)(n + 1) * sizeof(int)) + 7) & ~(size_t)7;
+    s += (((size_t)nnz * sizeof(int)) + 7) & ~(size_t)7;
+    s += (((size_t)nnz * sizeof(double)) + 7) & ~(size_t)7;
+    s += (((size_t)nnz * sizeof(int)) + 7) & ~(size_t)7;
+    s += (((size_t)n * sizeof(double)) + 7) & ~(size_t)7;
+    s += ((size_t)nk + 7) & ~(size_t)7;
+    return s;
+}
+
+// Reads one limit's weights (or 1 when it has none) into the static arrays.
+static void fill_read_weights(lua_State *L, int limit, int k, fill_state *f) {
+    lua_getfield(L, limit, "weights");
+    int weights = lua_gettop(L);
+    int has = lua_istable(L, weights);
+    for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
+        double w = 1;
+        if (has) {
+            lua_rawgeti(L, weights, t - f->limit_start[k] + 1);
+            w = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1;
+            lua_pop(L, 1);
+        }
+        f->limit_weight[t] = w;
+        f->touch_w[f->touch_of[t]] = w;
+    }
+    lua_pop(L, 1);
+}
+
+// Reads site.chargers and site.limits: the static part from the cache when it
+// still fits, else anew (and cached); the rest every call. Leaves on the stack,
+// above the arguments: the static block, the scratch block, site.chargers.
+static void fill_read(lua_State *L, int site, fill_state *f) {
+    int base = lua_gettop(L);
+    luaL_checkstack(L, 12, "fusebox.fill");
+    lua_getfield(L, site, "structure");
+    int has_structure = lua_isinteger(L, -1);
+    lua_Integer structure = has_structure ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_Integer site_limits = (lua_getfield(L, site, "structure_limits"), lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1);
+    lua_pop(L, 1);
+    lua_getfield(L, site, "chargers");
+    if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.chargers must be a table");
+    int chargers = lua_gettop(L);
+    lua_getfield(L, site, "limits");
+    if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits must be a table");
+    int limits = lua_gettop(L);
+    int n = (int)lua_rawlen(L, chargers), nk = (int)lua_rawlen(L, limits);
+
+    fill_static_header *header = NULL;
+    if (has_structure && site_limits == nk && lua_rawgetp(L, LUA_REGISTRYINDEX, &fill_cache_key) == LUA_TUSERDATA) {
+        fill_static_header *cached = lua_touserdata(L, -1);
+        if (cached->structure == structure && cached->n == n && cached->nk == nk) header = cached;
+    }
+    if (!header) {
+        lua_settop(L, limits);
+        int nnz = 0;
+        for (int k = 1; k <= nk; k++) {
+            lua_rawgeti(L, limits, k);
+            if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d] is not a table", k);
+            lua_getfield(L, -1, "members");
+            if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d].members is not a table", k);
+            nnz += (int)lua_rawlen(L, -1);
+            lua_pop(L, 2);
+        }
+        size_t bytes = fill_static_size(n, nk, nnz);
+        header = lua_newuserdatauv(L, bytes, 0);   // freed by the collector
+        memset(header, 0, bytes);
+        header->structure = has_structure ? structure : -1;
+        header->n = n; header->nk = nk; header->nnz = nnz;
+        fill_static_layout(f, header);
+        int at = 0;
+        for (int k = 0; k < nk; k++) {
+            lua_rawgeti(L, limits, k + 1);
+            int limit = lua_gettop(L);
+            lua_getfield(L, limit, "unit");
+            const char *unit = lua_tostring(L, -1);
+            f->watts[k] = unit && strcmp(unit, "W") == 0;
+            lua_pop(L, 1);
+            lua_getfield(L, limit, "members");
+            int members = lua_gettop(L);
+            int count = (int)lua_rawlen(L, members);
+            f->limit_start[k] = at;
+            for (int j = 1; j <= count; j++) {
+                lua_rawgeti(L, members, j);
+                int ok = 0;
+                lua_Integer i = lua_tointegerx(L, -1, &ok);
+                lua_pop(L, 1);
+                if (!ok || i < 1 || i > n)
+                    luaL_error(L, "fusebox.fill: site.limits[%d].members[%d] is not a charger index", k + 1, j);
+                f->limit_member[at] = (int)i - 1;
+                f->start[i] += 1;   // counts, turned into offsets below
+                at++;
+            }
+            lua_settop(L, limit - 1);
+        }
+        f->limit_start[nk] = at;
+        for (int i = 0; i < n; i++) f->start[i + 1] += f->start[i];
+        // Charger-major copy of the membership: where each limit entry lands.
+        int *cursor = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(int), 0);
+        for (int i = 0; i < n; i++) cursor[i] = f->start[i];
+        for (int k = 0; k < nk; k++) {
+            for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
+                int i = f->limit_member[t];
+                f->touch_k[cursor[i]] = k;
+                f->touch_of[t] = cursor[i];
+                cursor[i]++;
+            }
+        }
+        lua_pop(L, 1);
+        for (int k = 0; k < nk; k++) {
+            lua_rawgeti(L, limits, k + 1);
+            fill_read_weights(L, lua_gettop(L), k, f);
+            lua_pop(L, 1);
+        }
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, chargers, i + 1);
+            f->lower[i] = lua_istable(L, -1) ? number_field(L, lua_gettop(L), "min", 6) : 6;
+            lua_pop(L, 1);
+        }
+        if (has_structure && site_limits == nk) {
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, &fill_cache_key);
+        }
+    } else {
+        fill_static_layout(f, header);
+        // Weights in watts follow the voltage: read them every call.
+        for (int k = 0; k < nk; k++) {
+            if (!f->watts[k]) continue;
+            lua_rawgeti(L, limits, k + 1);
+            fill_read_weights(L, lua_gettop(L), k, f);
+            lua_pop(L, 1);
+        }
+    }
+    f->n = n; f->nk = nk; f->nnz = header->nnz;
+    int static_block = lua_gettop(L);   // keeps the static block alive during the call
+
+    size_t bytes = 0;
+    bytes += (size_t)nk * 3 * sizeof(double) + (size_t)n * 3 * sizeof(double);
+    bytes += (size_t)n * 2 * sizeof(int) + (size_t)n * 2 * sizeof(keyed) + 64;
+    char *p = lua_newuserdatauv(L, bytes, 0);
+    memset(p, 0, bytes);
+    f->available = (double *)carve(&p, (size_t)nk * sizeof(double));
+    f->used = (double *)carve(&p, (size_t)nk * sizeof(double));
+    f->slope = (double *)carve(&p, (size_t)nk * sizeof(double));
+    f->upper = (double *)carve(&p, (size_t)n * sizeof(double));
+    f->alloc = (double *)carve(&p, (size_t)n * sizeof(double));
+    f->extra = (double *)carve(&p, (size_t)n * sizeof(double));
+    f->admitted = (int *)carve(&p, (size_t)n * sizeof(int));
+    f->flags = (int *)carve(&p, (size_t)n * sizeof(int));
+    f->joins = (keyed *)carve(&p, (size_t)n * sizeof(keyed));
+    f->leaves = (keyed *)carve(&p, (size_t)n * sizeof(keyed));
+    int scratch = lua_gettop(L);
+
+    for (int k = 0; k < nk; k++) {
+        lua_rawgeti(L, limits, k + 1);
+        f->available[k] = lua_istable(L, -1) ? number_field(L, lua_gettop(L), "available", 0) : 0;
+        lua_pop(L, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, chargers, i + 1);
+        f->upper[i] = lua_istable(L, -1) ? number_field(L, lua_gettop(L), "max", 0) : 0;
+        lua_pop(L, 1);
+    }
+    // Leave exactly: static block, scratch block, site.chargers.
+    lua_pushvalue(L, static_block);
+    lua_pushvalue(L, scratch);
+    lua_pushvalue(L, chargers);
+    lua_rotate(L, base + 1, 3);
+    lua_settop(L, base + 3);
+}
+
+// opts[name] = { [index] = amps } into `into` (or as a cap on `upper`).
+static void fill_read_map(lua_State *L, int opts, const char *name, fill_state *f, double *into, int cap) {
+    if (!lua_istable(L, opts)) return;
+    lua_getfield(L, opts, name);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            int ok = 0;
+            lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+            double v = lua_tonumberx(L, -1, &ok);
+            if (ok && i >= 1 && i <= f->n) {
+                if (cap) { if (v < f->upper[i - 1]) f->upper[i - 1] = v; }
+                else into[i - 1] = v;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static void touch_used(fill_state *f, int i, double amps) {
+    for (int t = f->start[i]; t < f->start[i + 1]; t++) f->used[f->touch_k[t]] += f->touch_w[t] * amps;
+}
+
+static int fill_admit(lua_State *L, int order, fill_state *f, int *all_fit) {
+    const double eps = 1e-9;
+    int count = (int)lua_rawlen(L, order);
+    *all_fit = 1;
+    f->admitted_count = 0;
+    for (int j = 1; j <= count; j++) {
+        lua_rawgeti(L, order, j);
+        int ok = 0;
+        lua_Integer one = lua_tointegerx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || one < 1 || one > f->n) return luaL_error(L, "fusebox.fill: order[%d] is not a charger index", j);
+        int i = (int)one - 1;
+        if (f->flags[i] & FLAG_IN_ORDER) continue;
+        f->flags[i] |= FLAG_IN_ORDER;
+        double lo = f->lower[i], hi = f->upper[i];
+        int fits = hi > 0 && hi >= lo;
+        for (int t = f->start[i]; fits && t < f->start[i + 1]; t++) {
+            int k = f->touch_k[t];
+            if (f->used[k] + f->touch_w[t] * (lo + f->extra[i]) > f->available[k] + eps) fits = 0;
+        }
+        if (!fits) { *all_fit = 0; continue; }
+        touch_used(f, i, lo);
+        f->alloc[i] = lo;
+        f->flags[i] |= FLAG_ADMITTED;
+        f->admitted[f->admitted_count++] = i;
+    }
+    return 0;
+}
+
+static void fill_rise(fill_state *f) {
+    const double eps = 1e-9;
+    int m = f->admitted_count;
+    if (m == 0) return;
+    for (int x = 0; x < m; x++) {
+        int i = f->admitted[x];
+        f->joins[x].value = f->lower[i]; f->joins[x].index = i;
+        f->leaves[x].value = f->upper[i]; f->leaves[x].index = i;
+    }
+    qsort(f->joins, (size_t)m, sizeof(keyed), compare_keyed);
+    qsort(f->leaves, (size_t)m, sizeof(keyed), compare_keyed);
+    int nj = 0, nl = 0, rising = 0;
+    double level = f->joins[0].value;
+    for (;;) {
+        while (nj < m && f->joins[nj].value <= level + eps) {
+            int i = f->joins[nj++].index;
+            if (!(f->flags[i] & FLAG_FROZEN) && f->upper[i] > level + eps) {
+                f->flags[i] |= FLAG_RISING;
+                rising++;
+                for (int t = f->start[i]; t < f->start[i + 1]; t++) f->slope[f->touch_k[t]] += f->touch_w[t];
+            }
+        }
+        while (nl < m && f->leaves[nl].value <= level + eps) {
+            int i = f->leaves[nl++].index;
+            if (f->flags[i] & FLAG_FROZEN) continue;
+            f->alloc[i] = f->upper[i];
+            f->flags[i] |= FLAG_FROZEN;
+            if (f->flags[i] & FLAG_RISING) {
+                f->flags[i] &= ~FLAG_RISING;
+                rising--;
+                for (int t = f->start[i]; t < f->start[i + 1]; t++) f->slope[f->touch_k[t]] -= f->touch_w[t];
+            }
+        }
+        for (int k = 0; k < f->nk; k++) {
+            if (!(f->slope[k] > eps && f->used[k] >= f->available[k] - eps)) continue;
+            for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
+                int i = f->limit_member[t];
+                if (!(f->flags[i] & FLAG_RISING)) continue;
+                double v = level < f->upper[i] ? level : f->upper[i];
+                f->alloc[i] = v > f->lower[i] ? v : f->lower[i];
+                f->flags[i] = (f->flags[i] & ~FLAG_RISING) | FLAG_FROZEN;
+                rising--;
+                for (int u = f->start[i]; u < f->start[i + 1]; u++) f->slope[f->touch_k[u]] -= f->touch_w[u];
+            }
+        }
+        if (rising == 0 && nj >= m) break;
+        double step = HUGE_VAL;
+        if (nj < m && f->joins[nj].value - level < step) step = f->joins[nj].value - level;
+        if (nl < m && f->leaves[nl].value - level < step) step = f->leaves[nl].value - level;
+        for (int k = 0; k < f->nk; k++) {
+            if (f->slope[k] > eps) {
+                double s = (f->available[k] - f->used[k]) / f->slope[k];
+                if (s < 0) s = 0;
+                if (s < step) step = s;
+            }
+        }
+        if (!isfinite(step)) break;
+        for (int k = 0; k < f->nk; k++) if (f->slope[k] != 0) f->used[k] += f->slope[k] * step;
+        level += step;
+    }
+    for (int x = 0; x < m; x++) {
+        int i = f->admitted[x];
+        if (f->flags[i] & FLAG_RISING) f->alloc[i] = level;
+    }
+}
+
+static void fill_prepare(lua_State *L, fill_state *f) {
+    memset(f, 0, sizeof *f);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_gettop(L) < 3) lua_settop(L, 3);
+    lua_settop(L, 3);
+    fill_read(L, 1, f);   // pushes the static block (4), the scratch (5) and site.chargers (6)
+    if (lua_istable(L, 3)) {
+        // fixed amps count against the limits before anyone is admitted
+        lua_getfield(L, 3, "fixed");
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                int ok = 0;
+                lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+                double v = lua_tonumberx(L, -1, &ok);
+                if (ok && i >= 1 && i <= f->n) touch_used(f, (int)i - 1, v);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    fill_read_map(L, 3, "start_extra", f, f->extra, 0);
+    fill_read_map(L, 3, "upper", f, NULL, 1);
+}
+
+int native_fill(lua_State *L) {
+    fill_state f;
+    fill_prepare(L, &f);
+    int all_fit;
+    fill_admit(L, 2, &f, &all_fit);
+    fill_rise(&f);
+    int chargers = 6;
+    lua_createtable(L, 0, (int)lua_rawlen(L, 2));
+    int out = lua_gettop(L);
+    for (int i = 0; i < f.n; i++) {
+        if (!(f.flags[i] & FLAG_IN_ORDER)) continue;
+        lua_rawgeti(L, chargers, i + 1);
+        lua_getfield(L, -1, "id");
+        lua_remove(L, -2);
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); continue; }
+        lua_pushnumber(L, f.alloc[i]);
+        lua_rawset(L, out);
+    }
+    return 1;
+}
+
+int native_fits(lua_State *L) {
+    fill_state f;
+    lua_settop(L, 3);
+    if (lua_istable(L, 3)) {   // fits(site, list, fixed): fixed is the map itself
+        lua_createtable(L, 0, 1);
+        lua_pushvalue(L, 3);
+        lua_setfield(L, -2, "fixed");
+        lua_replace(L, 3);
+    }
+    fill_prepare(L, &f);
+    int all_fit;
+    fill_admit(L, 2, &f, &all_fit);
+    lua_pushboolean(L, all_fit);
+    return 1;
+}
