@@ -98,13 +98,9 @@ public struct Budget: Sendable, Equatable {
         let headroom = root.current.map { p, limit in limit - root.margin - nonEV[p] }
         available = headroom
 
-        var constraints: [Constraint] = []
-        let everyone = Array(0..<n)
-        for p in Phase.allCases {
-            constraints.append(Budget.phaseConstraint(
-                name: "grid \(p)", available: headroom[p], phase: p, candidates: everyone,
-                onPhase: onPhase))
-        }
+        // Names, members and weights come from the layout; only what is left changes.
+        var constraints = layout.phaseLimits
+        for p in Phase.allCases { constraints[p.index].available = headroom[p] }
 
         // Sub-distributions: their own fuse, their own metered load if any, and the
         // reserve for their silent chargers.
@@ -118,15 +114,14 @@ public struct Budget: Sendable, Equatable {
                     for p in Phase.allCases { circuitReserve[p] += onPhase[i][p] * draw }
                 }
                 for p in Phase.allCases {
-                    constraints.append(Budget.phaseConstraint(
-                        name: "circuit \(circuit.id) \(p)",
-                        available: circuit.limit[p] - circuit.margin - circuit.load[p] - circuitReserve[p],
-                        phase: p, candidates: members, onPhase: onPhase))
+                    constraints[3 + 3 * c + p.index].available =
+                        circuit.limit[p] - circuit.margin - circuit.load[p] - circuitReserve[p]
                 }
             }
         }
 
         // Contractual power limit over the whole connection.
+        let everyone = Array(0..<n)
         if let powerLimit = root.power {
             let nonEVPower = snapshot.grid.effectivePower.sum - measuredPower + reservePower
             let left = powerLimit - nonEVPower
@@ -145,22 +140,6 @@ public struct Budget: Sendable, Equatable {
                 candidates: group, volts: volts))
         }
         self.constraints = constraints
-    }
-
-    static func phaseConstraint(name: String, available: Double, phase: Phase, candidates: [Int],
-                                onPhase: [PhaseValues]) -> Constraint {
-        var members: [Int] = []
-        var weights: [Double] = []
-        members.reserveCapacity(candidates.count)
-        weights.reserveCapacity(candidates.count)
-        for i in candidates {
-            let w = onPhase[i][phase]
-            if w > 0 {
-                members.append(i)
-                weights.append(w)
-            }
-        }
-        return Constraint(name: name, unit: .amps, available: available, members: members, weights: weights)
     }
 
     static func powerConstraint(name: String, available: Double, candidates: [Int], volts: [Double]) -> Constraint {

@@ -71,6 +71,22 @@ public final class LuaSandbox {
         return values
     }
 
+    /// As `call`, but hands the encoded results to `read` instead of building
+    /// `LuaValue`s: for the hot path, where the shape of the result is known.
+    func call<R>(_ function: String, arguments: borrowing TapeWriter, persist: String?,
+                 read: (inout TapeReader) throws(LuaError) -> R) throws(LuaError) -> R {
+        let status = arguments.withBytes { args, count in
+            fb_call(handle, function, args, count, arguments.count, persist, budget, &results, &error)
+        }
+        try check(status)
+        guard let data = results.data else {
+            var empty = TapeReader(UnsafePointer(bitPattern: 1)!, length: 0)
+            return try read(&empty)
+        }
+        var reader = TapeReader(data, length: results.length)
+        return try read(&reader)
+    }
+
     /// The module's field `name`, read raw (no metamethods).
     public func moduleField(_ fieldName: String) throws(LuaError) -> LuaValue {
         var out = fb_buffer()

@@ -192,6 +192,46 @@ struct TapeReader {
 
     mutating func count() -> UInt32 { raw(UInt32.self) ?? 0 }
 
+    /// The tag of the next value, without reading it.
+    var nextTag: UInt8? { offset < end ? base[offset] : nil }
+
+    /// Reads `{ [string] = number, ... }` entry by entry, calling `entry` with
+    /// the key and the number; stops at the first entry of another shape and
+    /// returns it as values (to be described in an error), or nil when all
+    /// entries had the shape. Must be at a table.
+    mutating func stringToNumberEntries(_ entry: (String, Double) throws(LuaError) -> Void) throws(LuaError) -> (key: LuaValue, value: LuaValue)? {
+        guard nextTag == TapeTag.table else { return (value(), .nil) }
+        offset += 9   // tag and the two size hints
+        while offset < end {
+            if base[offset] == TapeTag.end { offset += 1; return nil }
+            let keyStart = offset
+            guard base[offset] == TapeTag.string else {
+                offset = keyStart
+                return (value(), value())
+            }
+            offset += 1
+            guard let key = text() else { return (.nil, .nil) }
+            let valueStart = offset
+            switch base[offset] {
+            case TapeTag.number:
+                offset += 1
+                guard let bits = raw(UInt64.self) else { return (.string(key), .nil) }
+                try entry(key, Double(bitPattern: bits))
+            case TapeTag.integer:
+                offset += 1
+                guard let i = raw(Int64.self) else { return (.string(key), .nil) }
+                try entry(key, Double(i))
+            default:
+                offset = valueStart
+                return (.string(key), value())
+            }
+        }
+        return nil
+    }
+
+    /// Skips to the end of the current value.
+    mutating func skipValue() { _ = value() }
+
     private mutating func text() -> String? {
         guard let n = raw(UInt32.self).map(Int.init), end - offset >= n else { return nil }
         let s = String(decoding: UnsafeBufferPointer(start: base + offset, count: n), as: UTF8.self)

@@ -2,12 +2,22 @@ import FuseboxCore
 
 /// What one stage did, for `fusebox policy test` and the event log.
 public struct StageReport: Sendable, Equatable {
+    public struct Amps: Sendable, Equatable {
+        public var charger: String
+        public var amps: Double
+    }
+
     public var name: String
-    /// What the stage returned: amps per charger id.
-    public var output: [String: Double]
+    /// What the stage returned, in the order it came.
+    public var returned: [Amps]
     /// Names of the limits it added for the stages after it.
     public var addedLimits: [String]
     public var log: String
+
+    /// What the stage returned: amps per charger id.
+    public var output: [String: Double] {
+        Dictionary(returned.map { ($0.charger, $0.amps) }, uniquingKeysWith: { _, last in last })
+    }
 }
 
 /// The outcome of one cycle's policy step: the clamped allocation and how it came about.
@@ -88,17 +98,20 @@ public final class PolicyChain {
             // Until this call succeeds the state may hold half a skeleton.
             stages[n].skeletonVersion = nil
             do {
-                let results = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory")
-                let parsed = try StageResult(results, stage: stage.script.name, index: index, chargerCount: snapshot.chargers.count)
+                let parsed = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory") {
+                    (reader: inout TapeReader) throws(LuaError) -> StageResult in
+                    try StageResult(&reader, stage: stage.script.name, snapshot: snapshot, index: index)
+                }
                 stages[n].skeletonVersion = skeletonVersion
-                reports.append(StageReport(name: stage.script.name, output: parsed.byID,
-                                           addedLimits: parsed.limits.map(\.name), log: stage.script.sandbox.takeLog()))
+                reports.append(StageReport(
+                    name: stage.script.name,
+                    returned: parsed.amps.map { StageReport.Amps(charger: snapshot.chargers[$0.index].id, amps: $0.amps) },
+                    addedLimits: parsed.limits.map(\.name), log: stage.script.sandbox.takeLog()))
                 if isLast {
-                    requested = snapshot.chargers.map { parsed.byID[$0.id] ?? 0 }
+                    requested = [Double](repeating: 0, count: snapshot.chargers.count)
+                    for (i, amps) in parsed.amps { requested[i] = amps }
                 } else {
-                    for (i, c) in snapshot.chargers.enumerated() {
-                        if let cap = parsed.byID[c.id] { site.maxima[i] = min(site.maxima[i], cap) }
-                    }
+                    for (i, cap) in parsed.amps { site.maxima[i] = min(site.maxima[i], cap) }
                     site.constraints += parsed.limits
                 }
             } catch {
@@ -126,32 +139,43 @@ public final class PolicyChain {
 }
 
 /// A stage's return values, checked: `{ [id] = amps }`, then optionally a list of
-/// limits. Anything else is garbage and sends the cycle to the fallback.
+/// limits. Anything else is garbage and sends the cycle to the fallback. The
+/// first result is read straight off the tape: it is the one that is large.
 struct StageResult {
-    var byID: [String: Double] = [:]
+    var amps: [(index: Int, amps: Double)] = []
     var limits: [Constraint] = []
 
-    init(_ results: [LuaValue], stage: String, index: [String: Int], chargerCount: Int) throws(LuaError) {
+    init(_ reader: inout TapeReader, stage: String, snapshot: SiteSnapshot, index: [String: Int]) throws(LuaError) {
         func garbage(_ why: String) -> LuaError {
             LuaError(kind: .result, script: stage, message: "allocate returned garbage: \(why)")
         }
-        guard let first = results.first, case .table(let entries) = first else {
-            throw garbage("expected a table { [charger id] = amps }, got \(results.first?.brief ?? "nothing")")
+        let count = reader.count()
+        guard count > 0 else { throw garbage("expected a table { [charger id] = amps }, got nothing") }
+        guard reader.nextTag == TapeTag.table else {
+            throw garbage("expected a table { [charger id] = amps }, got \(reader.value().brief)")
         }
-        byID.reserveCapacity(entries.count)
-        for e in entries {
-            guard case .string(let id) = e.key else { throw garbage("key \(e.key.brief) is not a charger id") }
+        amps.reserveCapacity(snapshot.chargers.count)
+        var collected: [(index: Int, amps: Double)] = []
+        collected.reserveCapacity(snapshot.chargers.count)
+        let odd = try reader.stringToNumberEntries { (id: String, value: Double) throws(LuaError) in
+            guard let i = index[id] else { throw garbage("charger '\(id)' is not on this site") }
+            guard value.isFinite else { throw garbage("charger '\(id)': \(value) is not a finite number") }
+            guard value >= 0 else { throw garbage("charger '\(id)': \(value) A is negative") }
+            collected.append((i, value))
+        }
+        if let (key, value) = odd {
+            guard case .string(let id) = key else { throw garbage("key \(key.brief) is not a charger id") }
             guard index[id] != nil else { throw garbage("charger '\(id)' is not on this site") }
-            guard let amps = e.value.number else { throw garbage("charger '\(id)': \(e.value.brief) is not a number") }
-            guard amps.isFinite else { throw garbage("charger '\(id)': \(amps) is not a finite number") }
-            guard amps >= 0 else { throw garbage("charger '\(id)': \(amps) A is negative") }
-            byID[id] = amps
+            throw garbage("charger '\(id)': \(value.brief) is not a number")
         }
-        if results.count > 1, results[results.startIndex + 1] != .nil {
-            let list = results[results.startIndex + 1]
-            guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
-            for (n, limit) in list.sequence.enumerated() {
-                limits.append(try StageResult.limit(limit, n: n + 1, chargerCount: chargerCount, garbage: garbage))
+        amps = collected
+        if count > 1 {
+            let list = reader.value()
+            if list != .nil {
+                guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
+                for (n, limit) in list.sequence.enumerated() {
+                    limits.append(try StageResult.limit(limit, n: n + 1, chargerCount: snapshot.chargers.count, garbage: garbage))
+                }
             }
         }
     }
