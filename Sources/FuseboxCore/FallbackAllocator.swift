@@ -4,6 +4,10 @@
 /// constraint; higher priority is admitted first when not all fit at the minimum.
 public enum FallbackAllocator {
     public static func allocate(_ snapshot: SiteSnapshot, budget: Budget) -> [Double] {
+        // Without a meter there is nothing to share: the fail-safe current, as the clamp sets it.
+        if snapshot.meterSilent {
+            return SafetyClamp.apply([], snapshot: snapshot, budget: budget).allocation
+        }
         let chargers = snapshot.chargers
         var candidates: [Int] = []
         var priority = [Int](repeating: 0, count: chargers.count)

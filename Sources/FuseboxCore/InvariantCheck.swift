@@ -20,6 +20,26 @@ public enum InvariantCheck {
             if v > 0 && snapshot.isRippleLocked(c) { problems.append("\(c.id): \(v) A while ripple is locked") }
         }
         let voltage = snapshot.grid.effectiveVoltage
+        func watts(_ i: Int, amps: Double) -> Double { chargers[i].phases.reduce(0.0) { $0 + voltage[$1] } * amps }
+        func rippleReducedHolds() {
+            guard snapshot.ripple == .reduced else { return }
+            let group = chargers.indices.filter { snapshot.rippleSettings.contains(chargers[$0].id) }
+            let cap = snapshot.rippleSettings.reducedPower(groupSize: group.count)
+            let ev = group.reduce(0.0) { $0 + watts($1, amps: allocation[$1]) }
+            if ev > cap + tolerance { problems.append("ripple reduced: group draws \(ev) W > \(cap) W") }
+        }
+        // A silent meter: the fail-safe current for every charger that may get
+        // current (ripple `reduced` may cut it further), whatever was asked.
+        if snapshot.meterSilent {
+            for (i, c) in chargers.enumerated() where snapshot.canReceiveCurrent(c) {
+                let failsafe = snapshot.failsafe.current(for: c)
+                if allocation[i] > failsafe + tolerance || (snapshot.ripple != .reduced && abs(allocation[i] - failsafe) > tolerance) {
+                    problems.append("\(c.id): \(allocation[i]) A while the meter is silent, fail-safe is \(failsafe) A")
+                }
+            }
+            rippleReducedHolds()
+            return problems
+        }
         func draw(_ i: Int, on p: Phase) -> Double {
             Double(chargers[i].phases.filter { $0 == p }.count) * allocation[i]
         }
@@ -50,7 +70,6 @@ public enum InvariantCheck {
             checkPhases(name: "circuit \(circuit.id)", limit: circuit.limit, margin: circuit.margin,
                         measuredLoad: { circuit.load[$0] }, members: circuit.allChargers.compactMap { index[$0] })
         }
-        func watts(_ i: Int, amps: Double) -> Double { chargers[i].phases.reduce(0.0) { $0 + voltage[$1] } * amps }
         if let powerLimit = snapshot.limits.power {
             var nonEV = snapshot.grid.effectivePower.sum
             for (i, c) in chargers.enumerated() {
@@ -66,12 +85,7 @@ public enum InvariantCheck {
                 problems.append("power: non-EV \(nonEV) W + EV \(ev) W > \(powerLimit) W")
             }
         }
-        if snapshot.ripple == .reduced {
-            let group = everyone.filter { snapshot.rippleSettings.contains(chargers[$0].id) }
-            let cap = snapshot.rippleSettings.reducedPower(groupSize: group.count)
-            let ev = group.reduce(0.0) { $0 + watts($1, amps: allocation[$1]) }
-            if ev > cap + tolerance { problems.append("ripple reduced: group draws \(ev) W > \(cap) W") }
-        }
+        rippleReducedHolds()
         return problems
     }
 }

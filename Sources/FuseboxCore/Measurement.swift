@@ -7,20 +7,25 @@ public struct GridMeasurement: Sendable, Equatable, Codable {
     public var voltage: PhaseValues
     /// Per-phase active power in W. When absent it is taken as current x voltage.
     public var power: PhaseValues?
+    /// Seconds since the meter last answered: 0 when this reading is fresh.
+    public var age: Double
 
-    public init(current: PhaseValues, voltage: PhaseValues = PhaseValues(all: 230), power: PhaseValues? = nil) {
+    public init(current: PhaseValues, voltage: PhaseValues = PhaseValues(all: 230), power: PhaseValues? = nil,
+                age: Double = 0) {
         self.current = current
         self.voltage = voltage
         self.power = power
+        self.age = age
     }
 
-    enum CodingKeys: String, CodingKey { case current, voltage, power }
+    enum CodingKeys: String, CodingKey { case current, voltage, power, age }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         current = try c.decode(PhaseValues.self, forKey: .current)
         voltage = try c.decodeIfPresent(PhaseValues.self, forKey: .voltage) ?? PhaseValues(all: 230)
         power = try c.decodeIfPresent(PhaseValues.self, forKey: .power)
+        age = try c.decodeIfPresent(Double.self, forKey: .age) ?? 0
     }
 
     /// Voltage used to turn amps into watts: a phase whose meter reads no

@@ -38,3 +38,35 @@ public struct RippleSettings: Sendable, Equatable, Codable {
         return unit + Double(n - 1) * f * unit
     }
 }
+
+/// What happens when the grid meter stops answering (DESIGN.md, invariants).
+public struct FailsafeSettings: Sendable, Equatable, Codable {
+    /// Seconds without an answer from the meter before the fail-safe applies.
+    public var meterTimeout: Double
+    /// A per phase every charger gets while the meter is silent: 0 (stop) or a
+    /// current the site knows its fuse carries for all chargers at once (6 A).
+    public var current: Double
+
+    public init(meterTimeout: Double = 5, current: Double = 0) {
+        self.meterTimeout = meterTimeout
+        self.current = current
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case meterTimeout = "meter_timeout"
+        case current
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        meterTimeout = try c.decodeIfPresent(Double.self, forKey: .meterTimeout) ?? 5
+        current = try c.decodeIfPresent(Double.self, forKey: .current) ?? 0
+    }
+
+    /// What a charger gets while the meter is silent: the fail-safe current
+    /// within its max, or 0 when that is below its min.
+    public func current(for charger: ChargerSnapshot) -> Double {
+        let amps = Swift.min(current, charger.effectiveMax)
+        return amps >= charger.min && amps > 0 ? amps : 0
+    }
+}

@@ -8,6 +8,7 @@ public struct ClampCorrection: Sendable, Equatable, Codable {
         case aboveMax = "above max"
         case belowMin = "below min"
         case overLimit = "over a limit"
+        case meterSilent = "meter silent: fail-safe current"
     }
 
     public var charger: String
@@ -21,6 +22,11 @@ public struct ClampCorrection: Sendable, Equatable, Codable {
 /// Enforces the invariants of DESIGN.md on whatever a policy returned. Swift,
 /// never Lua. Nothing here trusts its input: NaN, negatives, unknown chargers and
 /// absurd values all end as a valid allocation.
+///
+/// While the meter is silent (`SiteSnapshot.meterSilent`) the request is set
+/// aside: every charger that may get current gets the fail-safe current, the
+/// ripple signal still applies, and the phase limits (computed from a stale
+/// reading) do not.
 ///
 /// When the requests do not fit, the clamp cuts the lowest priority first and,
 /// within one priority, the largest first (the top ones down together), to the
@@ -48,9 +54,15 @@ public enum SafetyClamp {
                                                reason: reason, constraint: constraint))
         }
 
+        let failsafe = snapshot.meterSilent
         // Per charger: a number, 0 or within [min, max], only where current may flow.
         for i in chargers.indices {
-            let r = i < requested.count ? requested[i] : 0
+            var r = i < requested.count ? requested[i] : 0
+            if failsafe {
+                let amps = snapshot.failsafe.current(for: chargers[i])
+                if r != amps { correct(i, r, amps, .meterSilent) }
+                r = amps
+            }
             if !r.isFinite { correct(i, r, 0, .notANumber); continue }
             if r < 0 { correct(i, r, 0, .negative); continue }
             if r == 0 { continue }
@@ -69,17 +81,19 @@ public enum SafetyClamp {
         let before = a
         var cutBy: [Int: String] = [:]
         var hopeless = Set<Int>()
-        var guardSteps = 4 * chargers.count * (budget.constraints.count + 1) + 16
+        // A silent meter leaves only the limits that do not come from it: ripple `reduced`.
+        let constraints = failsafe ? budget.constraints.filter { $0.name == "ripple reduced" } : budget.constraints
+        var guardSteps = 4 * chargers.count * (constraints.count + 1) + 16
         while guardSteps > 0 {
             guardSteps -= 1
             var worst: Int?
             var worstExcess = tolerance
-            for (k, constraint) in budget.constraints.enumerated() where !hopeless.contains(k) {
+            for (k, constraint) in constraints.enumerated() where !hopeless.contains(k) {
                 let excess = constraint.used(by: a) - constraint.available
                 if excess > worstExcess { worst = k; worstExcess = excess }
             }
             guard let k = worst else { break }
-            let constraint = budget.constraints[k]
+            let constraint = constraints[k]
             // Contributors of the lowest priority.
             var lowest = Int.max
             for i in constraint.members where a[i] > 0 { lowest = Swift.min(lowest, chargers[i].priority) }
@@ -107,7 +121,7 @@ public enum SafetyClamp {
         }
         // Last resort, should the loop above ever stop early: whatever still
         // breaks a limit is paused.
-        for constraint in budget.constraints where constraint.used(by: a) - constraint.available > tolerance {
+        for constraint in constraints where constraint.used(by: a) - constraint.available > tolerance {
             for i in constraint.members where a[i] > 0 { a[i] = 0; cutBy[i] = constraint.name }
         }
         for (i, name) in cutBy.sorted(by: { $0.key < $1.key }) where a[i] != before[i] {

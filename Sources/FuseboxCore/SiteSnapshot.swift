@@ -12,10 +12,11 @@ public struct SiteSnapshot: Sendable, Equatable, Codable {
     public var chargers: [ChargerSnapshot]
     public var ripple: RippleMode
     public var rippleSettings: RippleSettings
+    public var failsafe: FailsafeSettings
 
     public init(time: Double = 0, grid: GridMeasurement, pv: PVReading? = nil, limits: SiteLimits,
                 circuits: [Circuit] = [], chargers: [ChargerSnapshot], ripple: RippleMode = .normal,
-                rippleSettings: RippleSettings = RippleSettings()) {
+                rippleSettings: RippleSettings = RippleSettings(), failsafe: FailsafeSettings = FailsafeSettings()) {
         self.time = time
         self.grid = grid
         self.pv = pv
@@ -24,10 +25,11 @@ public struct SiteSnapshot: Sendable, Equatable, Codable {
         self.chargers = chargers
         self.ripple = ripple
         self.rippleSettings = rippleSettings
+        self.failsafe = failsafe
     }
 
     enum CodingKeys: String, CodingKey {
-        case time, grid, pv, limits, circuits, chargers, ripple
+        case time, grid, pv, limits, circuits, chargers, ripple, failsafe
         case rippleSettings = "ripple_settings"
     }
 
@@ -41,6 +43,7 @@ public struct SiteSnapshot: Sendable, Equatable, Codable {
         chargers = try c.decode([ChargerSnapshot].self, forKey: .chargers)
         ripple = try c.decodeIfPresent(RippleMode.self, forKey: .ripple) ?? .normal
         rippleSettings = try c.decodeIfPresent(RippleSettings.self, forKey: .rippleSettings) ?? RippleSettings()
+        failsafe = try c.decodeIfPresent(FailsafeSettings.self, forKey: .failsafe) ?? FailsafeSettings()
         if let problem = validationProblem {
             throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: problem))
         }
@@ -69,6 +72,10 @@ public struct SiteSnapshot: Sendable, Equatable, Codable {
         for (i, c) in chargers.enumerated() { index[c.id] = i }
         return index
     }
+
+    /// The meter has been silent for the fail-safe's timeout: its readings, and so
+    /// the budget, can no longer be trusted.
+    public var meterSilent: Bool { grid.age >= failsafe.meterTimeout }
 
     /// Whether the ripple signal forces this charger to 0.
     public func isRippleLocked(_ charger: ChargerSnapshot) -> Bool {

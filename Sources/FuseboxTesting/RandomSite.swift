@@ -41,14 +41,16 @@ public enum RandomSite {
         let gridCurrent = PhaseValues(rng.range(-40, 90), rng.range(-40, 90), rng.range(-40, 90))
         let voltage = rng.chance(0.1) ? PhaseValues(0, 230, 0) : PhaseValues(rng.range(210, 250), rng.range(210, 250), rng.range(210, 250))
         return SiteSnapshot(
-            time: rng.range(0, 2e9), grid: GridMeasurement(current: gridCurrent, voltage: voltage),
+            time: rng.range(0, 2e9),
+            grid: GridMeasurement(current: gridCurrent, voltage: voltage, age: rng.chance(0.1) ? rng.range(0, 20) : 0),
             pv: rng.chance(0.5) ? PVReading(power: rng.range(0, 20000), surplus: rng.range(-5000, 20000)) : nil,
             limits: SiteLimits(current: PhaseValues(all: rng.pick([16, 25, 32, 63, 100])), margin: rng.range(0, 5),
                                power: rng.chance(0.3) ? rng.range(0, 60000) : nil),
             circuits: circuits, chargers: chargers,
             ripple: rng.pick(RippleMode.allCases),
             rippleSettings: RippleSettings(group: rng.chance(0.5) ? chargers.filter { _ in rng.chance(0.5) }.map(\.id) : nil,
-                                           reducedPower: rng.chance(0.5) ? rng.range(0, 20000) : nil))
+                                           reducedPower: rng.chance(0.5) ? rng.range(0, 20000) : nil),
+            failsafe: FailsafeSettings(meterTimeout: rng.pick([1, 5, 10]), current: rng.pick([0, 0, 6, 8, 10])))
     }
 
     /// What a broken or malicious policy might ask for.
