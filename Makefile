@@ -3,9 +3,11 @@
 #   make test   the whole test suite
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config
+DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config mbpoll socat
+# The independent Modbus peer of the tests (Tests/Support/modbus_peer.py).
+PYMODBUS := 3.16.1
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps test-deps build test demo bench clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
@@ -16,10 +18,15 @@ deps:
 	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# Python packages the tests use as real peers.
+test-deps: deps
+	@python3 -c "import pymodbus, sys; sys.exit(pymodbus.__version__ != '$(PYMODBUS)')" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check pymodbus==$(PYMODBUS)
+
 build: deps
 	$(SWIFT) build
 
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

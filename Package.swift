@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "fusebox", targets: ["fusebox"]),
         .library(name: "FuseboxCore", targets: ["FuseboxCore"]),
         .library(name: "FuseboxLua", targets: ["FuseboxLua"]),
+        .library(name: "FuseboxModbus", targets: ["FuseboxModbus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,11 +19,17 @@ let package = Package(
             pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"])]
         ),
+        .systemLibrary(
+            name: "CModbus",
+            pkgConfig: "libmodbus",
+            providers: [.apt(["libmodbus-dev"])]
+        ),
         // Every Lua API call that can raise or yield lives here, in C, so that no
         // longjmp ever crosses a Swift frame.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "FuseboxCore"),
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
+        .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
         .executableTarget(
             name: "fusebox",
             dependencies: [
@@ -34,6 +41,7 @@ let package = Package(
         .target(name: "FuseboxTesting", dependencies: ["FuseboxCore"]),
         .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
+        .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,6 +14,13 @@ private func cases(_ file: String) -> [ScenarioCase] {
 
 @Suite("Budget, clamp and fallback cases from Cases/*.json")
 struct CoreCaseTests {
+    @Test("the case files are there and not empty")
+    func casesExist() {
+        #expect(cases("budget.json").count >= 10)
+        #expect(cases("clamp.json").count >= 20)
+        #expect(cases("fallback.json").count >= 5)
+    }
+
     @Test("budget", arguments: cases("budget.json"))
     func budget(_ c: ScenarioCase) {
         for step in c.steps {

@@ -31,6 +31,15 @@ func luaSettings(_ settings: [String: JSONValue]) throws -> [String: LuaValue] {
 
 @Suite("Shipped policies: cases from Cases/policies.json")
 struct PolicyCaseTests {
+    @Test("the case file is there and covers every shipped policy")
+    func casesExist() {
+        let all = cases("policies.json")
+        #expect(all.count >= 20)
+        for name in ["fair_share", "priority", "pv_surplus", "ripple"] {
+            #expect(all.contains { $0.chain.contains(name) }, "no case for \(name)")
+        }
+    }
+
     @Test("policy", arguments: cases("policies.json"))
     func policy(_ c: ScenarioCase) throws {
         let scripts = try c.chain.map { try shippedPolicies.load($0) }

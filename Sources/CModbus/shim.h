@@ -1,0 +1,2 @@
+#include <modbus.h>
+#include <errno.h>

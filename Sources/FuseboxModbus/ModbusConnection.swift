@@ -1,0 +1,243 @@
+import CModbus
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a Modbus device is: a TCP endpoint, or a serial line (RTU).
+public enum ModbusEndpoint: Sendable, Hashable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case rtu(path: String, baud: Int, parity: Parity = .none, dataBits: Int = 8, stopBits: Int = 1)
+
+    public enum Parity: String, Sendable, Hashable { case none = "N", even = "E", odd = "O" }
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): "\(host):\(port)"
+        case .rtu(let path, let baud, let parity, let dataBits, let stopBits): "\(path) \(baud) \(dataBits)\(parity.rawValue)\(stopBits)"
+        }
+    }
+}
+
+/// How long to wait, and how to back off after failures.
+public struct ModbusTimeouts: Sendable, Equatable {
+    /// For an answer to one request.
+    public var response: Double
+    /// Before the first retry after a failed connection; doubles up to `maxBackoff`.
+    public var backoff: Double
+    public var maxBackoff: Double
+
+    public init(response: Double = 0.5, backoff: Double = 0.5, maxBackoff: Double = 30) {
+        self.response = response
+        self.backoff = backoff
+        self.maxBackoff = maxBackoff
+    }
+}
+
+/// One TCP endpoint or one serial line, and the only owner of its libmodbus
+/// context. Like GRDB's `SerializedDatabase`, every use of the C handle runs on
+/// one private serial queue, so requests to several unit ids on the same line
+/// never interleave; callers just `await`. A request that fails on the
+/// connection closes it; the next request reconnects, after a backoff that
+/// doubles with each failed attempt.
+public final class ModbusConnection: @unchecked Sendable {
+    public let endpoint: ModbusEndpoint
+    /// What errors call the device: a charger id, "grid meter".
+    public let name: String
+    public let timeouts: ModbusTimeouts
+    private let queue: DispatchQueue
+    // Touched on `queue` only.
+    private var context: OpaquePointer?
+    private var failedAttempts = 0
+    private var nextAttempt: ContinuousClock.Instant?
+
+    public init(endpoint: ModbusEndpoint, name: String, timeouts: ModbusTimeouts = ModbusTimeouts()) {
+        self.endpoint = endpoint
+        self.name = name
+        self.timeouts = timeouts
+        queue = DispatchQueue(label: "fusebox.modbus.\(endpoint)")
+    }
+
+    deinit {
+        if let context {
+            modbus_close(context)
+            modbus_free(context)
+        }
+    }
+
+    // MARK: - requests
+
+    public func readHoldingRegisters(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [UInt16] {
+        try await readRegisters(.readHoldingRegisters, unit: unit, address: address, count: count)
+    }
+
+    public func readInputRegisters(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [UInt16] {
+        try await readRegisters(.readInputRegisters, unit: unit, address: address, count: count)
+    }
+
+    public func readCoils(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [Bool] {
+        try await readBits(.readCoils, unit: unit, address: address, count: count)
+    }
+
+    public func readDiscreteInputs(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [Bool] {
+        try await readBits(.readDiscreteInputs, unit: unit, address: address, count: count)
+    }
+
+    public func writeRegister(unit: Int, address: Int, value: UInt16) async throws(ModbusError) {
+        try await perform(.writeSingleRegister, unit: unit, address: address) { ctx in
+            (modbus_write_register(ctx, Int32(address), value), ())
+        }
+    }
+
+    public func writeRegisters(unit: Int, address: Int, values: [UInt16]) async throws(ModbusError) {
+        guard (1...123).contains(values.count) else {
+            throw ModbusError(.invalidRequest("\(values.count) registers; FC16 writes 1 to 123"), device: name,
+                              unit: unit, function: .writeMultipleRegisters, address: address)
+        }
+        try await perform(.writeMultipleRegisters, unit: unit, address: address) { ctx in
+            (values.withUnsafeBufferPointer { modbus_write_registers(ctx, Int32(address), Int32(values.count), $0.baseAddress) }, ())
+        }
+    }
+
+    public func writeCoil(unit: Int, address: Int, value: Bool) async throws(ModbusError) {
+        try await perform(.writeSingleCoil, unit: unit, address: address) { ctx in
+            (modbus_write_bit(ctx, Int32(address), value ? 1 : 0), ())
+        }
+    }
+
+    /// Closes the connection; the next request opens it again.
+    public func close() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.disconnect()
+                done.resume()
+            }
+        }
+    }
+
+    private func readRegisters(_ function: ModbusFunction, unit: Int, address: Int, count: Int) async throws(ModbusError) -> [UInt16] {
+        guard (1...125).contains(count) else {
+            throw ModbusError(.invalidRequest("\(count) registers; a read takes 1 to 125"), device: name, unit: unit,
+                              function: function, address: address)
+        }
+        return try await perform(function, unit: unit, address: address) { ctx in
+            var out = [UInt16](repeating: 0, count: count)
+            let rc = out.withUnsafeMutableBufferPointer { buffer in
+                function == .readHoldingRegisters
+                    ? modbus_read_registers(ctx, Int32(address), Int32(count), buffer.baseAddress)
+                    : modbus_read_input_registers(ctx, Int32(address), Int32(count), buffer.baseAddress)
+            }
+            return (rc, out)
+        }
+    }
+
+    private func readBits(_ function: ModbusFunction, unit: Int, address: Int, count: Int) async throws(ModbusError) -> [Bool] {
+        guard (1...2000).contains(count) else {
+            throw ModbusError(.invalidRequest("\(count) bits; a read takes 1 to 2000"), device: name, unit: unit,
+                              function: function, address: address)
+        }
+        return try await perform(function, unit: unit, address: address) { ctx in
+            var out = [UInt8](repeating: 0, count: count)
+            let rc = out.withUnsafeMutableBufferPointer { buffer in
+                function == .readCoils
+                    ? modbus_read_bits(ctx, Int32(address), Int32(count), buffer.baseAddress)
+                    : modbus_read_input_bits(ctx, Int32(address), Int32(count), buffer.baseAddress)
+            }
+            return (rc, out.map { $0 != 0 })
+        }
+    }
+
+    // MARK: - the owner's queue
+
+    /// Runs `body` on the queue with a connected context for `unit`. `body`
+    /// returns libmodbus's status (-1 on failure, errno set) and the value.
+    private func perform<T: Sendable>(
+        _ function: ModbusFunction, unit: Int, address: Int, _ body: @escaping @Sendable (OpaquePointer) -> (Int32, T)
+    ) async throws(ModbusError) -> T {
+        let result: Result<T, ModbusError> = await withCheckedContinuation { done in
+            queue.async {
+                done.resume(returning: self.performOnQueue(function, unit: unit, address: address, body))
+            }
+        }
+        return try result.get()
+    }
+
+    private func performOnQueue<T>(
+        _ function: ModbusFunction, unit: Int, address: Int, _ body: (OpaquePointer) -> (Int32, T)
+    ) -> Result<T, ModbusError> {
+        func failure(_ kind: ModbusError.Kind) -> Result<T, ModbusError> {
+            .failure(ModbusError(kind, device: "\(name) (\(endpoint))", unit: unit, function: function, address: address))
+        }
+        let ctx: OpaquePointer
+        switch connect() {
+        case .success(let c): ctx = c
+        case .failure(let kind): return failure(kind)
+        }
+        modbus_set_slave(ctx, Int32(unit))
+        let (rc, value) = body(ctx)
+        if rc >= 0 { return .success(value) }
+        let code = errno
+        let kind = ModbusConnection.classify(code)
+        // After a timeout or a broken answer the stream may be out of step: start afresh.
+        switch kind {
+        case .exception: break
+        default: disconnect()
+        }
+        return failure(kind)
+    }
+
+    private func connect() -> Result<OpaquePointer, ModbusError.Kind> {
+        if let context { return .success(context) }
+        let clock = ContinuousClock()
+        if let next = nextAttempt, clock.now < next {
+            let left = clock.now.duration(to: next)
+            return .failure(.backingOff(seconds: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18))
+        }
+        let created: OpaquePointer?
+        switch endpoint {
+        case .tcp(let host, let port):
+            created = modbus_new_tcp(host, Int32(port))
+        case .rtu(let path, let baud, let parity, let dataBits, let stopBits):
+            created = modbus_new_rtu(path, Int32(baud), CChar(parity.rawValue.utf8.first!), Int32(dataBits), Int32(stopBits))
+        }
+        guard let ctx = created else { return .failure(.connectionFailed(ModbusConnection.message(errno))) }
+        let whole = timeouts.response.rounded(.down)
+        modbus_set_response_timeout(ctx, UInt32(whole), UInt32((timeouts.response - whole) * 1_000_000))
+        if modbus_connect(ctx) == -1 {
+            let code = errno
+            modbus_free(ctx)
+            failedAttempts += 1
+            let wait = min(timeouts.maxBackoff, timeouts.backoff * Double(1 << min(failedAttempts - 1, 16)))
+            nextAttempt = clock.now.advanced(by: .milliseconds(Int(wait * 1000)))
+            return .failure(code == ECONNREFUSED ? .connectionRefused : .connectionFailed(ModbusConnection.message(code)))
+        }
+        failedAttempts = 0
+        nextAttempt = nil
+        context = ctx
+        return .success(ctx)
+    }
+
+    private func disconnect() {
+        guard let ctx = context else { return }
+        modbus_close(ctx)
+        modbus_free(ctx)
+        context = nil
+    }
+
+    static func classify(_ code: Int32) -> ModbusError.Kind {
+        let base = Int32(MODBUS_ENOBASE)
+        if code > base, code <= base + 11, let e = ModbusException(rawValue: UInt8(code - base)) {
+            return .exception(e)
+        }
+        switch code {
+        case ETIMEDOUT: return .timeout
+        case ECONNREFUSED: return .connectionRefused
+        case ECONNRESET, EPIPE, EBADF, ENOTCONN: return .connectionFailed(message(code))
+        default: return .invalidResponse(message(code))
+        }
+    }
+
+    static func message(_ code: Int32) -> String {
+        String(cString: modbus_strerror(code))
+    }
+}

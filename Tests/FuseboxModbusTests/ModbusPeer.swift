@@ -1,0 +1,86 @@
+import Foundation
+import FuseboxTesting
+
+/// pymodbus serving a register map in a child process (Tests/Support/modbus_peer.py).
+/// It prints "READY <port>" when it listens, then "WRITE ..." for each write.
+final class ModbusPeer: @unchecked Sendable {
+    private let process: Process
+    private let lines = NSCondition()
+    private var received: [String] = []
+    private var pending = ""
+    private var stdin: Pipe?
+    private var stderr = Data()
+
+    static let script = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/modbus_peer.py"
+
+    /// Starts the peer with `map` (the JSON of modbus_peer.py) and waits until it listens.
+    init(map: [String: Any]) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: map).write(to: file)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", ModbusPeer.script, file.path]
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardInput = input   // the peer exits when this closes, should the test die
+        stdin = input
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.take(output: data)
+        }
+        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            guard let self else { return }
+            self.lines.lock()
+            self.stderr.append(data)
+            self.lines.unlock()
+        }
+        guard let ready = waitForLine(prefix: "READY", timeout: 20), let p = Int(ready.split(separator: " ")[1]) else {
+            kill(process.processIdentifier, SIGKILL)
+            throw CaseError("the Modbus peer did not start: \(String(decoding: stderr, as: UTF8.self).suffix(2000))")
+        }
+        portValue = p
+    }
+
+    private var portValue = 0
+    var port: Int { portValue }
+
+    private func take(output data: Data) {
+        lines.lock()
+        pending += String(decoding: data, as: UTF8.self)
+        while let newline = pending.firstIndex(of: "\n") {
+            received.append(String(pending[..<newline]))
+            pending = String(pending[pending.index(after: newline)...])
+        }
+        if data.isEmpty { received.append("EOF") }
+        lines.broadcast()
+        lines.unlock()
+    }
+
+    /// The first line starting with `prefix` not yet taken, waiting up to `timeout` seconds for it.
+    func waitForLine(prefix: String, timeout: Double) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        lines.lock()
+        defer { lines.unlock() }
+        while true {
+            if let i = received.firstIndex(where: { $0.hasPrefix(prefix) }) {
+                return received.remove(at: i)
+            }
+            if received.contains("EOF") || !lines.wait(until: deadline) { return nil }
+        }
+    }
+
+    deinit {
+        // Foundation's terminate/waitUntilExit are unreliable on Linux; signal and reap directly.
+        let pid = process.processIdentifier
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
