@@ -6,6 +6,7 @@ SWIFT ?= swift
 DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config mbpoll socat
 # The independent Modbus peer of the tests (Tests/Support/modbus_peer.py).
 PYMODBUS := 3.16.1
+PYSERIAL := 3.5
 
 .PHONY: deps test-deps build test demo bench clean
 
@@ -15,13 +16,13 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 # Python packages the tests use as real peers.
 test-deps: deps
-	@python3 -c "import pymodbus, sys; sys.exit(pymodbus.__version__ != '$(PYMODBUS)')" 2>/dev/null || \
-	  python3 -m pip install --quiet --disable-pip-version-check pymodbus==$(PYMODBUS)
+	@python3 -c "import serial, pymodbus, sys; sys.exit(pymodbus.__version__ != '$(PYMODBUS)')" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check pymodbus==$(PYMODBUS) pyserial==$(PYSERIAL)
 
 build: deps
 	$(SWIFT) build

@@ -144,3 +144,30 @@ struct ModbusConnectionTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+@Suite("Modbus RTU over a pseudo-terminal pair (socat)")
+struct ModbusRTUTests {
+    @Test("two unit ids on one serial line, asked at once, answered in turn")
+    func twoUnitsOnOneLine() async throws {
+        let line = try SerialPair()
+        let peer = try ModbusPeer(map: [
+            "serial": line.a, "baud": 9600,
+            "devices": [
+                ["unit": 1, "hr": [["address": 0x4000, "values": [11, 12]]]],
+                ["unit": 2, "ir": [["address": 0, "values": [21, 22]]], "hr": [["address": 5, "values": [0]]]],
+            ] as [[String: Any]],
+        ])
+        let bus = ModbusConnection(endpoint: .rtu(path: line.b, baud: 9600), name: "rs485",
+                                   timeouts: ModbusTimeouts(response: 1))
+        async let one = bus.readHoldingRegisters(unit: 1, address: 0x4000, count: 2)
+        async let two = bus.readInputRegisters(unit: 2, address: 0, count: 2)
+        #expect(try await one == [11, 12])
+        #expect(try await two == [21, 22])
+        try await bus.writeRegister(unit: 2, address: 5, value: 7)
+        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 2 6 5 7")
+        // A unit that is not on the line stays silent: a timeout, and the line goes on.
+        await #expect(throws: ModbusError.self) { try await bus.readHoldingRegisters(unit: 9, address: 0, count: 1) }
+        #expect(try await bus.readHoldingRegisters(unit: 1, address: 0x4001, count: 1) == [12])
+        _ = peer
+    }
+}

@@ -39,11 +39,11 @@ final class ModbusPeer: @unchecked Sendable {
             self.stderr.append(data)
             self.lines.unlock()
         }
-        guard let ready = waitForLine(prefix: "READY", timeout: 20), let p = Int(ready.split(separator: " ")[1]) else {
+        guard let ready = waitForLine(prefix: "READY", timeout: 20) else {
             kill(process.processIdentifier, SIGKILL)
             throw CaseError("the Modbus peer did not start: \(String(decoding: stderr, as: UTF8.self).suffix(2000))")
         }
-        portValue = p
+        portValue = Int(ready.split(separator: " ")[1]) ?? 0
     }
 
     private var portValue = 0
@@ -76,6 +76,41 @@ final class ModbusPeer: @unchecked Sendable {
 
     deinit {
         // Foundation's terminate/waitUntilExit are unreliable on Linux; signal and reap directly.
+        let pid = process.processIdentifier
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
+
+/// A pseudo-terminal pair joined by socat: what one end writes, the other reads,
+/// as on a serial line. Stands in for an RS-485 bus in the RTU tests.
+final class SerialPair: @unchecked Sendable {
+    let a: String
+    let b: String
+    private let process: Process
+
+    init() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        a = dir.appendingPathComponent("a").path
+        b = dir.appendingPathComponent("b").path
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["socat", "pty,raw,echo=0,link=\(a)", "pty,raw,echo=0,link=\(b)"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // socat makes the links once both ends are open: wait for that, bounded.
+        let deadline = Date().addingTimeInterval(10)
+        while !(FileManager.default.fileExists(atPath: a) && FileManager.default.fileExists(atPath: b)) {
+            guard Date() < deadline, process.isRunning else { throw CaseError("socat did not make the pty pair") }
+            usleep(10_000)
+        }
+    }
+
+    deinit {
         let pid = process.processIdentifier
         if pid > 0 {
             kill(pid, SIGKILL)

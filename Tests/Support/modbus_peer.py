@@ -10,9 +10,11 @@ MAP.json:
                   "hr": [{"address": 16384, "values": [0, 1]}],   # holding registers
                   "ir": [...], "co": [{"address": 400, "values": [true]}], "di": [...],
                   "exceptions": {"3": 6}}],                        # FC03 answered with exception 6
-     "silent": false}                                              # accept, never answer
+     "silent": false,                                              # accept, never answer
+     "serial": "/dev/pts/7", "baud": 9600}                         # RTU on a serial line instead of TCP
 
-Prints "READY <port>" once it listens on 127.0.0.1, then one line per write:
+Prints "READY <port>" once it listens on 127.0.0.1 (or "READY <path>" on a
+serial line), then one line per write:
 "WRITE <unit> <function code> <address> <value> <value> ...". It exits when
 its standard input closes, so a test that dies leaves no peer behind.
 
@@ -30,7 +32,7 @@ import socket
 import sys
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 
@@ -81,9 +83,14 @@ async def wait_listening(port):
     raise SystemExit(f"peer did not start listening on {port}")
 
 
+def drain(stream):
+    while stream.read(65536):   # discard, in constant memory, until end of file
+        pass
+
+
 async def exit_when_stdin_closes():
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)
+    await loop.run_in_executor(None, drain, sys.stdin.buffer)
     os._exit(0)
 
 
@@ -102,6 +109,15 @@ async def main():
         simdata = (blocks(d.get("co"), True), blocks(d.get("di"), True), blocks(d.get("hr"), False), blocks(d.get("ir"), False))
         act = functools.partial(action, d["unit"], d.get("exceptions", {}))
         devices.append(SimDevice(d["unit"], simdata=simdata, action=act))
+    if spec.get("serial"):
+        opened = asyncio.Event()
+        server = ModbusSerialServer(devices, port=spec["serial"], baudrate=spec.get("baud", 9600),
+                                    trace_connect=lambda up: opened.set() if up else None)
+        task = asyncio.create_task(server.serve_forever())
+        await asyncio.wait_for(opened.wait(), 20)
+        print(f"READY {spec['serial']}", flush=True)
+        await task
+        return
     server = ModbusTcpServer(devices, address=("127.0.0.1", port))
     task = asyncio.create_task(server.serve_forever())
     await wait_listening(port)
