@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

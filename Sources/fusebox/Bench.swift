@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Only this group: policy.")
+    @Option(help: "Only this group: policy, modbus.")
     var only: String?
 
     @Option(help: "Rounds per variant (interleaved).")
@@ -31,6 +31,9 @@ struct Bench: AsyncParsableCommand {
             document["policy"] = try PolicyBench(
                 rounds: rounds, policies: policies.split(separator: ",").map(String.init),
                 sizes: sizes.split(separator: ",").compactMap { Int($0) }).run()
+        }
+        if only == nil || only == "modbus" {
+            document["modbus"] = try await ModbusBench(rounds: rounds).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
