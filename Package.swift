@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FuseboxCore", targets: ["FuseboxCore"]),
         .library(name: "FuseboxLua", targets: ["FuseboxLua"]),
         .library(name: "FuseboxModbus", targets: ["FuseboxModbus"]),
+        .library(name: "FuseboxDevices", targets: ["FuseboxDevices"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "FuseboxCore"),
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
+        .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus"]),
         .executableTarget(
             name: "fusebox",
             dependencies: [
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -282,6 +282,11 @@ static int protected_call(lua_State *L) {
     reader r = {a->args, a->args + a->args_length};
     luaL_checkstack(L, (int)a->nargs + 8, "arguments");
     for (uint32_t i = 0; i < a->nargs; i++) push_value(L, &r, 0);
+    // A driver's `dev`: its methods.
+    if (a->nargs > 0 && lua_type(L, 3) == LUA_TTABLE) {
+        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &device_meta_key) == LUA_TTABLE) lua_setmetatable(L, 3);
+        else lua_pop(L, 1);
+    }
     int persist = a->persist && a->nargs > 0 && lua_type(L, 3) == LUA_TTABLE;
     if (persist) {
         // args[1][persist] = the kept value; and a second reference to args[1]
@@ -404,4 +409,12 @@ fb_status fb_module_field(fb_sandbox *s, const char *name, fb_buffer *result, fb
     fb_status r = classify(s, status, error);
     if (a.encode_error && r == FB_ERR_RUNTIME) r = FB_ERR_RESULT;
     return r;
+}
+
+fb_status fb_set_device_io(fb_sandbox *s, fb_io_function io, void *context, fb_buffer *error) {
+    s->io = io;
+    s->io_context = context;
+    fb_budget budget = {1000000ull, 100000000ull};
+    int status = run_protected(s, device_meta_setup, s, budget);
+    return status == LUA_OK ? FB_OK : classify(s, status, error);
 }

@@ -38,7 +38,13 @@ typedef struct {
 struct fb_sandbox {
     lua_State *L;
     fb_control control;
+    fb_io_function io;      // a device's I/O, when the script is a driver
+    void *io_context;
 };
+
+// Device.c: the `dev` methods of driver scripts.
+extern const char device_meta_key;
+int device_meta_setup(lua_State *L);
 
 // Buffers.c
 int buffer_append(fb_buffer *b, const void *bytes, size_t n);

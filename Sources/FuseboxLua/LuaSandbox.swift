@@ -1,4 +1,4 @@
-import CLuaShim
+@_exported import CLuaShim
 
 /// One sandboxed Lua state holding one script. Like GRDB's `SerializedDatabase`
 /// around a SQLite handle, it is the single owner of its C handle: it is not
@@ -114,6 +114,12 @@ public final class LuaSandbox {
         tape.value(value.entries == nil ? .table([]) : value)
         let status = tape.withBytes { bytes, count in fb_persistent_set(handle, bytes, count, &error) }
         try check(status)
+    }
+
+    /// Gives the first argument of every later `call` the `dev` methods, which
+    /// do their I/O through `io` (see `fb_set_device_io`).
+    public func setDeviceIO(_ io: fb_io_function, context: UnsafeMutableRawPointer) throws(LuaError) {
+        try check(fb_set_device_io(handle, io, context, &error))
     }
 
     /// What the script printed since the last call to this.

@@ -105,6 +105,15 @@ public final class ModbusConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the connection's queue with exclusive use of the line: what
+    /// a driver's `poll` does there (several requests, no hop between them).
+    public func withSession<T: Sendable>(_ body: @escaping @Sendable (ModbusSession) -> T) async -> T {
+        // (body runs on the queue; the session it gets is only valid there)
+        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+            queue.async { done.resume(returning: body(ModbusSession(connection: self))) }
+        }
+    }
+
     /// Closes the connection; the next request opens it again.
     public func close() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -162,7 +171,7 @@ public final class ModbusConnection: @unchecked Sendable {
         return try result.get()
     }
 
-    private func performOnQueue<T>(
+    fileprivate func performOnQueue<T>(
         _ function: ModbusFunction, unit: Int, address: Int, _ body: (OpaquePointer) -> (Int32, T)
     ) -> Result<T, ModbusError> {
         func failure(_ kind: ModbusError.Kind) -> Result<T, ModbusError> {
@@ -239,5 +248,54 @@ public final class ModbusConnection: @unchecked Sendable {
 
     static func message(_ code: Int32) -> String {
         String(cString: modbus_strerror(code))
+    }
+}
+
+/// Blocking requests on a connection, valid only inside `withSession` (on the
+/// connection's queue). Deliberately not Sendable: it must not leave that closure.
+public struct ModbusSession {
+    fileprivate let connection: ModbusConnection
+
+    public func read(_ function: ModbusFunction, unit: Int, address: Int, count: Int) -> Result<[UInt16], ModbusError> {
+        guard (1...125).contains(count) else {
+            return .failure(ModbusError(.invalidRequest("\(count) values; a read takes 1 to 125"),
+                                        device: connection.name, unit: unit, function: function, address: address))
+        }
+        return connection.performOnQueue(function, unit: unit, address: address) { ctx in
+            switch function {
+            case .readHoldingRegisters, .readInputRegisters:
+                var out = [UInt16](repeating: 0, count: count)
+                let rc = out.withUnsafeMutableBufferPointer { b in
+                    function == .readHoldingRegisters
+                        ? modbus_read_registers(ctx, Int32(address), Int32(count), b.baseAddress)
+                        : modbus_read_input_registers(ctx, Int32(address), Int32(count), b.baseAddress)
+                }
+                return (rc, out)
+            default:
+                var out = [UInt8](repeating: 0, count: count)
+                let rc = out.withUnsafeMutableBufferPointer { b in
+                    function == .readCoils
+                        ? modbus_read_bits(ctx, Int32(address), Int32(count), b.baseAddress)
+                        : modbus_read_input_bits(ctx, Int32(address), Int32(count), b.baseAddress)
+                }
+                return (rc, out.map { UInt16($0) })
+            }
+        }
+    }
+
+    public func write(_ function: ModbusFunction, unit: Int, address: Int, values: [UInt16]) -> Result<Void, ModbusError> {
+        guard !values.isEmpty, values.count <= 123 else {
+            return .failure(ModbusError(.invalidRequest("\(values.count) values; a write takes 1 to 123"),
+                                        device: connection.name, unit: unit, function: function, address: address))
+        }
+        return connection.performOnQueue(function, unit: unit, address: address) { ctx in
+            switch function {
+            case .writeSingleRegister: return (modbus_write_register(ctx, Int32(address), values[0]), ())
+            case .writeSingleCoil: return (modbus_write_bit(ctx, Int32(address), values[0] == 0 ? 0 : 1), ())
+            default:
+                let rc = values.withUnsafeBufferPointer { modbus_write_registers(ctx, Int32(address), Int32(values.count), $0.baseAddress) }
+                return (rc, ())
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import FuseboxModbus
+import FuseboxTesting
 import Testing
 
 /// Our client against pymodbus, an independent implementation.

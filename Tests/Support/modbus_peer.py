@@ -22,7 +22,9 @@ Known quirk of pymodbus 3.16.1's SimDevice: a read that runs past the end of a
 block, close to it, wraps around to the block's start (a block at 0x4000 of 4
 registers answers 0x4003+2 with [r3, r0]) instead of an illegal data address.
 Maps should cover what a driver reads; tests of the exception use addresses
-well outside any block (below it, or 0x100 past it).
+well outside any block (below it, or 0x100 past it). It also refuses a second
+block in the same table as "overlapping", so this script merges a table's
+ranges into one block with zeros in the gaps (gaps answer 0, not an exception).
 """
 import asyncio
 import functools
@@ -47,6 +49,16 @@ def blocks(ranges, bits):
     # address space stands in for a block the map does not use.
     if not ranges:
         ranges = [{"address": 65535, "values": [0]}]
+    # pymodbus 3.16.1 calls a second block in the same table "overlapping" even
+    # when it is not: merge the ranges into one block, zeros in the gaps.
+    if len(ranges) > 1:
+        start = min(r["address"] for r in ranges)
+        end = max(r["address"] + len(r["values"]) for r in ranges)
+        merged = [0] * (end - start)
+        for r in ranges:
+            for k, v in enumerate(r["values"]):
+                merged[r["address"] - start + k] = v
+        ranges = [{"address": start, "values": merged}]
     out = []
     for r in ranges or []:
         values = [bool(v) for v in r["values"]] if bits else [int(v) & 0xFFFF for v in r["values"]]

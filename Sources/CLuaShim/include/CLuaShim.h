@@ -100,6 +100,19 @@ fb_status fb_persistent_set(fb_sandbox *sandbox, const uint8_t *tape, size_t len
 fb_status fb_module_field(fb_sandbox *sandbox, const char *name, fb_buffer *result,
                           fb_buffer *error);
 
+/// A device's I/O, done by the host: `function` is a Modbus function code, `values`
+/// holds `count` values to write or room for `count` values read (bits as 0/1).
+/// Returns 0 on success, else writes a message into `error`. It must not call
+/// back into Lua: the shim raises or returns only after it has returned.
+typedef int (*fb_io_function)(void *context, int function, int address, int count, uint16_t *values,
+                              char *error, size_t error_length);
+
+/// Gives the script's `dev` argument its methods (read_holding, read_input,
+/// read_coils, read_discrete, write_register, write_registers, write_coil),
+/// which call `io` with `context`. Calls made with `fb_call` then set that
+/// metatable on their first argument.
+fb_status fb_set_device_io(fb_sandbox *sandbox, fb_io_function io, void *context, fb_buffer *error);
+
 /// Bytes the state holds now, and the most it held since it was opened.
 size_t fb_memory_used(const fb_sandbox *sandbox);
 size_t fb_memory_peak(const fb_sandbox *sandbox);

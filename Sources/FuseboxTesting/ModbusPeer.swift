@@ -1,9 +1,8 @@
 import Foundation
-import FuseboxTesting
 
 /// pymodbus serving a register map in a child process (Tests/Support/modbus_peer.py).
 /// It prints "READY <port>" when it listens, then "WRITE ..." for each write.
-final class ModbusPeer: @unchecked Sendable {
+public final class ModbusPeer: @unchecked Sendable {
     private let process: Process
     private let lines = NSCondition()
     private var received: [String] = []
@@ -11,10 +10,10 @@ final class ModbusPeer: @unchecked Sendable {
     private var stdin: Pipe?
     private var stderr = Data()
 
-    static let script = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/modbus_peer.py"
+    public static let script = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/modbus_peer.py"
 
     /// Starts the peer with `map` (the JSON of modbus_peer.py) and waits until it listens.
-    init(map: [String: Any]) throws {
+    public init(map: [String: Any]) throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: map).write(to: file)
         process = Process()
@@ -47,7 +46,7 @@ final class ModbusPeer: @unchecked Sendable {
     }
 
     private var portValue = 0
-    var port: Int { portValue }
+    public var port: Int { portValue }
 
     private func take(output data: Data) {
         lines.lock()
@@ -62,7 +61,7 @@ final class ModbusPeer: @unchecked Sendable {
     }
 
     /// The first line starting with `prefix` not yet taken, waiting up to `timeout` seconds for it.
-    func waitForLine(prefix: String, timeout: Double) -> String? {
+    public func waitForLine(prefix: String, timeout: Double) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         lines.lock()
         defer { lines.unlock() }
@@ -87,12 +86,12 @@ final class ModbusPeer: @unchecked Sendable {
 
 /// A pseudo-terminal pair joined by socat: what one end writes, the other reads,
 /// as on a serial line. Stands in for an RS-485 bus in the RTU tests.
-final class SerialPair: @unchecked Sendable {
-    let a: String
-    let b: String
+public final class SerialPair: @unchecked Sendable {
+    public let a: String
+    public let b: String
     private let process: Process
 
-    init() throws {
+    public init() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         a = dir.appendingPathComponent("a").path

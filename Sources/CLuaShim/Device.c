@@ -1,0 +1,113 @@
+// The `dev` object of driver scripts: register access through the host.
+//
+// Each method checks its arguments (raising in C), calls the host's I/O
+// function, and only after that Swift code has returned pushes the values or
+// `nil, message`. Nothing here raises while a Swift frame is on the stack.
+
+#include "ShimInternal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char device_meta_key = 0;
+
+static int device_io(lua_State *L, int function, int address, int count, uint16_t *values) {
+    fb_sandbox *s = lua_touserdata(L, lua_upvalueindex(1));
+    if (!s->io) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "no device I/O in this state");
+        return -1;
+    }
+    char error[256] = {0};
+    int rc = s->io(s->io_context, function, address, count, values, error, sizeof error);
+    if (rc != 0) {
+        luaL_pushfail(L);
+        lua_pushstring(L, error[0] ? error : "device I/O failed");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_address(lua_State *L, int arg) {
+    lua_Integer a = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, a >= 0 && a <= 65535, arg, "address must be 0 to 65535");
+    return (int)a;
+}
+
+static int read_values(lua_State *L, int function, int bits) {
+    int address = check_address(L, 2);
+    lua_Integer n = luaL_optinteger(L, 3, 1);
+    luaL_argcheck(L, n >= 1 && n <= (bits ? 2000 : 125), 3, bits ? "count must be 1 to 2000" : "count must be 1 to 125");
+    uint16_t values[2000];
+    if (device_io(L, function, address, (int)n, values) != 0) return 2;
+    lua_createtable(L, (int)n, 0);
+    for (int i = 0; i < n; i++) {
+        if (bits) lua_pushboolean(L, values[i] != 0);
+        else lua_pushinteger(L, values[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int dev_read_holding(lua_State *L) { return read_values(L, 3, 0); }
+static int dev_read_input(lua_State *L) { return read_values(L, 4, 0); }
+static int dev_read_coils(lua_State *L) { return read_values(L, 1, 1); }
+static int dev_read_discrete(lua_State *L) { return read_values(L, 2, 1); }
+
+static uint16_t check_register(lua_State *L, int arg) {
+    lua_Integer v = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, v >= 0 && v <= 65535, arg, "a register holds 0 to 65535");
+    return (uint16_t)v;
+}
+
+static int dev_write_register(lua_State *L) {
+    int address = check_address(L, 2);
+    uint16_t v = check_register(L, 3);
+    if (device_io(L, 6, address, 1, &v) != 0) return 2;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int dev_write_registers(lua_State *L) {
+    int address = check_address(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+    luaL_argcheck(L, n >= 1 && n <= 123, 3, "1 to 123 registers");
+    uint16_t values[123];
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_rawgeti(L, 3, i + 1);
+        values[i] = check_register(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    if (device_io(L, 16, address, (int)n, values) != 0) return 2;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int dev_write_coil(lua_State *L) {
+    int address = check_address(L, 2);
+    luaL_checkany(L, 3);
+    uint16_t v = (uint16_t)lua_toboolean(L, 3);
+    if (device_io(L, 5, address, 1, &v) != 0) return 2;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+// Runs under lua_pcall with the sandbox as its light-userdata argument.
+int device_meta_setup(lua_State *L) {
+    fb_sandbox *s = lua_touserdata(L, 1);
+    static const luaL_Reg methods[] = {
+        {"read_holding", dev_read_holding}, {"read_input", dev_read_input},
+        {"read_coils", dev_read_coils},     {"read_discrete", dev_read_discrete},
+        {"write_register", dev_write_register}, {"write_registers", dev_write_registers},
+        {"write_coil", dev_write_coil},     {NULL, NULL}};
+    lua_createtable(L, 0, 2);                 // the metatable
+    lua_createtable(L, 0, 8);                 // its __index
+    lua_pushlightuserdata(L, s);
+    luaL_setfuncs(L, methods, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "device");
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &device_meta_key);
+    return 0;
+}

@@ -1,0 +1,164 @@
+import FuseboxCore
+import FuseboxLua
+import FuseboxModbus
+
+/// What a driver's `poll` reported.
+public struct DeviceReading: Sendable, Equatable {
+    /// For chargers.
+    public var status: ChargerStatus?
+    /// A per phase: the charger's own phases, or L1..L3 of a meter; signed for meters.
+    public var current: [Double]
+    public var voltage: [Double]
+    /// W per phase, for meters that report it.
+    public var phasePower: [Double]
+    /// W in all.
+    public var power: Double?
+    /// kWh (a meter's total, a charger's session).
+    public var energy: Double?
+}
+
+/// A failed poll or apply: the driver's error, or the device's.
+public struct DeviceError: Error, Sendable, CustomStringConvertible {
+    public var device: String
+    public var message: String
+    public var description: String { "\(device): \(message)" }
+}
+
+/// A device run by a Lua driver over one Modbus connection. Its Lua state and
+/// the connection's libmodbus context are used together on the connection's
+/// queue only: a `poll` runs there whole, so the driver's register reads make
+/// no thread hop.
+public final class LuaDevice: @unchecked Sendable {
+    public let id: String
+    public let script: DriverScript
+    public let connection: ModbusConnection
+    public let unit: Int
+    private let config: LuaValue
+    private let io: DeviceIO
+    private var initialized = false
+
+    public init(id: String, script: DriverScript, connection: ModbusConnection, unit: Int, config: LuaValue = .table([])) throws(LuaError) {
+        self.id = id
+        self.script = script
+        self.connection = connection
+        self.unit = unit
+        self.config = config
+        io = DeviceIO(unit: unit)
+        try script.sandbox.setDeviceIO(deviceIO, context: Unmanaged.passUnretained(io).toOpaque())
+    }
+
+    public func poll() async -> Result<DeviceReading, DeviceError> {
+        await connection.withSession { session in self.onQueue(session) { try self.pollNow() } }
+    }
+
+    /// Writes a current limit (A per phase, 0 pauses) through the driver's `apply`.
+    public func apply(amps: Double, phases: Int = 3) async -> Result<Void, DeviceError> {
+        await connection.withSession { session in
+            self.onQueue(session) {
+                var t = TapeWriter()
+                self.writeDev(into: &t)
+                t.number(amps)
+                t.integer(phases)
+                let out = try self.script.sandbox.call("apply", arguments: t, persist: "state")
+                if out.first == .boolean(true) || out.first == nil || out.first == .nil && out.count < 2 { return () }
+                throw DeviceError(device: self.id, message: out.dropFirst().first?.string ?? "apply failed")
+            }
+        }
+    }
+
+    // MARK: - on the connection's queue
+
+    private func onQueue<T>(_ session: ModbusSession, _ body: () throws -> T) -> Result<T, DeviceError> {
+        io.session = session
+        defer { io.session = nil }
+        do {
+            if !initialized && script.hasInit {
+                var t = TapeWriter()
+                writeDev(into: &t)
+                _ = try script.sandbox.call("init", arguments: t, persist: "state")
+            }
+            initialized = true
+            return .success(try body())
+        } catch let error as DeviceError {
+            return .failure(error)
+        } catch let error as LuaError {
+            return .failure(DeviceError(device: id, message: "driver \(error)"))
+        } catch {
+            return .failure(DeviceError(device: id, message: "\(error)"))
+        }
+    }
+
+    private func writeDev(into t: inout TapeWriter) {
+        t.beginTable(fieldCount: 3)
+        t.key("id"); t.string(id)
+        t.key("unit"); t.integer(unit)
+        t.key("config"); t.value(config.entries == nil ? .table([]) : config)
+        t.endTable()
+    }
+
+    private func pollNow() throws -> DeviceReading {
+        var t = TapeWriter()
+        writeDev(into: &t)
+        let out = try script.sandbox.call("poll", arguments: t, persist: "state")
+        guard let reading = out.first, reading.entries != nil else {
+            throw DeviceError(device: id, message: out.dropFirst().first?.string ?? "poll returned \(out.first?.brief ?? "nothing")")
+        }
+        func numbers(_ key: String) -> [Double] { reading[key].sequence.compactMap(\.number) }
+        var status: ChargerStatus?
+        if let s = reading["status"].string {
+            guard let known = ChargerStatus(rawValue: s) else {
+                throw DeviceError(device: id, message: "driver \(script.name) reported unknown status \"\(s)\"")
+            }
+            status = known
+        } else if script.kind == .charger {
+            throw DeviceError(device: id, message: "driver \(script.name) reported no status")
+        }
+        let r = DeviceReading(status: status, current: numbers("current"), voltage: numbers("voltage"),
+                              phasePower: numbers("phase_power"), power: reading["power"].number, energy: reading["energy"].number)
+        for v in r.current + r.voltage + r.phasePower + [r.power ?? 0, r.energy ?? 0] where !v.isFinite {
+            throw DeviceError(device: id, message: "driver \(script.name) reported a value that is not a number")
+        }
+        return r
+    }
+}
+
+/// The session a device's driver may use while one of its calls runs.
+final class DeviceIO: @unchecked Sendable {
+    let unit: Int
+    var session: ModbusSession?
+    init(unit: Int) { self.unit = unit }
+}
+
+/// The host side of `dev:read_holding` and friends (CLuaShim/Device.c): no Lua
+/// calls here, only the blocking request on the session, then a status.
+private func deviceIO(context: UnsafeMutableRawPointer?, function: Int32, address: Int32, count: Int32,
+                      values: UnsafeMutablePointer<UInt16>?, error: UnsafeMutablePointer<CChar>?, errorLength: Int) -> Int32 {
+    guard let context, let values else { return -1 }
+    let io = Unmanaged<DeviceIO>.fromOpaque(context).takeUnretainedValue()
+    func fail(_ message: String) -> Int32 {
+        if let error, errorLength > 0 {
+            let bytes = Array(message.utf8.prefix(errorLength - 1))
+            for (i, b) in bytes.enumerated() { error[i] = CChar(bitPattern: b) }
+            error[bytes.count] = 0
+        }
+        return -1
+    }
+    guard let session = io.session, let fc = ModbusFunction(rawValue: UInt8(function)) else {
+        return fail("device I/O outside a poll or apply")
+    }
+    switch fc {
+    case .readHoldingRegisters, .readInputRegisters, .readCoils, .readDiscreteInputs:
+        switch session.read(fc, unit: io.unit, address: Int(address), count: Int(count)) {
+        case .success(let read):
+            for (i, v) in read.enumerated() { values[i] = v }
+            return 0
+        case .failure(let e): return fail(e.description)
+        }
+    default:
+        let input = (0..<Int(count)).map { values[$0] }
+        switch session.write(fc, unit: io.unit, address: Int(address), values: input) {
+        case .success: return 0
+        case .failure(let e): return fail(e.description)
+        }
+    }
+}

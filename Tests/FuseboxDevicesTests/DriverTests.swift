@@ -1,0 +1,122 @@
+import Foundation
+import FuseboxCore
+import FuseboxDevices
+import FuseboxLua
+import FuseboxModbus
+import FuseboxTesting
+import Testing
+
+let root = Expectation.repositoryRoot(from: #filePath)
+
+func float32(_ v: Float) -> [Int] { RegisterCodec(.float32).encode(Double(v))!.map(Int.init) }
+func uint32(_ v: Int) -> [Int] { RegisterCodec(.uint32).encode(Double(v))!.map(Int.init) }
+
+/// A driver polled over a real pymodbus peer holding the device's register map.
+func device(_ driver: String, map: [String: Any], unit: Int = 1) throws -> (LuaDevice, ModbusPeer) {
+    let peer = try ModbusPeer(map: map)
+    let connection = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "dev")
+    let script = try DriverScript(file: root + "/drivers/\(driver).lua")
+    return (try LuaDevice(id: "dev", script: script, connection: connection, unit: unit), peer)
+}
+
+@Suite("Drivers against pymodbus peers holding the register maps of devices.md", .serialized)
+struct DriverTests {
+    @Test("sdm630: V, I, P per phase; current signed by the phase's power")
+    func sdm630() async throws {
+        let ir = float32(231) + float32(229.5) + float32(230)          // 0x0000 voltages
+            + float32(12.5) + float32(4) + float32(20)                 // 0x0006 current magnitudes
+            + float32(2887.5) + float32(-918) + float32(4600)           // 0x000C powers, L2 exporting
+        let (meter, peer) = try device("sdm630", map: ["devices": [
+            ["unit": 1, "ir": [["address": 0, "values": ir], ["address": 0x48, "values": float32(1234.5)]]],
+        ]])
+        let r = try await meter.poll().get()
+        #expect(r.voltage == [231, 229.5, 230])
+        #expect(r.current == [12.5, -4, 20])
+        #expect(r.phasePower == [2887.5, -918, 4600])
+        #expect(r.power == 6569.5)
+        #expect(r.energy == 1234.5)
+        _ = peer
+    }
+
+    /// ABB Terra state register cases: (state byte, socket lock register, status).
+    static let abbStates: [(Int, Int, ChargerStatus)] = [
+        (0, 0, .free), (1, 0x0101, .occupied), (3, 0x0101, .occupied), (4, 0x0101, .charging),
+        (5, 0x0101, .occupied), (5, 0, .free), (0x84, 0x0101, .charging), (9, 0, .unavailable),
+    ]
+
+    @Test("abb_terra: state byte to status, mA to A, W, Wh to kWh", arguments: Array(abbStates.indices))
+    func abbTerraStatus(_ i: Int) async throws {
+        let (state, lock, status) = Self.abbStates[i]
+        var hr = [Int](repeating: 0, count: 22)            // 0x400A..0x401F
+        hr[0] = lock                                        // 0x400A socket lock
+        hr[3] = state << 8                                  // 0x400D: byte 2 of the state
+        let measured = uint32(16000) + uint32(15500) + uint32(0)  // 0x4010 currents, mA
+        for (k, v) in measured.enumerated() { hr[6 + k] = v }
+        for (k, v) in uint32(7360).enumerated() { hr[18 + k] = v }   // 0x401C power, W
+        for (k, v) in uint32(12345).enumerated() { hr[20 + k] = v }  // 0x401E energy, Wh
+        let (charger, peer) = try device("abb_terra", map: ["devices": [
+            ["unit": 1, "hr": [["address": 0x400A, "values": hr], ["address": 0x4100, "values": [0, 0]]]],
+        ]])
+        let r = try await charger.poll().get()
+        #expect(r.status == status, "state \(state), lock \(lock)")
+        #expect(r.current == [16, 15.5, 0])
+        #expect(r.power == 7360)
+        #expect(r.energy == 12.345)
+        _ = peer
+    }
+
+    @Test("abb_terra: the limit goes to HR 0x4100 as uint32 mA with FC16")
+    func abbTerraApply() async throws {
+        let (charger, peer) = try device("abb_terra", map: ["devices": [
+            ["unit": 1, "hr": [["address": 0x400A, "values": [Int](repeating: 0, count: 22)],
+                               ["address": 0x4100, "values": [0, 0]]]],
+        ]])
+        try await charger.apply(amps: 16).get()
+        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 1 16 16640 0 16000")
+        try await charger.apply(amps: 6.5).get()
+        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 1 16 16640 0 6500")
+        try await charger.apply(amps: 0).get()
+        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 1 16 16640 0 0")
+    }
+
+    @Test("a device that does not answer: an error naming the device, and the next poll works again")
+    func silentDevice() async throws {
+        let peer = try ModbusPeer(map: ["silent": true])
+        let connection = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "p07",
+                                          timeouts: ModbusTimeouts(response: 0.2))
+        let meter = try LuaDevice(id: "grid", script: DriverScript(file: root + "/drivers/sdm630.lua"),
+                                  connection: connection, unit: 1)
+        switch await meter.poll() {
+        case .success: Issue.record("expected a timeout")
+        case .failure(let e):
+            #expect(e.description.contains("grid"))
+            #expect(e.description.contains("no answer (timeout)"), "\(e)")
+            #expect(e.description.contains("read input registers (FC04) at 0"))
+        }
+    }
+
+    @Test("a driver that errors or loops is contained, with the script and line")
+    func brokenDriver() async throws {
+        let peer = try ModbusPeer(map: ["devices": [["unit": 1, "ir": [["address": 0, "values": [0, 0]]]]]])
+        let connection = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "x")
+        let looping = try DriverScript(source: """
+            return { kind = "meter", poll = function(dev)
+              dev:read_input(0, 2)
+              while true do end
+            end }
+            """, origin: "looping.lua", limits: LuaLimits(instructions: 1_000_000, time: 1))
+        let device = try LuaDevice(id: "m1", script: looping, connection: connection, unit: 1)
+        guard case .failure(let e) = await device.poll() else { Issue.record("expected a budget error"); return }
+        #expect(e.description.contains("looping.lua:3"), "\(e)")
+        #expect(e.description.contains("budget"))
+        // The connection is fine for the next device.
+        #expect(try await connection.readInputRegisters(unit: 1, address: 0, count: 2) == [0, 0])
+    }
+
+    @Test("the driver contract is checked at load")
+    func contract() throws {
+        #expect(throws: LuaError.self) { try DriverScript(source: "return { kind = 'charger', poll = function() end }", origin: "no_apply.lua") }
+        #expect(throws: LuaError.self) { try DriverScript(source: "return { kind = 'toaster', poll = function() end }", origin: "toaster.lua") }
+        #expect(throws: LuaError.self) { try DriverScript(source: "return { kind = 'meter' }", origin: "no_poll.lua") }
+    }
+}
