@@ -118,3 +118,29 @@ struct FreshSiteTests {
         #expect(chain.stages[0].memory["n"] == .integer(4))
     }
 }
+
+@Suite("Replacing a stage")
+struct ReplaceStageTests {
+    @Test("a replaced stage keeps its memory and its place; an unknown name is refused")
+    func replaceKeepsMemory() throws {
+        func counter(_ step: Int) throws -> PolicyScript {
+            try PolicyScript(source: """
+                return { name = "counter", allocate = function(site)
+                  site.memory.n = (site.memory.n or 0) + \(step)
+                  return fusebox.fill(site, fusebox.wanting(site))
+                end }
+                """, origin: "counter.lua")
+        }
+        let chain = PolicyChain(scripts: [try shippedPolicies.load("ripple"), try counter(1)])
+        _ = chain.allocate(hostileSite)
+        _ = chain.allocate(hostileSite)
+        #expect(chain.stages[1].memory["n"] == .integer(2))
+        #expect(try chain.replace(with: counter(10)))
+        let outcome = chain.allocate(hostileSite)
+        #expect(outcome.fallback == nil)
+        #expect(chain.stages.map(\.script.name) == ["ripple", "counter"])
+        #expect(chain.stages[1].memory["n"] == .integer(12), "the new script counted on from the old one's memory")
+        let stranger = try PolicyScript(source: "return { name = 'stranger', allocate = function() return {} end }", origin: "s.lua")
+        #expect(try chain.replace(with: stranger) == false)
+    }
+}
