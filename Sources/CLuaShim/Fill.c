@@ -248,8 +248,13 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
     lua_settop(L, base + 3);
 }
 
-// opts[name] = { [index] = amps } into `into` (or as a cap on `upper`).
-static void fill_read_map(lua_State *L, int opts, const char *name, fill_state *f, double *into, int cap) {
+typedef enum { MAP_INTO, MAP_CAP_UPPER, MAP_COUNT_USED } map_use;
+
+static void touch_used(fill_state *f, int i, double amps);
+
+// opts[name] = { [index] = amps }: into `into`, as a cap on `upper`, or counted
+// against the limits (fixed amps).
+static void fill_read_map(lua_State *L, int opts, const char *name, fill_state *f, double *into, map_use use) {
     if (!lua_istable(L, opts)) return;
     lua_getfield(L, opts, name);
     if (lua_istable(L, -1)) {
@@ -259,8 +264,11 @@ static void fill_read_map(lua_State *L, int opts, const char *name, fill_state *
             lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
             double v = lua_tonumberx(L, -1, &ok);
             if (ok && i >= 1 && i <= f->n) {
-                if (cap) { if (v < f->upper[i - 1]) f->upper[i - 1] = v; }
-                else into[i - 1] = v;
+                switch (use) {
+                    case MAP_INTO: into[i - 1] = v; break;
+                    case MAP_CAP_UPPER: if (v < f->upper[i - 1]) f->upper[i - 1] = v; break;
+                    case MAP_COUNT_USED: touch_used(f, (int)i - 1, v); break;
+                }
             }
             lua_pop(L, 1);
         }
@@ -374,23 +382,10 @@ static void fill_prepare(lua_State *L, fill_state *f) {
     if (lua_gettop(L) < 3) lua_settop(L, 3);
     lua_settop(L, 3);
     fill_read(L, 1, f);   // pushes the static block (4), the scratch (5) and site.chargers (6)
-    if (lua_istable(L, 3)) {
-        // fixed amps count against the limits before anyone is admitted
-        lua_getfield(L, 3, "fixed");
-        if (lua_istable(L, -1)) {
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                int ok = 0;
-                lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
-                double v = lua_tonumberx(L, -1, &ok);
-                if (ok && i >= 1 && i <= f->n) touch_used(f, (int)i - 1, v);
-                lua_pop(L, 1);
-            }
-        }
-        lua_pop(L, 1);
-    }
-    fill_read_map(L, 3, "start_extra", f, f->extra, 0);
-    fill_read_map(L, 3, "upper", f, NULL, 1);
+    // Fixed amps count against the limits before anyone is admitted.
+    fill_read_map(L, 3, "fixed", f, NULL, MAP_COUNT_USED);
+    fill_read_map(L, 3, "start_extra", f, f->extra, MAP_INTO);
+    fill_read_map(L, 3, "upper", f, NULL, MAP_CAP_UPPER);
 }
 
 int native_fill(lua_State *L) {

@@ -65,44 +65,34 @@ public final class ModbusConnection: @unchecked Sendable {
         }
     }
 
-    // MARK: - requests
+    // MARK: - requests (each one a session of one request)
 
     public func readHoldingRegisters(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [UInt16] {
-        try await readRegisters(.readHoldingRegisters, unit: unit, address: address, count: count)
+        try await withSession { $0.read(.readHoldingRegisters, unit: unit, address: address, count: count) }.get()
     }
 
     public func readInputRegisters(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [UInt16] {
-        try await readRegisters(.readInputRegisters, unit: unit, address: address, count: count)
+        try await withSession { $0.read(.readInputRegisters, unit: unit, address: address, count: count) }.get()
     }
 
     public func readCoils(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [Bool] {
-        try await readBits(.readCoils, unit: unit, address: address, count: count)
+        try await withSession { $0.read(.readCoils, unit: unit, address: address, count: count) }.get().map { $0 != 0 }
     }
 
     public func readDiscreteInputs(unit: Int, address: Int, count: Int) async throws(ModbusError) -> [Bool] {
-        try await readBits(.readDiscreteInputs, unit: unit, address: address, count: count)
+        try await withSession { $0.read(.readDiscreteInputs, unit: unit, address: address, count: count) }.get().map { $0 != 0 }
     }
 
     public func writeRegister(unit: Int, address: Int, value: UInt16) async throws(ModbusError) {
-        try await perform(.writeSingleRegister, unit: unit, address: address) { ctx in
-            (modbus_write_register(ctx, Int32(address), value), ())
-        }
+        try await withSession { $0.write(.writeSingleRegister, unit: unit, address: address, values: [value]) }.get()
     }
 
     public func writeRegisters(unit: Int, address: Int, values: [UInt16]) async throws(ModbusError) {
-        guard (1...123).contains(values.count) else {
-            throw ModbusError(.invalidRequest("\(values.count) registers; FC16 writes 1 to 123"), device: name,
-                              unit: unit, function: .writeMultipleRegisters, address: address)
-        }
-        try await perform(.writeMultipleRegisters, unit: unit, address: address) { ctx in
-            (values.withUnsafeBufferPointer { modbus_write_registers(ctx, Int32(address), Int32(values.count), $0.baseAddress) }, ())
-        }
+        try await withSession { $0.write(.writeMultipleRegisters, unit: unit, address: address, values: values) }.get()
     }
 
     public func writeCoil(unit: Int, address: Int, value: Bool) async throws(ModbusError) {
-        try await perform(.writeSingleCoil, unit: unit, address: address) { ctx in
-            (modbus_write_bit(ctx, Int32(address), value ? 1 : 0), ())
-        }
+        try await withSession { $0.write(.writeSingleCoil, unit: unit, address: address, values: [value ? 1 : 0]) }.get()
     }
 
     /// Runs `body` on the connection's queue with exclusive use of the line: what
@@ -124,52 +114,7 @@ public final class ModbusConnection: @unchecked Sendable {
         }
     }
 
-    private func readRegisters(_ function: ModbusFunction, unit: Int, address: Int, count: Int) async throws(ModbusError) -> [UInt16] {
-        guard (1...125).contains(count) else {
-            throw ModbusError(.invalidRequest("\(count) registers; a read takes 1 to 125"), device: name, unit: unit,
-                              function: function, address: address)
-        }
-        return try await perform(function, unit: unit, address: address) { ctx in
-            var out = [UInt16](repeating: 0, count: count)
-            let rc = out.withUnsafeMutableBufferPointer { buffer in
-                function == .readHoldingRegisters
-                    ? modbus_read_registers(ctx, Int32(address), Int32(count), buffer.baseAddress)
-                    : modbus_read_input_registers(ctx, Int32(address), Int32(count), buffer.baseAddress)
-            }
-            return (rc, out)
-        }
-    }
-
-    private func readBits(_ function: ModbusFunction, unit: Int, address: Int, count: Int) async throws(ModbusError) -> [Bool] {
-        guard (1...2000).contains(count) else {
-            throw ModbusError(.invalidRequest("\(count) bits; a read takes 1 to 2000"), device: name, unit: unit,
-                              function: function, address: address)
-        }
-        return try await perform(function, unit: unit, address: address) { ctx in
-            var out = [UInt8](repeating: 0, count: count)
-            let rc = out.withUnsafeMutableBufferPointer { buffer in
-                function == .readCoils
-                    ? modbus_read_bits(ctx, Int32(address), Int32(count), buffer.baseAddress)
-                    : modbus_read_input_bits(ctx, Int32(address), Int32(count), buffer.baseAddress)
-            }
-            return (rc, out.map { $0 != 0 })
-        }
-    }
-
     // MARK: - the owner's queue
-
-    /// Runs `body` on the queue with a connected context for `unit`. `body`
-    /// returns libmodbus's status (-1 on failure, errno set) and the value.
-    private func perform<T: Sendable>(
-        _ function: ModbusFunction, unit: Int, address: Int, _ body: @escaping @Sendable (OpaquePointer) -> (Int32, T)
-    ) async throws(ModbusError) -> T {
-        let result: Result<T, ModbusError> = await withCheckedContinuation { done in
-            queue.async {
-                done.resume(returning: self.performOnQueue(function, unit: unit, address: address, body))
-            }
-        }
-        return try result.get()
-    }
 
     fileprivate func performOnQueue<T>(
         _ function: ModbusFunction, unit: Int, address: Int, _ body: (OpaquePointer) -> (Int32, T)
@@ -256,10 +201,13 @@ public final class ModbusConnection: @unchecked Sendable {
 public struct ModbusSession {
     fileprivate let connection: ModbusConnection
 
+    /// Registers, or bits as 0/1 for coils and discrete inputs.
     public func read(_ function: ModbusFunction, unit: Int, address: Int, count: Int) -> Result<[UInt16], ModbusError> {
-        guard (1...125).contains(count) else {
-            return .failure(ModbusError(.invalidRequest("\(count) values; a read takes 1 to 125"),
-                                        device: connection.name, unit: unit, function: function, address: address))
+        let bits = function == .readCoils || function == .readDiscreteInputs
+        guard (1...(bits ? 2000 : 125)).contains(count) else {
+            let what = bits ? "\(count) bits; a read takes 1 to 2000" : "\(count) registers; a read takes 1 to 125"
+            return .failure(ModbusError(.invalidRequest(what), device: connection.name, unit: unit,
+                                        function: function, address: address))
         }
         return connection.performOnQueue(function, unit: unit, address: address) { ctx in
             switch function {
@@ -285,7 +233,7 @@ public struct ModbusSession {
 
     public func write(_ function: ModbusFunction, unit: Int, address: Int, values: [UInt16]) -> Result<Void, ModbusError> {
         guard !values.isEmpty, values.count <= 123 else {
-            return .failure(ModbusError(.invalidRequest("\(values.count) values; a write takes 1 to 123"),
+            return .failure(ModbusError(.invalidRequest("\(values.count) registers; a write takes 1 to 123"),
                                         device: connection.name, unit: unit, function: function, address: address))
         }
         return connection.performOnQueue(function, unit: unit, address: address) { ctx in
