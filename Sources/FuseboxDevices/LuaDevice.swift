@@ -1,3 +1,4 @@
+import Foundation
 import FuseboxCore
 import FuseboxLua
 import FuseboxModbus
@@ -36,13 +37,17 @@ public final class LuaDevice: @unchecked Sendable {
     private let config: LuaValue
     private let io: DeviceIO
     private var initialized = false
+    /// Seconds, for `dev.time`: what drivers pace their watchdog writes by.
+    private let clock: @Sendable () -> Double
 
-    public init(id: String, script: DriverScript, connection: ModbusConnection, unit: Int, config: LuaValue = .table([])) throws(LuaError) {
+    public init(id: String, script: DriverScript, connection: ModbusConnection, unit: Int, config: LuaValue = .table([]),
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(LuaError) {
         self.id = id
         self.script = script
         self.connection = connection
         self.unit = unit
         self.config = config
+        self.clock = clock
         io = DeviceIO(unit: unit)
         try script.sandbox.setDeviceIO(deviceIO, context: Unmanaged.passUnretained(io).toOpaque())
     }
@@ -89,8 +94,9 @@ public final class LuaDevice: @unchecked Sendable {
     }
 
     private func writeDev(into t: inout TapeWriter) {
-        t.beginTable(fieldCount: 3)
+        t.beginTable(fieldCount: 4)
         t.key("id"); t.string(id)
+        t.key("time"); t.number(clock())
         t.key("unit"); t.integer(unit)
         t.key("config"); t.value(config.entries == nil ? .table([]) : config)
         t.endTable()

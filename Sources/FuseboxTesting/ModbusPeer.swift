@@ -60,6 +60,22 @@ public final class ModbusPeer: @unchecked Sendable {
         lines.unlock()
     }
 
+    /// Every line up to `marker` (which is taken too, not returned), waiting up to
+    /// `timeout` seconds for the marker.
+    public func takeLines(through marker: String, timeout: Double) -> [String]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        lines.lock()
+        defer { lines.unlock() }
+        while true {
+            if let i = received.firstIndex(of: marker) {
+                let before = Array(received[..<i])
+                received.removeSubrange(...i)
+                return before
+            }
+            if received.contains("EOF") || !lines.wait(until: deadline) { return nil }
+        }
+    }
+
     /// The first line starting with `prefix` not yet taken, waiting up to `timeout` seconds for it.
     public func waitForLine(prefix: String, timeout: Double) -> String? {
         let deadline = Date().addingTimeInterval(timeout)

@@ -58,13 +58,13 @@ struct ModbusConnectionTests {
         let peer = try ModbusPeer(map: Self.map)
         let c = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "p01")
         do {
-            _ = try await c.readHoldingRegisters(unit: 1, address: 0x3FF0, count: 2)
+            _ = try await c.readHoldingRegisters(unit: 1, address: 0x400C, count: 2)
             Issue.record("expected an exception")
         } catch {
             #expect(error.kind == .exception(.illegalDataAddress))
             #expect(error.description.contains("p01"))
             #expect(error.description.contains("read holding registers (FC03)"))
-            #expect(error.description.contains("0x3FF0"))
+            #expect(error.description.contains("0x400C"))
             #expect(error.description.contains("illegal data address (exception 2)"), "\(error)")
         }
         // The connection stays usable after an exception.

@@ -18,19 +18,23 @@ serial line), then one line per write:
 "WRITE <unit> <function code> <address> <value> <value> ...". It exits when
 its standard input closes, so a test that dies leaves no peer behind.
 
-Known quirk of pymodbus 3.16.1's SimDevice: a read that runs past the end of a
-block, close to it, wraps around to the block's start (a block at 0x4000 of 4
-registers answers 0x4003+2 with [r3, r0]) instead of an illegal data address.
-Maps should cover what a driver reads; tests of the exception use addresses
-well outside any block (below it, or 0x100 past it). It also refuses a second
-block in the same table as "overlapping", so this script merges a table's
-ranges into one block with zeros in the gaps (gaps answer 0, not an exception).
+Only what the map defines exists: the action hook answers "illegal data
+address" for every access that is not inside one of the map's own ranges, as
+a real device does. (Note for pymodbus 3.16: SimData's `count` repeats its
+values; a block is given by its values alone.)
+
+Values in a range are registers, or typed: {"type": "float32", "value": 230.5,
+"order": "low_first"} spans the registers of its type; {"ascii": "C2",
+"registers": 5} is text, two characters a register. Unit 247 (HR 0) is added
+as a sentinel: a test writes to it after a step, and every write of that step
+is printed before the sentinel's line.
 """
 import asyncio
 import functools
 import json
 import os
 import socket
+import struct
 import sys
 
 from pymodbus.constants import ExcCodes
@@ -44,32 +48,51 @@ def free_port():
         return s.getsockname()[1]
 
 
-def blocks(ranges, bits):
-    # pymodbus wants every block non-empty: a lone register at the top of the
-    # address space stands in for a block the map does not use.
-    if not ranges:
-        ranges = [{"address": 65535, "values": [0]}]
-    # pymodbus 3.16.1 calls a second block in the same table "overlapping" even
-    # when it is not: merge the ranges into one block, zeros in the gaps.
-    if len(ranges) > 1:
-        start = min(r["address"] for r in ranges)
-        end = max(r["address"] + len(r["values"]) for r in ranges)
-        merged = [0] * (end - start)
-        for r in ranges:
-            for k, v in enumerate(r["values"]):
-                merged[r["address"] - start + k] = v
-        ranges = [{"address": start, "values": merged}]
+FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f",
+           "float64": ">d", "int64": ">q", "uint64": ">Q"}
+TABLE_OF = {1: "co", 5: "co", 15: "co", 2: "di", 3: "hr", 6: "hr", 16: "hr", 4: "ir"}
+
+
+def expand(values):
     out = []
-    for r in ranges or []:
-        values = [bool(v) for v in r["values"]] if bits else [int(v) & 0xFFFF for v in r["values"]]
-        out.append(SimData(r["address"], count=len(values), values=values,
-                           datatype=DataType.BITS if bits else DataType.REGISTERS))
+    for v in values:
+        if isinstance(v, dict) and "ascii" in v:
+            raw = v["ascii"].encode("ascii").ljust(2 * v["registers"], b"\0")
+            out += [raw[i] << 8 | raw[i + 1] for i in range(0, len(raw), 2)]
+        elif isinstance(v, dict):
+            raw = struct.pack(FORMATS[v["type"]], v["value"])
+            words = [raw[i] << 8 | raw[i + 1] for i in range(0, len(raw), 2)]
+            out += words[::-1] if v.get("order") == "low_first" else words
+        else:
+            out.append(v)
     return out
 
 
-async def action(unit, exceptions, function_code, start_address, address, count, current_registers, set_values):
+def normalized(ranges):
+    return [{"address": r["address"], "values": expand(r["values"])} for r in ranges or []]
+
+
+def blocks(ranges, bits):
+    # pymodbus wants every block non-empty: a lone register at the top of the
+    # address space stands in for a block the map does not use.
+    ranges = normalized(ranges) or [{"address": 65535, "values": [0]}]
+    out = []
+    for r in sorted(ranges, key=lambda r: r["address"]):
+        values = [bool(v) for v in r["values"]] if bits else [int(v) & 0xFFFF for v in r["values"]]
+        out.append(SimData(r["address"], values=values, datatype=DataType.BITS if bits else DataType.REGISTERS))
+    return out
+
+
+def inside(ranges, address, count):
+    return any(r["address"] <= address and address + count <= r["address"] + len(r["values"]) for r in ranges)
+
+
+async def action(unit, exceptions, tables, function_code, start_address, address, count, current_registers, set_values):
     if str(function_code) in exceptions:
         return ExcCodes(exceptions[str(function_code)])
+    table = TABLE_OF.get(function_code)
+    if table is not None and not inside(tables.get(table, []), address, count):
+        return ExcCodes.ILLEGAL_ADDRESS
     if set_values is not None:
         shown = " ".join(str(int(v)) for v in set_values)
         print(f"WRITE {unit} {function_code} {address} {shown}", flush=True)
@@ -117,9 +140,12 @@ async def main():
         await server.serve_forever()
         return
     devices = []
+    if not any(d["unit"] == 247 for d in spec["devices"]):
+        spec["devices"].append({"unit": 247, "hr": [{"address": 0, "values": [0]}]})
     for d in spec["devices"]:
         simdata = (blocks(d.get("co"), True), blocks(d.get("di"), True), blocks(d.get("hr"), False), blocks(d.get("ir"), False))
-        act = functools.partial(action, d["unit"], d.get("exceptions", {}))
+        tables = {t: normalized(d.get(t)) for t in ("co", "di", "hr", "ir")}
+        act = functools.partial(action, d["unit"], d.get("exceptions", {}), tables)
         devices.append(SimDevice(d["unit"], simdata=simdata, action=act))
     if spec.get("serial"):
         opened = asyncio.Event()

@@ -1,0 +1,112 @@
+import Foundation
+import FuseboxCore
+import FuseboxDevices
+import FuseboxLua
+import FuseboxModbus
+import FuseboxTesting
+import Testing
+
+/// One driver case from Cases/drivers.json: a device's register map as
+/// reference/devices.md gives it, then steps at given times: a poll and what
+/// it must report, an apply, and the exact writes each step makes.
+struct DriverCase: Sendable, CustomStringConvertible {
+    var name: String
+    var json: JSONValue
+    var description: String { name }
+
+    static func all() -> [DriverCase] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Cases/drivers.json")
+        guard let data = try? Data(contentsOf: url), let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
+            Issue.record("cannot load Cases/drivers.json")
+            return []
+        }
+        return list.map { DriverCase(name: ((($0 as? [String: Any])?["name"]) as? String) ?? "?", json: JSONValue($0)) }
+    }
+}
+
+final class ManualClock: @unchecked Sendable {
+    var now = 0.0
+}
+
+func luaValue(_ v: JSONValue) -> LuaValue {
+    switch v {
+    case .null: .nil
+    case .bool(let b): .boolean(b)
+    case .number(let n): n == n.rounded() && abs(n) < 1e15 ? .integer(Int64(n)) : .number(n)
+    case .string(let s): .string(s)
+    case .array(let a): .array(a.map(luaValue))
+    case .object(let o): .record(o.sorted { $0.key < $1.key }.map { ($0.key, luaValue($0.value)) })
+    }
+}
+
+func anyValue(_ v: JSONValue) -> Any {
+    switch v {
+    case .null: NSNull()
+    case .bool(let b): b
+    case .number(let n): n == n.rounded() && abs(n) < 1e15 ? Int(n) as Any : n as Any
+    case .string(let s): s
+    case .array(let a): a.map(anyValue)
+    case .object(let o): o.mapValues(anyValue)
+    }
+}
+
+@Suite("Driver cases from Cases/drivers.json, each against a pymodbus peer", .serialized)
+struct DriverCaseTests {
+    @Test("the case file covers every shipped Modbus driver")
+    func coverage() throws {
+        let cases = DriverCase.all()
+        let drivers = Set(cases.compactMap { $0.json.object?["driver"]?.string })
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: root + "/drivers")
+            .filter { $0.hasSuffix(".lua") }.map { String($0.dropLast(4)) }
+        for name in shipped { #expect(drivers.contains(name), "no case for driver \(name)") }
+    }
+
+    @Test("driver", arguments: DriverCase.all())
+    func run(_ c: DriverCase) async throws {
+        let o = try #require(c.json.object)
+        let unit = Int(o["unit"]?.number ?? 1)
+        var map = (anyValue(o["map"] ?? .object([:])) as? [String: Any]) ?? [:]
+        map["unit"] = unit
+        let peer = try ModbusPeer(map: ["devices": [map]])
+        let connection = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "dev",
+                                          timeouts: ModbusTimeouts(response: 0.3))
+        let sentinel = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "sentinel")
+        let clock = ManualClock()
+        let script = try DriverScript(file: root + "/drivers/\(o["driver"]?.string ?? "").lua")
+        let device = try LuaDevice(id: "dev", script: script, connection: connection, unit: unit,
+                                   config: luaValue(o["config"] ?? .object([:])), clock: { clock.now })
+        for (n, stepValue) in (o["steps"]?.array ?? []).enumerated() {
+            let step = try #require(stepValue.object)
+            clock.now = step["time"]?.number ?? clock.now
+            let label = "\(c.name), step \(n) at t=\(clock.now)"
+            if let poll = step["poll"]?.object {
+                switch await device.poll() {
+                case .failure(let e):
+                    Issue.record("\(label): \(e)")
+                case .success(let r):
+                    if let s = poll["status"]?.string { #expect(r.status?.rawValue == s, "\(label): status") }
+                    if let a = poll["current"]?.array?.compactMap(\.number) { #expect(close(r.current, a), "\(label): current \(r.current)") }
+                    if let a = poll["voltage"]?.array?.compactMap(\.number) { #expect(close(r.voltage, a), "\(label): voltage \(r.voltage)") }
+                    if let p = poll["power"]?.number { #expect(close([r.power ?? .nan], [p]), "\(label): power \(String(describing: r.power))") }
+                    if let e = poll["energy"]?.number { #expect(close([r.energy ?? .nan], [e]), "\(label): energy \(String(describing: r.energy))") }
+                }
+            }
+            if let message = step["poll_error"]?.string {
+                guard case .failure(let e) = await device.poll() else { Issue.record("\(label): expected an error"); continue }
+                #expect(e.description.contains(message), "\(label): \(e)")
+            }
+            if let amps = step["apply"]?.number {
+                if case .failure(let e) = await device.apply(amps: amps) { Issue.record("\(label): apply: \(e)") }
+            }
+            // Every write of this step, exactly: the sentinel's write comes after them.
+            try await sentinel.writeRegister(unit: 247, address: 0, value: UInt16(n + 1))
+            let writes = peer.takeLines(through: "WRITE 247 6 0 \(n + 1)", timeout: 10)?.filter { $0.hasPrefix("WRITE") }
+            let expected = step["writes"]?.array?.compactMap(\.string) ?? []
+            #expect(writes == expected, "\(label): writes")
+        }
+    }
+
+    func close(_ a: [Double], _ b: [Double]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) }
+    }
+}
