@@ -31,7 +31,8 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
 /// no thread hop.
 public final class LuaDevice: @unchecked Sendable {
     public let id: String
-    public let script: DriverScript
+    /// Changed only on the connection's queue (by `reload`).
+    public private(set) var script: DriverScript
     public let connection: ModbusConnection
     public let unit: Int
     private let config: LuaValue
@@ -67,6 +68,43 @@ public final class LuaDevice: @unchecked Sendable {
                 let out = try self.script.sandbox.call("apply", arguments: t, persist: "state")
                 if out.first == .boolean(true) || out.first == nil || out.first == .nil && out.count < 2 { return () }
                 throw DeviceError(device: self.id, message: out.dropFirst().first?.string ?? "apply failed")
+            }
+        }
+    }
+
+    /// Hot reload: `replacement` (compiled fresh by the caller) takes over this
+    /// device's `dev.state`, is dry-run through `init` and `poll` on the device,
+    /// and replaces the running driver only if both succeed. It all happens on
+    /// the connection's queue, between two polls: no poll is missed or doubled.
+    /// On failure the old driver keeps running and the error says why.
+    public func reload(_ replacement: sending DriverScript) async -> Result<DeviceReading, DeviceError> {
+        guard replacement.kind == script.kind else {
+            return .failure(DeviceError(device: id, message: "reload refused: \(replacement.origin) is a \(replacement.kind) driver, the device needs a \(script.kind) driver"))
+        }
+        // The caller gave the script away (`sending`): it moves to the queue.
+        let handoff = Handoff(replacement)
+        return await connection.withSession { session in
+            let replacement = handoff.value
+            let old = (script: self.script, initialized: self.initialized)
+            self.io.session = session
+            defer { self.io.session = nil }
+            do {
+                try replacement.sandbox.setDeviceIO(deviceIO, context: Unmanaged.passUnretained(self.io).toOpaque())
+                try replacement.sandbox.setPersistent(old.script.sandbox.persistent)
+                self.script = replacement
+                self.initialized = false
+                if replacement.hasInit {
+                    var t = TapeWriter()
+                    self.writeDev(into: &t)
+                    _ = try replacement.sandbox.call("init", arguments: t, persist: "state")
+                }
+                self.initialized = true
+                return .success(try self.pollNow())
+            } catch {
+                self.script = old.script
+                self.initialized = old.initialized
+                let why = (error as? LuaError).map { "driver \($0)" } ?? "\(error)"
+                return .failure(DeviceError(device: self.id, message: "reload of \(replacement.origin) refused, \(old.script.origin) keeps running: \(why)"))
             }
         }
     }
@@ -167,4 +205,11 @@ private func deviceIO(context: UnsafeMutableRawPointer?, function: Int32, addres
         case .failure(let e): return fail(e.description)
         }
     }
+}
+
+/// Carries a value that its sender has given up (a `sending` parameter) onto the
+/// connection's queue, where it is used alone.
+private final class Handoff<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
