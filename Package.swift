@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
