@@ -16,11 +16,11 @@ return {
   kind = "charger",
 
   poll = function(dev)
-    local st = dev.state
-    if st.limit ~= nil and dev.time - st.written >= REWRITE_EVERY then
-      local ok, err = dev:write_registers(1210, fusebox.encode(st.limit, "float32"))
+    if dev.state.limit ~= nil then
+      local ok, err = fusebox.every(dev, "written", REWRITE_EVERY, function()
+        return dev:write_registers(1210, fusebox.encode(dev.state.limit, "float32"))
+      end)
       if not ok then return nil, err end
-      st.written = dev.time
     end
     local s, err = dev:read_holding(1201, 5)
     if not s then return nil, err end

@@ -20,12 +20,9 @@ return {
   end,
 
   poll = function(dev)
-    local now = dev.time
-    if dev.state.fed == nil or now - dev.state.fed >= (dev.state.life_every or 5) then
-      local ok, err = dev:write_register(6000, 1)
-      if not ok then return nil, err end
-      dev.state.fed = now
-    end
+    local fed, ferr = fusebox.every(dev, "fed", dev.state.life_every or 5,
+                                    function() return dev:write_register(6000, 1) end)
+    if not fed then return nil, ferr end
     local s, err = dev:read_holding(1000, 1)
     if not s then return nil, err end
     local m, err2 = dev:read_holding(1020, 18)      -- HR 1020..1037

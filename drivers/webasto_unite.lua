@@ -21,12 +21,9 @@ return {
   end,
 
   poll = function(dev)
-    local now = dev.time
-    if dev.state.fed == nil or now - dev.state.fed >= (dev.state.alive_every or 1.25) then
-      local ok, err = dev:write_register(6000, 1)
-      if not ok then return nil, err end
-      dev.state.fed = now
-    end
+    local fed, ferr = fusebox.every(dev, "fed", dev.state.alive_every or 1.25,
+                                    function() return dev:write_register(6000, 1) end)
+    if not fed then return nil, ferr end
     local r, err = dev:read_input(1000, 24)        -- IR 1000..1023
     if not r then return nil, err end
     local e, err2 = dev:read_input(1502, 2)

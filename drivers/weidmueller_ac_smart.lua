@@ -15,12 +15,10 @@ return {
   kind = "charger",
 
   poll = function(dev)
-    local now = dev.time
-    if dev.state.fed == nil or now - dev.state.fed >= 5 then
-      local ok, err = dev:write_registers(11050, fusebox.encode(65535, "uint32", "low_first"))
-      if not ok then return nil, err end
-      dev.state.fed = now
-    end
+    local fed, ferr = fusebox.every(dev, "fed", 5, function()
+      return dev:write_registers(11050, fusebox.encode(65535, "uint32", "low_first"))
+    end)
+    if not fed then return nil, ferr end
     local s, err = dev:read_holding(301, 1)
     if not s then return nil, err end
     local m, err2 = dev:read_holding(400, 20)       -- HR 400..419

@@ -49,6 +49,18 @@ function fusebox.encode(value, kind, order, scale)
   return w
 end
 
+-- Calls `write` when `seconds` have passed since it last succeeded (or it never
+-- ran), by dev.time, remembering when in dev.state[key]: for feeding a
+-- charger's watchdog from poll. Returns true, or nil and write's error.
+function fusebox.every(dev, key, seconds, write)
+  local last = dev.state[key]
+  if last ~= nil and dev.time - last < seconds then return true end
+  local ok, err = write()
+  if not ok then return nil, err end
+  dev.state[key] = dev.time
+  return true
+end
+
 -- ASCII text from `n` registers at regs[i], two characters each, up to a NUL.
 function fusebox.ascii(regs, i, n)
   local chars = {}

@@ -89,15 +89,7 @@ public final class ModbusPeer: @unchecked Sendable {
         }
     }
 
-    deinit {
-        // Foundation's terminate/waitUntilExit are unreliable on Linux; signal and reap directly.
-        let pid = process.processIdentifier
-        if pid > 0 {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-    }
+    deinit { reap(process) }
 }
 
 /// A pseudo-terminal pair joined by socat: what one end writes, the other reads,
@@ -125,12 +117,15 @@ public final class SerialPair: @unchecked Sendable {
         }
     }
 
-    deinit {
-        let pid = process.processIdentifier
-        if pid > 0 {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-    }
+    deinit { reap(process) }
+}
+
+/// Kills a child and waits for it. (Foundation's terminate and waitUntilExit
+/// are unreliable on Linux: the first may not stop it, the second spins.)
+func reap(_ process: Process) {
+    let pid = process.processIdentifier
+    guard pid > 0 else { return }
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
 }
