@@ -3,25 +3,6 @@ import FuseboxModbus
 import FuseboxTesting
 import Testing
 
-/// Runs Tests/Support/modbus_client.py (pymodbus) against `port`.
-func pymodbusClient(port: Int, _ ops: [[String: Any]]) throws -> [Any] {
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("ops-\(UUID().uuidString).json")
-    try JSONSerialization.data(withJSONObject: ops).write(to: file)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/modbus_client.py", String(port), file.path]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    var status: Int32 = 0
-    waitpid(process.processIdentifier, &status, 0)
-    guard let list = try JSONSerialization.jsonObject(with: data) as? [Any] else {
-        throw CaseError("modbus_client.py printed \(String(decoding: data, as: UTF8.self))")
-    }
-    return list
-}
 
 /// Collects the writes the server reports.
 final class WriteLog: @unchecked Sendable {

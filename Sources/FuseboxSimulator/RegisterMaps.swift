@@ -1,0 +1,149 @@
+import FuseboxCore
+import FuseboxModbus
+
+/// What a simulated charger shows on its registers.
+public struct SimulatedChargerState: Sendable, Equatable {
+    public var status: ChargerStatus
+    /// A on the charger's own phases.
+    public var current: [Double]
+    public var voltage: [Double]
+    /// W.
+    public var power: Double
+    /// kWh of the running session.
+    public var sessionEnergy: Double
+
+    public init(status: ChargerStatus, current: [Double] = [0, 0, 0], voltage: [Double] = [230, 230, 230],
+                power: Double = 0, sessionEnergy: Double = 0) {
+        self.status = status
+        self.current = current
+        self.voltage = voltage
+        self.power = power
+        self.sessionEnergy = sessionEnergy
+    }
+}
+
+/// One make's register map, as reference/devices.md gives it: how a state is
+/// written into the registers, and which write sets the limit.
+public protocol ChargerRegisterMap: Sendable {
+    /// The make, named as its driver.
+    var driver: String { get }
+    var unit: Int { get }
+    func publish(_ state: SimulatedChargerState, into bank: inout ModbusServer.Bank)
+    /// The limit in A that `write` sets, when it writes the limit register.
+    func limit(from write: ModbusServer.Write) -> Double?
+}
+
+extension ModbusServer.Bank {
+    mutating func put(_ table: ModbusServer.Table, _ address: Int, _ codec: RegisterCodec, _ value: Double) {
+        write(table, address: address, values: codec.encode(value) ?? [UInt16](repeating: 0, count: codec.type.count))
+    }
+}
+
+/// ABB Terra AC: HR 0x400C state byte 2, 0x4010 currents (uint32 mA), 0x401C W,
+/// 0x401E Wh; the limit HR 0x4100, uint32 mA, FC16.
+public struct ABBTerraMap: ChargerRegisterMap {
+    public let driver = "abb_terra"
+    public let unit: Int
+    public init(unit: Int = 1) { self.unit = unit }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        let state: UInt16 = switch s.status {
+        case .free: 0
+        case .occupied: 1
+        case .charging, .discharging: 4
+        case .unavailable: 9
+        }
+        bank[.holdingRegisters, 0x400A] = s.status == .free ? 0 : 0x0101   // socket lock
+        bank[.holdingRegisters, 0x400C] = 0
+        bank[.holdingRegisters, 0x400D] = state << 8
+        let mA = RegisterCodec(.uint32, scale: 0.001)
+        for k in 0..<3 { bank.put(.holdingRegisters, 0x4010 + 2 * k, mA, k < s.current.count ? s.current[k] : 0) }
+        bank.put(.holdingRegisters, 0x401C, RegisterCodec(.uint32), s.power)
+        bank.put(.holdingRegisters, 0x401E, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeMultipleRegisters, w.address == 0x4100, w.values.count == 2 else { return nil }
+        return RegisterCodec(.uint32, scale: 0.001).decode(w.values)
+    }
+}
+
+/// Webasto Unite / Vestel EVC04: IR 1001 charging, IR 1004 cable, IR 1008..
+/// currents (uint16 mA), 1014.. V, 1020 W (uint32), IR 1502 session Wh (uint32);
+/// the limit HR 5004 (uint16 A, FC06); HR 2002 failsafe timeout.
+public struct WebastoUniteMap: ChargerRegisterMap {
+    public let driver = "webasto_unite"
+    public let unit: Int
+    public var failsafeTimeout: UInt16
+    public init(unit: Int = 255, failsafeTimeout: UInt16 = 20) {
+        self.unit = unit
+        self.failsafeTimeout = failsafeTimeout
+    }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        bank[.inputRegisters, 1001] = s.status == .charging ? 1 : 0
+        bank[.inputRegisters, 1004] = s.status == .free ? 1 : 3
+        for k in 0..<3 {
+            bank[.inputRegisters, 1008 + 2 * k] = UInt16(max(0, min(65535, ((k < s.current.count ? s.current[k] : 0) * 1000).rounded())))
+            bank[.inputRegisters, 1014 + 2 * k] = UInt16(max(0, min(65535, (k < s.voltage.count ? s.voltage[k] : 0).rounded())))
+        }
+        bank.put(.inputRegisters, 1020, RegisterCodec(.uint32), s.power)
+        bank.put(.inputRegisters, 1502, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
+        bank[.holdingRegisters, 2002] = failsafeTimeout
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeSingleRegister, w.address == 5004, let v = w.values.first else { return nil }
+        return Double(v)
+    }
+}
+
+/// Alfen Eve: HR 1201 ASCII state, HR 306 V / 320 A (float32), 344 W, 374 Wh
+/// (float64); the limit HR 1210, float32 A, FC16.
+public struct AlfenEveMap: ChargerRegisterMap {
+    public let driver = "alfen_eve"
+    public let unit: Int
+    public init(unit: Int = 1) { self.unit = unit }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        let letters = switch s.status {
+        case .free: "A"
+        case .occupied: "B1"
+        case .charging, .discharging: "C2"
+        case .unavailable: "F"
+        }
+        bank.write(.holdingRegisters, address: 1201, values: RegisterCodec.encodeString(letters, registers: 5))
+        let f = RegisterCodec(.float32)
+        for k in 0..<3 {
+            bank.put(.holdingRegisters, 306 + 2 * k, f, k < s.voltage.count ? s.voltage[k] : 0)
+            bank.put(.holdingRegisters, 320 + 2 * k, f, k < s.current.count ? s.current[k] : 0)
+        }
+        bank.put(.holdingRegisters, 344, f, s.power)
+        bank.put(.holdingRegisters, 374, RegisterCodec(.float64, scale: 0.001), s.sessionEnergy)
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeMultipleRegisters, w.address == 1210, w.values.count == 2 else { return nil }
+        return RegisterCodec(.float32).decode(w.values)
+    }
+}
+
+/// Eastron SDM630: float32 input registers, high word first.
+public struct SDM630Map: Sendable {
+    public let unit: Int
+    public init(unit: Int = 1) { self.unit = unit }
+
+    /// Voltages, signed currents and powers per phase (+ = import), and the
+    /// import energy in kWh. The meter shows current magnitudes.
+    public func publish(voltage: PhaseValues, current: PhaseValues, power: PhaseValues, importEnergy: Double,
+                        into bank: inout ModbusServer.Bank) {
+        let f = RegisterCodec(.float32)
+        for p in Phase.allCases {
+            bank.put(.inputRegisters, 2 * p.index, f, voltage[p])
+            bank.put(.inputRegisters, 6 + 2 * p.index, f, abs(current[p]))
+            bank.put(.inputRegisters, 12 + 2 * p.index, f, power[p])
+        }
+        bank.put(.inputRegisters, 0x34, f, power.sum)
+        bank.put(.inputRegisters, 0x48, f, importEnergy)
+    }
+}
