@@ -147,3 +147,128 @@ public struct SDM630Map: Sendable {
         bank.put(.inputRegisters, 0x48, f, importEnergy)
     }
 }
+
+/// Bender CC612/613 (Mennekes, Webasto Live): HR 122 state, 212 currents
+/// (uint32 mA), 218 Wh, 220 W, 222 volts (uint32); the limit HR 1000 (A, FC16),
+/// or HR 1001 in 0.1 A on firmware that has it.
+public struct BenderMap: ChargerRegisterMap {
+    public let driver = "bender"
+    public let unit: Int
+    public var tenths: Bool
+    public init(unit: Int = 255, tenths: Bool = true) {
+        self.unit = unit
+        self.tenths = tenths
+    }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        bank[.holdingRegisters, 122] = switch s.status {
+        case .free: 1
+        case .occupied: 2
+        case .charging, .discharging: 3
+        case .unavailable: 9
+        }
+        let u32 = RegisterCodec(.uint32)
+        for k in 0..<3 {
+            bank.put(.holdingRegisters, 212 + 2 * k, RegisterCodec(.uint32, scale: 0.001), k < s.current.count ? s.current[k] : 0)
+            bank.put(.holdingRegisters, 222 + 2 * k, u32, k < s.voltage.count ? s.voltage[k] : 0)
+        }
+        bank.put(.holdingRegisters, 218, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
+        bank.put(.holdingRegisters, 220, u32, s.power)
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeMultipleRegisters, let v = w.values.first else { return nil }
+        if w.address == 1001 && tenths { return Double(v) / 10 }
+        if w.address == 1000 { return Double(v) }
+        return nil
+    }
+}
+
+/// Webasto / Ampure NEXT: HR 1000 state, HR 1020 W and 1036 Wh (uint32), IR
+/// 1008/1010/1012 mA; the limit HR 5004 (A, FC16); HR 2002 the life-bit timeout.
+public struct WebastoNextMap: ChargerRegisterMap {
+    public let driver = "webasto_next"
+    public let unit: Int
+    public init(unit: Int = 255) { self.unit = unit }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        bank[.holdingRegisters, 1000] = switch s.status {
+        case .free: 0
+        case .occupied: 1
+        case .charging, .discharging: 3
+        case .unavailable: 7
+        }
+        bank.put(.holdingRegisters, 1020, RegisterCodec(.uint32), s.power)
+        bank.put(.holdingRegisters, 1036, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
+        for k in 0..<3 {
+            bank[.inputRegisters, 1008 + 2 * k] = UInt16(max(0, min(65535, ((k < s.current.count ? s.current[k] : 0) * 1000).rounded())))
+        }
+        bank[.holdingRegisters, 2002] = 10
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeMultipleRegisters, w.address == 5004, let v = w.values.first else { return nil }
+        return Double(v)
+    }
+}
+
+/// Weidmüller AC Smart: HR 301 the state letter, 400 V and 406 mA (uint32 low
+/// word first, / 1000), 418 mW, 457 Wh (low word first); the limit HR 11052.
+public struct WeidmuellerMap: ChargerRegisterMap {
+    public let driver = "weidmueller_ac_smart"
+    public let unit: Int
+    public init(unit: Int = 255) { self.unit = unit }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        bank[.holdingRegisters, 301] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue!)
+        let milli = RegisterCodec(.uint32, order: .lowFirst, scale: 0.001)
+        for k in 0..<3 {
+            bank.put(.holdingRegisters, 400 + 2 * k, milli, k < s.voltage.count ? s.voltage[k] : 0)
+            bank.put(.holdingRegisters, 406 + 2 * k, milli, k < s.current.count ? s.current[k] : 0)
+        }
+        bank.put(.holdingRegisters, 418, milli, s.power)
+        bank.put(.holdingRegisters, 457, RegisterCodec(.uint32, order: .lowFirst, scale: 0.001), s.sessionEnergy)
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeMultipleRegisters, w.address == 11052, let v = w.values.first else { return nil }
+        return Double(v)
+    }
+}
+
+/// Phoenix EV-CC (Wallbe, Walli, Compleo): IR 100 the state letter, IR 108 V,
+/// 114 A, 120 W (int32 low word first), HR 904 Wh; the limit HR 528 (A, FC06).
+public struct PhoenixMap: ChargerRegisterMap {
+    public let driver = "phoenix_ev_cc"
+    public let unit: Int
+    public init(unit: Int = 255) { self.unit = unit }
+
+    public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        bank[.inputRegisters, 100] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue!)
+        let i32 = RegisterCodec(.int32, order: .lowFirst)
+        for k in 0..<3 {
+            bank.put(.inputRegisters, 108 + 2 * k, i32, (k < s.voltage.count ? s.voltage[k] : 0).rounded())
+            bank.put(.inputRegisters, 114 + 2 * k, i32, (k < s.current.count ? s.current[k] : 0).rounded())
+        }
+        bank.put(.inputRegisters, 120, i32, s.power.rounded())
+        bank.put(.holdingRegisters, 904, RegisterCodec(.uint32, order: .lowFirst, scale: 0.001), s.sessionEnergy)
+        if bank[.holdingRegisters, 528] == 0 { bank[.holdingRegisters, 528] = 16 }
+    }
+
+    public func limit(from w: ModbusServer.Write) -> Double? {
+        guard w.function == .writeSingleRegister, w.address == 528, let v = w.values.first else { return nil }
+        return Double(v)
+    }
+}
+
+enum ChargerRegisterMaps {
+    /// The IEC 61851 letter a station shows for a status.
+    static func letter(_ status: ChargerStatus) -> Character {
+        switch status {
+        case .free: "A"
+        case .occupied: "B"
+        case .charging, .discharging: "C"
+        case .unavailable: "F"
+        }
+    }
+}

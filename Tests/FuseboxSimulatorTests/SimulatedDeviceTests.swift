@@ -61,10 +61,38 @@ struct SimulatedDeviceTests {
         #expect(r[7] as? [Int] == [0x4180, 0])   // 16.0 as IEEE float32
     }
 
-    @Test("our drivers read the simulated chargers back as the state they show", arguments: [0, 1, 2])
+    @Test("the other makes' registers, read by pymodbus")
+    func moreRegisterFacts() throws {
+        let (server, chargers, _) = try site([BenderMap(unit: 10), WebastoNextMap(unit: 11), WeidmuellerMap(unit: 12), PhoenixMap(unit: 13)])
+        chargers.forEach { $0.show(charging) }
+        let r = try pymodbusClient(port: server.port, [
+            ["op": "read_holding", "unit": 10, "address": 122, "count": 1],     // Bender: 3 = charging
+            ["op": "read_holding", "unit": 10, "address": 212, "count": 2],     // Bender L1, uint32 mA
+            ["op": "read_holding", "unit": 11, "address": 1000, "count": 1],    // NEXT: 3 = charging
+            ["op": "read_input", "unit": 11, "address": 1010, "count": 1],      // NEXT L2 mA
+            ["op": "read_holding", "unit": 12, "address": 301, "count": 1],     // Weidmüller: 'C'
+            ["op": "read_holding", "unit": 12, "address": 406, "count": 2],     // Weidmüller L1 mA, low word first
+            ["op": "read_input", "unit": 13, "address": 100, "count": 1],       // Phoenix: 'C'
+            ["op": "read_input", "unit": 13, "address": 120, "count": 2],       // Phoenix W, int32 low word first
+        ])
+        #expect(r[0] as? [Int] == [3])
+        #expect(r[1] as? [Int] == [0, 16000])
+        #expect(r[2] as? [Int] == [3])
+        #expect(r[3] as? [Int] == [15500])
+        #expect(r[4] as? [Int] == [67])
+        #expect(r[5] as? [Int] == [16000, 0])
+        #expect(r[6] as? [Int] == [67])
+        #expect(r[7] as? [Int] == [7360, 0])
+    }
+
+    static let allMaps: [any ChargerRegisterMap] = [
+        ABBTerraMap(unit: 1), WebastoUniteMap(unit: 255), AlfenEveMap(unit: 1), BenderMap(unit: 255),
+        WebastoNextMap(unit: 255), WeidmuellerMap(unit: 255), PhoenixMap(unit: 255),
+    ]
+
+    @Test("our drivers read the simulated chargers back as the state they show", arguments: Array(allMaps.indices))
     func driversAgree(_ which: Int) async throws {
-        let maps: [any ChargerRegisterMap] = [ABBTerraMap(unit: 1), WebastoUniteMap(unit: 255), AlfenEveMap(unit: 1)]
-        let map = maps[which]
+        let map = Self.allMaps[which]
         let (server, chargers, _) = try site([map])
         for status in [ChargerStatus.free, .occupied, .charging] {
             var state = charging
@@ -75,7 +103,9 @@ struct SimulatedDeviceTests {
                                        unit: map.unit)
             let r = try await device.poll().get()
             #expect(r.status == status, "\(map.driver): \(status)")
-            #expect(r.current == [16, 15.5, 0], "\(map.driver)")
+            // Phoenix reports whole amps (int32 A).
+            let expected: [Double] = map.driver == "phoenix_ev_cc" ? [16, 16, 0] : [16, 15.5, 0]
+            #expect(r.current == expected, "\(map.driver)")
             #expect(r.power == 7360, "\(map.driver)")
             #expect(abs((r.energy ?? 0) - 12.345) < 1e-9, "\(map.driver)")
         }
