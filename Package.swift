@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -32,11 +33,13 @@ let package = Package(
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
         .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus"]),
-        .target(name: "FuseboxSimulator", dependencies: ["FuseboxCore", "FuseboxModbus"]),
+        .target(name: "FuseboxSimulator", dependencies: [
+            "FuseboxCore", "FuseboxModbus", .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

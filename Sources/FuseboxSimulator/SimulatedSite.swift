@@ -9,18 +9,22 @@ import FuseboxModbus
 public final class SimulatedSite: @unchecked Sendable {
     public let model: SiteModel
     public let meter: ModbusServer
+    public let meterUnit: Int
     public private(set) var chargers: [(id: String, server: ModbusServer, device: SimulatedCharger)] = []
     private let lock = NSLock()
     private var writes: [(id: String, amps: Double)] = []
 
-    public init(model: SiteModel, maps: [String: any ChargerRegisterMap]) throws(ModbusError) {
+    /// `ports` gives a fixed TCP port per charger id and "grid"; others get a free port.
+    public init(model: SiteModel, maps: [String: any ChargerRegisterMap], ports: [String: Int] = [:],
+                host: String = "127.0.0.1", meterUnit: Int = 1) throws(ModbusError) {
         self.model = model
-        meter = ModbusServer(units: [1])
+        self.meterUnit = meterUnit
+        meter = ModbusServer(host: host, port: ports["grid"] ?? 0, units: [meterUnit])
         try meter.start()
         for c in model.chargers {
             guard let map = maps[c.id] else { continue }
             let box = Box()
-            let server = ModbusServer(units: [map.unit], onWrite: { [weak self] w in
+            let server = ModbusServer(host: host, port: ports[c.id] ?? 0, units: [map.unit], onWrite: { [weak self] w in
                 guard let device = box.device, let self else { return }
                 device.take(w)
                 if let amps = map.limit(from: w) { self.queue(c.id, amps) }
@@ -30,6 +34,7 @@ public final class SimulatedSite: @unchecked Sendable {
             box.device = device
             chargers.append((c.id, server, device))
         }
+        model.step(0)   // cars due at the start are in before anything is served
         publish()
     }
 
@@ -66,7 +71,7 @@ public final class SimulatedSite: @unchecked Sendable {
             c.device.show(model.state(of: i))
         }
         let current = model.gridCurrent
-        meter.withBank(unit: 1) {
+        meter.withBank(unit: meterUnit) {
             SDM630Map().publish(voltage: model.voltage, current: current, power: model.gridPower,
                                 importEnergy: 0, into: &$0)
         }

@@ -82,8 +82,27 @@ public final class SiteModel {
         }
     }
 
+    /// A car that comes to a charger at `arrive` and leaves at `leave` (seconds).
+    public struct Visit: Sendable {
+        public var charger: String
+        public var arrive: Double
+        public var leave: Double
+        public var car: Car
+
+        public init(charger: String, arrive: Double, leave: Double, car: Car) {
+            self.charger = charger
+            self.arrive = arrive
+            self.leave = leave
+            self.car = car
+        }
+    }
+
     public private(set) var time: Double
     public var chargers: [Charger]
+    /// Cars coming and going; each plugs in once, when its time comes.
+    public var visits: [Visit] = []
+    private var arrived = Set<Int>()
+    private var left = Set<Int>()
     public var baseLoad: PhaseValues
     public var steps: [StepLoad]
     /// W at noon on a clear day; 0 for no PV.
@@ -133,6 +152,16 @@ public final class SiteModel {
         time += dt
         let a = noiseAmplitude
         noise = PhaseValues(rng.range(-a, a), rng.range(-a, a), rng.range(-a, a))
+        for (n, v) in visits.enumerated() {
+            if !arrived.contains(n), time >= v.arrive, time < v.leave {
+                arrived.insert(n)
+                plug(v.car, into: v.charger)
+            }
+            if arrived.contains(n), !left.contains(n), time >= v.leave {
+                left.insert(n)
+                unplug(v.charger)
+            }
+        }
         for i in chargers.indices {
             var c = chargers[i]
             defer { chargers[i] = c }

@@ -122,7 +122,7 @@ public final class SerialPair: @unchecked Sendable {
 
 /// Kills a child and waits for it. (Foundation's terminate and waitUntilExit
 /// are unreliable on Linux: the first may not stop it, the second spins.)
-func reap(_ process: Process) {
+public func reap(_ process: Process) {
     let pid = process.processIdentifier
     guard pid > 0 else { return }
     kill(pid, SIGKILL)

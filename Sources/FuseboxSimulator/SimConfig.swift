@@ -1,0 +1,258 @@
+import FuseboxCore
+import Yams
+
+/// A simulated site as `sim.yaml` describes it (docs/simulator.md). Loading
+/// reports every problem at once, each with its key path and what was expected.
+public struct SimConfig: Sendable {
+    public struct ChargerEntry: Sendable {
+        public var id: String
+        public var make: String
+        public var port: Int?
+        public var unit: Int
+        public var charger: SiteModel.Charger
+    }
+
+    public var seed: UInt64 = 1
+    public var start: Double = 8 * 3600
+    public var baseLoad = PhaseValues(all: 10)
+    public var noise = 0.5
+    public var pvPeak = 0.0
+    public var cloudy = false
+    public var meterPort: Int?
+    public var meterUnit = 1
+    public var loads: [SiteModel.StepLoad] = []
+    public var chargers: [ChargerEntry] = []
+    public var visits: [SiteModel.Visit] = []
+
+    public struct Problems: Error, CustomStringConvertible {
+        public var messages: [String]
+        public var description: String { messages.joined(separator: "\n") }
+    }
+
+    /// The makes the simulator speaks, by driver name.
+    public static let makes: [String: @Sendable (Int) -> any ChargerRegisterMap] = [
+        "abb_terra": { ABBTerraMap(unit: $0) }, "bender": { BenderMap(unit: $0) },
+        "webasto_unite": { WebastoUniteMap(unit: $0) }, "webasto_next": { WebastoNextMap(unit: $0) },
+        "weidmueller_ac_smart": { WeidmuellerMap(unit: $0) }, "phoenix_ev_cc": { PhoenixMap(unit: $0) },
+        "alfen_eve": { AlfenEveMap(unit: $0) },
+    ]
+
+    public init(yaml: String, file: String = "sim.yaml") throws(Problems) {
+        var problems: [String] = []
+        let root: Any?
+        do { root = try Yams.load(yaml: yaml) } catch {
+            throw Problems(messages: ["\(file): not valid YAML: \(error)"])
+        }
+        guard let top = root as? [String: Any] else { throw Problems(messages: ["\(file): expected a mapping at the top"]) }
+        var r = Reader(file: file, problems: [])
+
+        if let site = r.map(top["site"], "site") {
+            seed = UInt64(r.int(site["seed"], "site.seed", default: 1, range: 0...Int.max))
+            start = r.timeOfDay(site["start"], "site.start", default: 8 * 3600)
+            baseLoad = r.phases(site["base_load"], "site.base_load", default: PhaseValues(all: 10))
+            noise = r.number(site["noise"], "site.noise", default: 0.5, range: 0...100)
+            if let pv = r.map(site["pv"], "site.pv") {
+                pvPeak = r.number(pv["peak"], "site.pv.peak", default: 0, range: 0...10_000_000)
+                cloudy = r.bool(pv["cloudy"], "site.pv.cloudy", default: false)
+            }
+        }
+        if let meter = r.map(top["meter"], "meter") {
+            meterPort = r.optionalInt(meter["port"], "meter.port", range: 1...65535)
+            meterUnit = r.int(meter["unit"], "meter.unit", default: 1, range: 0...247)
+        }
+        for (n, l) in r.list(top["loads"], "loads").enumerated() {
+            let path = "loads[\(n)]"
+            guard let l = r.map(l, path) else { continue }
+            loads.append(SiteModel.StepLoad(
+                name: r.string(l["name"], "\(path).name", default: "load \(n + 1)"),
+                start: r.duration(l["start"], "\(path).start", default: 0),
+                end: r.duration(l["end"], "\(path).end", default: .infinity),
+                current: r.phases(l["current"], "\(path).current", default: .zero)))
+        }
+        var ids = Set<String>()
+        for (n, c) in r.list(top["chargers"], "chargers").enumerated() {
+            let path = "chargers[\(n)]"
+            guard let c = r.map(c, path) else { continue }
+            let id = r.string(c["id"], "\(path).id", default: "")
+            if id.isEmpty { r.problem("\(path).id: missing (required)") }
+            else if !ids.insert(id).inserted { r.problem("\(path).id: \"\(id)\" is used twice") }
+            let make = r.string(c["make"], "\(path).make", default: "")
+            if SimConfig.makes[make] == nil {
+                r.problem("\(path).make: expected one of \(SimConfig.makes.keys.sorted().joined(separator: ", ")), got \"\(make)\"")
+            }
+            var charger = SiteModel.Charger(
+                id: id, phases: r.phaseList(c["phases"], "\(path).phases"),
+                maxCurrent: r.number(c["max"], "\(path).max", default: 16, range: 6...80),
+                reactionDelay: r.duration(c["delay"], "\(path).delay", default: 3),
+                failsafeCurrent: r.number(c["failsafe"], "\(path).failsafe", default: 6, range: 0...80))
+            if c["watchdog"] != nil { charger.watchdog = r.duration(c["watchdog"], "\(path).watchdog", default: 60) }
+            chargers.append(ChargerEntry(id: id, make: make, port: r.optionalInt(c["port"], "\(path).port", range: 1...65535),
+                                         unit: r.int(c["unit"], "\(path).unit", default: 1, range: 0...255), charger: charger))
+        }
+        for (n, v) in r.list(top["cars"], "cars").enumerated() {
+            let path = "cars[\(n)]"
+            guard let v = r.map(v, path) else { continue }
+            let at = r.string(v["charger"], "\(path).charger", default: "")
+            if !ids.contains(at) { r.problem("\(path).charger: expected the id of a charger above, got \"\(at)\"") }
+            let phases = r.int(v["phases"], "\(path).phases", default: 3, range: 1...3)
+            if phases == 2 { r.problem("\(path).phases: expected 1 or 3, got 2") }
+            visits.append(SiteModel.Visit(
+                charger: at, arrive: r.duration(v["arrive"], "\(path).arrive", default: 0),
+                leave: r.duration(v["leave"], "\(path).leave", default: .infinity),
+                car: .init(id: r.string(v["id"], "\(path).id", default: "car \(n + 1)"), phases: phases,
+                           maxCurrent: r.number(v["max"], "\(path).max", default: 16, range: 6...80),
+                           wanted: r.number(v["wanted"], "\(path).wanted", default: 30, range: 0...200))))
+        }
+        if chargers.isEmpty { r.problem("chargers: expected at least one charger") }
+        for key in top.keys where !["site", "meter", "loads", "chargers", "cars"].contains(key) {
+            r.problem("\(key): unknown key; expected site, meter, loads, chargers or cars")
+        }
+        problems = r.problems
+        if !problems.isEmpty { throw Problems(messages: problems.map { "\(file): \($0)" }) }
+    }
+
+    /// "500ms", "5s", "10m", "8h", "1d", or combined as "3h30m", as seconds;
+    /// nil when it is not a duration.
+    public static func seconds(_ text: String) -> Double? {
+        let units: [String: Double] = ["ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var total = 0.0, number = "", unit = "", parts = 0
+        func flush() -> Bool {
+            guard !number.isEmpty, let n = Double(number), let f = units[unit] else { return false }
+            total += n * f
+            parts += 1
+            number = ""
+            unit = ""
+            return true
+        }
+        for ch in text {
+            if ch.isNumber || ch == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(ch)
+            } else if ch.isLetter {
+                unit.append(ch)
+            } else {
+                return nil
+            }
+        }
+        guard flush(), parts > 0 else { return nil }
+        return total
+    }
+
+    /// The model, the register maps by charger id, and the fixed ports.
+    public func build() -> (SiteModel, [String: any ChargerRegisterMap], [String: Int]) {
+        let model = SiteModel(time: start, chargers: chargers.map(\.charger), baseLoad: baseLoad, steps: loads.map {
+            SiteModel.StepLoad(name: $0.name, start: start + $0.start, end: start + $0.end, current: $0.current)
+        }, pvPeak: pvPeak, cloudy: cloudy, seed: seed)
+        model.noiseAmplitude = noise
+        model.visits = visits.map { SiteModel.Visit(charger: $0.charger, arrive: start + $0.arrive, leave: start + $0.leave, car: $0.car) }
+        var maps: [String: any ChargerRegisterMap] = [:]
+        var ports: [String: Int] = [:]
+        for c in chargers {
+            if let make = SimConfig.makes[c.make] { maps[c.id] = make(c.unit) }
+            if let p = c.port { ports[c.id] = p }
+        }
+        if let meterPort { ports["grid"] = meterPort }
+        return (model, maps, ports)
+    }
+}
+
+/// Walks the parsed YAML, collecting problems instead of stopping at the first.
+struct Reader {
+    let file: String
+    var problems: [String]
+
+    mutating func problem(_ text: String) { problems.append(text) }
+
+    mutating func map(_ v: Any?, _ path: String) -> [String: Any]? {
+        guard let v else { return nil }
+        guard let m = v as? [String: Any] else { problem("\(path): expected a mapping"); return nil }
+        return m
+    }
+
+    mutating func list(_ v: Any?, _ path: String) -> [Any] {
+        guard let v else { return [] }
+        guard let l = v as? [Any] else { problem("\(path): expected a list"); return [] }
+        return l
+    }
+
+    mutating func number(_ v: Any?, _ path: String, default d: Double, range: ClosedRange<Double>) -> Double {
+        guard let v else { return d }
+        let n: Double? = (v as? Double) ?? (v as? Int).map(Double.init)
+        guard let n, range.contains(n) else {
+            problem("\(path): expected a number from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            return d
+        }
+        return n
+    }
+
+    mutating func int(_ v: Any?, _ path: String, default d: Int, range: ClosedRange<Int>) -> Int {
+        guard let v else { return d }
+        guard let n = v as? Int, range.contains(n) else {
+            problem("\(path): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            return d
+        }
+        return n
+    }
+
+    mutating func optionalInt(_ v: Any?, _ path: String, range: ClosedRange<Int>) -> Int? {
+        guard v != nil else { return nil }
+        return int(v, path, default: range.lowerBound, range: range)
+    }
+
+    mutating func bool(_ v: Any?, _ path: String, default d: Bool) -> Bool {
+        guard let v else { return d }
+        guard let b = v as? Bool else { problem("\(path): expected true or false, got \(v)"); return d }
+        return b
+    }
+
+    mutating func string(_ v: Any?, _ path: String, default d: String) -> String {
+        guard let v else { return d }
+        guard let s = v as? String else { problem("\(path): expected text, got \(v)"); return d }
+        return s
+    }
+
+    /// One number for all three phases, or three.
+    mutating func phases(_ v: Any?, _ path: String, default d: PhaseValues) -> PhaseValues {
+        guard let v else { return d }
+        if let one = (v as? Double) ?? (v as? Int).map(Double.init) { return PhaseValues(all: one) }
+        if let l = v as? [Any], l.count == 3 {
+            let n = l.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+            if n.count == 3 { return PhaseValues(n[0], n[1], n[2]) }
+        }
+        problem("\(path): expected one number or three numbers for L1, L2, L3, got \(v)")
+        return d
+    }
+
+    mutating func phaseList(_ v: Any?, _ path: String) -> [Phase] {
+        guard let v else { return [.l1, .l2, .l3] }
+        let l = (v as? [Any])?.compactMap { ($0 as? Int).flatMap(Phase.init(rawValue:)) }
+        guard let l, (v as? [Any])?.count == l.count, (1...3).contains(l.count), Set(l).count == l.count else {
+            problem("\(path): expected 1 to 3 different building phases (1, 2, 3), got \(v)")
+            return [.l1, .l2, .l3]
+        }
+        return l
+    }
+
+    /// "500ms", "5s", "10m", "8h", or a number of seconds.
+    mutating func duration(_ v: Any?, _ path: String, default d: Double) -> Double {
+        guard let v else { return d }
+        if let n = (v as? Double) ?? (v as? Int).map(Double.init), n >= 0 { return n }
+        if let s = v as? String, let seconds = SimConfig.seconds(s) { return seconds }
+        problem("\(path): expected a duration such as 500ms, 5s, 10m or 8h, got \(v)")
+        return d
+    }
+
+    /// "08:30" as seconds after midnight.
+    mutating func timeOfDay(_ v: Any?, _ path: String, default d: Double) -> Double {
+        guard let v else { return d }
+        if let s = v as? String {
+            let parts = s.split(separator: ":").compactMap { Int($0) }
+            if parts.count == 2, (0..<24).contains(parts[0]), (0..<60).contains(parts[1]) {
+                return Double(parts[0] * 3600 + parts[1] * 60)
+            }
+        }
+        if let minutes = v as? Int, (0..<1440).contains(minutes) { return Double(minutes * 60) }   // YAML 1.1 sexagesimal
+        problem("\(path): expected a time of day such as 08:00, got \(v)")
+        return d
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import FuseboxCore
+import FuseboxSimulator
+
+struct Sim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the simulated site alone: Modbus TCP servers speaking the real register maps.",
+        discussion: "See docs/simulator.md for sim.yaml. Stop with Ctrl-C, or give --duration.")
+
+    @Option(help: "The site description.")
+    var config: String = "config/sim.yaml"
+
+    @Option(help: "Simulated seconds per real second.")
+    var speed: Double = 1
+
+    @Option(help: "Stop after this long in real time (e.g. 30s, 10m); runs until stopped without it.")
+    var duration: String?
+
+    @Flag(help: "Ignore the ports of the file and take free ones (for tests).")
+    var anyPort = false
+
+    @Option(help: "Seconds of real time between status lines.")
+    var status: Double = 5
+
+    func run() async throws {
+        guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+            throw Failure(message: "cannot read \(config)")
+        }
+        let parsed: SimConfig
+        do { parsed = try SimConfig(yaml: text, file: config) } catch { throw Failure(message: error.description) }
+        guard speed > 0 else { throw Failure(message: "--speed: expected a number above 0") }
+        let stopAfter: Double?
+        if let duration {
+            guard let d = SimConfig.seconds(duration) ?? Double(duration) else { throw Failure(message: "--duration: expected e.g. 30s or 10m, got \(duration)") }
+            stopAfter = d
+        } else {
+            stopAfter = nil
+        }
+        let (model, maps, ports) = parsed.build()
+        let site: SimulatedSite
+        do { site = try SimulatedSite(model: model, maps: maps, ports: anyPort ? [:] : ports, meterUnit: parsed.meterUnit) } catch {
+            throw Failure(message: "\(error)")
+        }
+        defer { site.stop() }
+        say("fusebox sim: \(config), \(parsed.chargers.count) chargers, \(speed)x real time")
+        say("  grid   sdm630 unit \(parsed.meterUnit) on 127.0.0.1:\(site.port(of: "grid")!)")
+        for c in parsed.chargers {
+            let rotation = c.charger.phases.map { "L\($0.rawValue)" }.joined(separator: ",")
+            say("  \(c.id)    \(c.make) unit \(c.unit) on 127.0.0.1:\(site.port(of: c.id)!)  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A")
+        }
+        say("ready")
+
+        let clock = ContinuousClock()
+        let began = clock.now
+        var lastStatus = began
+        let step = 0.1
+        while true {
+            try await Task.sleep(for: .milliseconds(100))   // the simulation's pace, not a wait for an event
+            site.tick(step * speed)
+            let now = clock.now
+            if let stopAfter, began.duration(to: now) >= .seconds(stopAfter) { break }
+            if lastStatus.duration(to: now) >= .seconds(status) {
+                lastStatus = now
+                let t = Int(model.time) % 86_400
+                let g = model.gridCurrent.array.map { String(format: "%5.1f", $0) }.joined(separator: " ")
+                let cars = model.chargers.map { c in c.drawing > 0 ? String(format: "%4.1f", c.drawing) : (c.car == nil ? "  - " : "  0 ") }
+                say(String(format: "%02d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) + "  grid A \(g)  PV \(Int(model.pvPower)) W  cars A \(cars.joined(separator: " "))")
+                    }
+        }
+    }
+}
+
+/// One line to standard output, at once (a test may be reading it live).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,91 @@
+import Foundation
+import FuseboxCore
+import FuseboxSimulator
+import FuseboxTesting
+import Testing
+
+@Suite("sim.yaml and fusebox sim", .serialized)
+struct SimConfigTests {
+    @Test("the default site: a meter, PV, six chargers of six makes on different rotations")
+    func defaultSite() throws {
+        let text = try String(contentsOfFile: root + "/config/sim.yaml", encoding: .utf8)
+        let config = try SimConfig(yaml: text)
+        #expect(config.chargers.count == 6)
+        #expect(Set(config.chargers.map(\.make)).count == 6)
+        #expect(Set(config.chargers.map { $0.charger.phases.map(\.rawValue) }).count == 3, "three rotations")
+        #expect(config.pvPeak > 0)
+        #expect(config.visits.count == 6)
+        let ends: [Double] = config.loads.map(\.end)
+        #expect(ends == [3000, 12_600])
+        #expect(config.start == 7.5 * 3600)
+    }
+
+    @Test("every problem at once, each with its key path and what was expected")
+    func problems() {
+        let yaml = """
+            site: { base_load: [1, 2], pv: { peak: lots } }
+            chargers:
+              - { id: p01, make: tesla, phases: [1, 1] }
+              - { id: p01, make: abb_terra, delay: soon }
+            cars:
+              - { charger: p09, phases: 2 }
+            extra: 1
+            """
+        do {
+            _ = try SimConfig(yaml: yaml, file: "bad.yaml")
+            Issue.record("expected problems")
+        } catch {
+            let text = error.description
+            for expected in ["bad.yaml: site.base_load: expected one number or three numbers",
+                             "site.pv.peak: expected a number", "chargers[0].make: expected one of abb_terra",
+                             "chargers[0].phases: expected 1 to 3 different building phases",
+                             #"chargers[1].id: "p01" is used twice"#, "chargers[1].delay: expected a duration",
+                             "cars[0].charger: expected the id of a charger above", "cars[0].phases: expected 1 or 3",
+                             "extra: unknown key"] {
+                #expect(text.contains(expected), "missing: \(expected)\n\(text)")
+            }
+            #expect(error.messages.count == 9)
+        }
+    }
+
+    @Test("durations, alone and combined")
+    func durations() {
+        #expect(SimConfig.seconds("500ms") == 0.5)
+        #expect(SimConfig.seconds("3h30m") == 12_600)
+        #expect(SimConfig.seconds("1m30s") == 90)
+        #expect(SimConfig.seconds("soon") == nil)
+        #expect(SimConfig.seconds("5") == nil, "a unit is required")
+    }
+
+    @Test("fusebox sim serves the site: pymodbus reads the meter and a charger while it runs")
+    func command() throws {
+        let binary = [".build/debug/fusebox", ".build/x86_64-unknown-linux-gnu/debug/fusebox"]
+            .map { root + "/" + $0 }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? root + "/.build/debug/fusebox"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["sim", "--config", root + "/config/sim.yaml", "--any-port", "--speed", "60", "--duration", "20s"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { reap(process) }
+        // Read the announcement up to "ready" (the process writes it at once).
+        var text = ""
+        while !text.contains("ready\n") {
+            let data = out.fileHandleForReading.availableData
+            guard !data.isEmpty else { break }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        func port(_ name: String) -> Int? {
+            text.split(separator: "\n").first { $0.hasPrefix("  \(name) ") }
+                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0.split(separator: " ")[0]) }
+        }
+        let grid = try #require(port("grid"), "\(text)")
+        let p01 = try #require(port("p01"), "\(text)")
+        let meter = try pymodbusClient(port: grid, [["op": "read_input", "unit": 1, "address": 0, "count": 2]])
+        #expect(meter[0] as? [Int] == [0x4366, 0], "230 V as float32 on the SDM630's first register")
+        let abb = try pymodbusClient(port: p01, [["op": "read_holding", "unit": 1, "address": 0x4010, "count": 2]])
+        let milliamps = try #require(abb[0] as? [Int])
+        #expect(milliamps.count == 2 && milliamps[1] > 0, "the first car charges at p01: \(milliamps)")
+    }
+}
