@@ -272,3 +272,35 @@ enum ChargerRegisterMaps {
         }
     }
 }
+
+/// A PV inverter as a SunSpec device: the "SunS" marker at 40000, the common
+/// model 1, and inverter model 103 (integers with scale factors), then the end.
+public struct SunSpecInverterMap: Sendable {
+    public let unit: Int
+    public init(unit: Int = 1) { self.unit = unit }
+
+    /// AC power in W, energy in kWh, voltage per phase.
+    public func publish(power: Double, energy: Double, voltage: PhaseValues, into bank: inout ModbusServer.Bank) {
+        var regs: [UInt16] = [0x5375, 0x6E53, 1, 66]
+        var common = [UInt16](repeating: 0, count: 66)
+        common.replaceSubrange(0..<16, with: RegisterCodec.encodeString("Fusebox", registers: 16))
+        common.replaceSubrange(16..<32, with: RegisterCodec.encodeString("Simulated PV", registers: 16))
+        regs += common
+        var inverter = [UInt16](repeating: 0, count: 50)
+        let perPhase = power / 3 / 230
+        let amps = UInt16(max(0, min(6553, (perPhase * 10).rounded())))   // A_SF = -1
+        inverter[0] = amps &* 3
+        inverter[1] = amps
+        inverter[2] = amps
+        inverter[3] = amps
+        inverter[4] = UInt16(bitPattern: -1)
+        for p in Phase.allCases { inverter[8 + p.index] = UInt16(max(0, min(65535, (voltage[p] * 10).rounded()))) }
+        inverter[11] = UInt16(bitPattern: -1)                                // V_SF = -1
+        inverter[12] = UInt16(max(0, min(32767, power.rounded())))          // W, W_SF = 0
+        let wh = UInt32(max(0, min(Double(UInt32.max), (energy * 1000).rounded())))
+        inverter[22] = UInt16(wh >> 16)
+        inverter[23] = UInt16(wh & 0xFFFF)                                   // WH, WH_SF = 0
+        regs += [103, 50] + inverter + [0xFFFF, 0]
+        bank.write(.holdingRegisters, address: 40000, values: regs)
+    }
+}

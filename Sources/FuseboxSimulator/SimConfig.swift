@@ -1,4 +1,5 @@
 import FuseboxCore
+import FuseboxModbus
 import Yams
 
 /// A simulated site as `sim.yaml` describes it (docs/simulator.md). Loading
@@ -10,6 +11,8 @@ public struct SimConfig: Sendable {
         public var port: Int?
         public var unit: Int
         public var charger: SiteModel.Charger
+        /// How it misbehaves: none, silent, busy (exception 6), ignore_writes.
+        public var fault: ModbusServer.Fault
     }
 
     public var seed: UInt64 = 1
@@ -20,6 +23,9 @@ public struct SimConfig: Sendable {
     public var cloudy = false
     public var meterPort: Int?
     public var meterUnit = 1
+    /// The PV inverter, served as a SunSpec device when it has a port.
+    public var pvPort: Int?
+    public var pvUnit = 1
     public var loads: [SiteModel.StepLoad] = []
     public var chargers: [ChargerEntry] = []
     public var visits: [SiteModel.Visit] = []
@@ -54,6 +60,8 @@ public struct SimConfig: Sendable {
             if let pv = r.map(site["pv"], "site.pv") {
                 pvPeak = r.number(pv["peak"], "site.pv.peak", default: 0, range: 0...10_000_000)
                 cloudy = r.bool(pv["cloudy"], "site.pv.cloudy", default: false)
+                pvPort = r.optionalInt(pv["port"], "site.pv.port", range: 1...65535)
+                pvUnit = r.int(pv["unit"], "site.pv.unit", default: 1, range: 0...247)
             }
         }
         if let meter = r.map(top["meter"], "meter") {
@@ -86,8 +94,15 @@ public struct SimConfig: Sendable {
                 reactionDelay: r.duration(c["delay"], "\(path).delay", default: 3),
                 failsafeCurrent: r.number(c["failsafe"], "\(path).failsafe", default: 6, range: 0...80))
             if c["watchdog"] != nil { charger.watchdog = r.duration(c["watchdog"], "\(path).watchdog", default: 60) }
+            let faultName = r.string(c["fault"], "\(path).fault", default: "none")
+            let faults: [String: ModbusServer.Fault] = ["none": .none, "silent": .silent,
+                                                         "busy": .exception(.serverDeviceBusy), "ignore_writes": .ignoreWrites]
+            if faults[faultName] == nil {
+                r.problem("\(path).fault: expected none, silent, busy or ignore_writes, got \"\(faultName)\"")
+            }
             chargers.append(ChargerEntry(id: id, make: make, port: r.optionalInt(c["port"], "\(path).port", range: 1...65535),
-                                         unit: r.int(c["unit"], "\(path).unit", default: 1, range: 0...255), charger: charger))
+                                         unit: r.int(c["unit"], "\(path).unit", default: 1, range: 0...255), charger: charger,
+                                         fault: faults[faultName] ?? .none))
         }
         for (n, v) in r.list(top["cars"], "cars").enumerated() {
             let path = "cars[\(n)]"

@@ -10,17 +10,34 @@ public final class SimulatedSite: @unchecked Sendable {
     public let model: SiteModel
     public let meter: ModbusServer
     public let meterUnit: Int
+    /// The PV inverter as a SunSpec device, when the site has one on a port.
+    public let pv: ModbusServer?
+    private let pvUnit: Int
+    private var pvEnergy = 0.0
+    private var lastTime: Double
     public private(set) var chargers: [(id: String, server: ModbusServer, device: SimulatedCharger)] = []
     private let lock = NSLock()
     private var writes: [(id: String, amps: Double)] = []
 
     /// `ports` gives a fixed TCP port per charger id and "grid"; others get a free port.
+    /// `faults` makes a charger misbehave (see `ModbusServer.Fault`). With
+    /// `servePV`, the PV inverter gets a port ("pv" in `ports`, else a free one).
     public init(model: SiteModel, maps: [String: any ChargerRegisterMap], ports: [String: Int] = [:],
-                host: String = "127.0.0.1", meterUnit: Int = 1) throws(ModbusError) {
+                host: String = "127.0.0.1", meterUnit: Int = 1, faults: [String: ModbusServer.Fault] = [:],
+                servePV: Bool = false, pvUnit: Int = 1) throws(ModbusError) {
         self.model = model
         self.meterUnit = meterUnit
+        self.pvUnit = pvUnit
+        lastTime = model.time
         meter = ModbusServer(host: host, port: ports["grid"] ?? 0, units: [meterUnit])
         try meter.start()
+        if servePV {
+            let server = ModbusServer(host: host, port: ports["pv"] ?? 0, units: [pvUnit])
+            try server.start()
+            pv = server
+        } else {
+            pv = nil
+        }
         for c in model.chargers {
             guard let map = maps[c.id] else { continue }
             let box = Box()
@@ -30,6 +47,7 @@ public final class SimulatedSite: @unchecked Sendable {
                 if let amps = map.limit(from: w) { self.queue(c.id, amps) }
             })
             try server.start()
+            if let fault = faults[c.id] { server.setFault(fault, unit: map.unit) }
             let device = SimulatedCharger(map: map, server: server)
             box.device = device
             chargers.append((c.id, server, device))
@@ -40,7 +58,9 @@ public final class SimulatedSite: @unchecked Sendable {
 
     /// The TCP port of a charger's (or, for "grid", the meter's) server.
     public func port(of id: String) -> Int? {
-        id == "grid" ? meter.port : chargers.first { $0.id == id }?.server.port
+        if id == "grid" { return meter.port }
+        if id == "pv" { return pv?.port }
+        return chargers.first { $0.id == id }?.server.port
     }
 
     /// Applies the writes that arrived, advances `dt` seconds, publishes.
@@ -56,6 +76,7 @@ public final class SimulatedSite: @unchecked Sendable {
 
     public func stop() {
         meter.stop()
+        pv?.stop()
         for c in chargers { c.server.stop() }
     }
 
@@ -75,6 +96,12 @@ public final class SimulatedSite: @unchecked Sendable {
             SDM630Map().publish(voltage: model.voltage, current: current, power: model.gridPower,
                                 importEnergy: 0, into: &$0)
         }
+        if let pv {
+            pvEnergy += model.pvPower * max(0, model.time - lastTime) / 3_600_000
+            let (power, energy, voltage) = (model.pvPower, pvEnergy, model.voltage)
+            pv.withBank(unit: pvUnit) { SunSpecInverterMap().publish(power: power, energy: energy, voltage: voltage, into: &$0) }
+        }
+        lastTime = model.time
     }
 
     private final class Box: @unchecked Sendable { var device: SimulatedCharger? }

@@ -39,15 +39,23 @@ struct Sim: AsyncParsableCommand {
         }
         let (model, maps, ports) = parsed.build()
         let site: SimulatedSite
-        do { site = try SimulatedSite(model: model, maps: maps, ports: anyPort ? [:] : ports, meterUnit: parsed.meterUnit) } catch {
+        var fixed = anyPort ? [:] : ports
+        if !anyPort, let p = parsed.pvPort { fixed["pv"] = p }
+        let faults = Dictionary(uniqueKeysWithValues: parsed.chargers.map { ($0.id, $0.fault) })
+        do {
+            site = try SimulatedSite(model: model, maps: maps, ports: fixed, meterUnit: parsed.meterUnit, faults: faults,
+                                     servePV: parsed.pvPort != nil, pvUnit: parsed.pvUnit)
+        } catch {
             throw Failure(message: "\(error)")
         }
         defer { site.stop() }
         say("fusebox sim: \(config), \(parsed.chargers.count) chargers, \(speed)x real time")
         say("  grid   sdm630 unit \(parsed.meterUnit) on 127.0.0.1:\(site.port(of: "grid")!)")
+        if let pv = site.port(of: "pv") { say("  pv     sunspec unit \(parsed.pvUnit) on 127.0.0.1:\(pv)  peak \(Int(parsed.pvPeak)) W") }
         for c in parsed.chargers {
             let rotation = c.charger.phases.map { "L\($0.rawValue)" }.joined(separator: ",")
-            say("  \(c.id)    \(c.make) unit \(c.unit) on 127.0.0.1:\(site.port(of: c.id)!)  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A")
+            let fault = c.fault == .none ? "" : "  fault \(c.fault)"
+            say("  \(c.id)    \(c.make) unit \(c.unit) on 127.0.0.1:\(site.port(of: c.id)!)  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A\(fault)")
         }
         say("ready")
 

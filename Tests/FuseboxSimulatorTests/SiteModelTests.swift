@@ -109,3 +109,41 @@ struct SimulatedSiteTests {
         #expect(try await grid.poll().get().current == [20, 20, 20])
     }
 }
+
+@Suite("The simulated site: PV inverter and faults, through our drivers", .serialized)
+struct SimulatedSiteExtrasTests {
+    func device(_ driver: String, port: Int, unit: Int = 1, timeout: Double = 0.5) throws -> LuaDevice {
+        try LuaDevice(id: driver, script: DriverScript(file: root + "/drivers/\(driver).lua"),
+                      connection: ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: port), name: driver,
+                                                   timeouts: ModbusTimeouts(response: timeout)),
+                      unit: unit)
+    }
+
+    @Test("the PV inverter is found by SunSpec discovery and reports the model's power")
+    func pvInverter() async throws {
+        let model = SiteModel(time: 12 * 3600, chargers: [], baseLoad: PhaseValues(all: 5), pvPeak: 9000)
+        let site = try SimulatedSite(model: model, maps: [:], servePV: true)
+        defer { site.stop() }
+        site.tick(60)
+        let r = try await device("sunspec", port: site.port(of: "pv")!).poll().get()
+        #expect(abs((r.power ?? 0) - model.pvPower) <= 1, "\(String(describing: r.power)) vs \(model.pvPower)")
+        #expect((r.energy ?? 0) > 0)
+        #expect(r.voltage == [230, 230, 230])
+    }
+
+    @Test("a charger the site makes silent or busy fails its driver's poll, named")
+    func faults() async throws {
+        let model = SiteModel(chargers: [SiteModel.Charger(id: "p01"), SiteModel.Charger(id: "p02")])
+        let site = try SimulatedSite(model: model, maps: ["p01": ABBTerraMap(unit: 1), "p02": ABBTerraMap(unit: 1)],
+                                     faults: ["p01": .silent, "p02": .exception(.serverDeviceBusy)])
+        defer { site.stop() }
+        guard case .failure(let silent) = try await device("abb_terra", port: site.port(of: "p01")!, timeout: 0.2).poll() else {
+            Issue.record("expected a timeout"); return
+        }
+        #expect(silent.description.contains("no answer (timeout)"), "\(silent)")
+        guard case .failure(let busy) = try await device("abb_terra", port: site.port(of: "p02")!).poll() else {
+            Issue.record("expected an exception"); return
+        }
+        #expect(busy.description.contains("server device busy (exception 6)"), "\(busy)")
+    }
+}
