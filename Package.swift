@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -44,6 +44,10 @@ public actor ControlCycle {
     private let stations: [Station]
     private let chain: PolicyChain
     private var setpoints: [Double?]
+    private var writtenAt: [Double]
+    /// Seconds after which an unchanged limit is written again, for chargers
+    /// whose watchdog is fed by limit writes (DESIGN "Apply").
+    public let refreshInterval: Double
     private var lastGrid: GridMeasurement?
     private var lastMeterAnswer: Double?
     public var ripple: RippleMode = .normal
@@ -51,7 +55,9 @@ public actor ControlCycle {
 
     public init(limits: SiteLimits, circuits: [Circuit] = [], failsafe: FailsafeSettings = FailsafeSettings(),
                 rippleSettings: RippleSettings = RippleSettings(), meter: LuaDevice, stations: [Station],
-                chain: sending PolicyChain) {
+                chain: sending PolicyChain, refreshInterval: Double = 30) {
+        self.refreshInterval = refreshInterval
+        writtenAt = Array(repeating: -.infinity, count: stations.count)
         self.limits = limits
         self.circuits = circuits
         self.failsafe = failsafe
@@ -114,13 +120,16 @@ public actor ControlCycle {
         let snapshot = SiteSnapshot(time: time, grid: grid, limits: limits, circuits: circuits, chargers: chargers,
                                     ripple: ripple, rippleSettings: rippleSettings, failsafe: failsafe)
 
-        // 4-6. Budget, policies, clamp.
+        // 4-6. Budget, policies, clamp. Then down to 0.1 A, the finest step chargers
+        // take: never above the allocation, and no rewrite for a hundredth of an amp.
         let outcome = chain.allocate(snapshot)
+        let targets = outcome.allocation.map { ($0 * 10 + 1e-9).rounded(.down) / 10 }
 
-        // 7. Write what changed (to answering chargers).
+        // 7. Write what changed, and what is due for a refresh (to answering chargers).
         await withTaskGroup(of: (Int, String?).self) { group in
-            for (i, s) in stations.enumerated() where chargers[i].responding && setpoints[i] != outcome.allocation[i] {
-                let amps = outcome.allocation[i]
+            for (i, s) in stations.enumerated() where chargers[i].responding
+                && (setpoints[i] != targets[i] || time - writtenAt[i] >= refreshInterval) {
+                let amps = targets[i]
                 group.addTask {
                     switch await s.device.apply(amps: amps, phases: s.settings.phases.count) {
                     case .success: (i, nil)
@@ -129,12 +138,15 @@ public actor ControlCycle {
                 }
             }
             for await (i, failure) in group {
-                if let failure { errors.append(failure) } else { setpoints[i] = outcome.allocation[i] }
+                if let failure { errors.append(failure) } else {
+                    setpoints[i] = targets[i]
+                    writtenAt[i] = time
+                }
             }
         }
 
-        return Record(time: time, snapshot: snapshot, allocation: outcome.allocation,
+        return Record(time: time, snapshot: snapshot, allocation: targets,
                       fallback: outcome.fallback?.description, corrections: outcome.corrections, errors: errors,
-                      invariantViolations: InvariantCheck.violations(outcome.allocation, snapshot: snapshot))
+                      invariantViolations: InvariantCheck.violations(targets, snapshot: snapshot))
     }
 }

@@ -255,7 +255,10 @@ public struct PhoenixMap: ChargerRegisterMap {
         if bank[.holdingRegisters, 528] == 0 { bank[.holdingRegisters, 528] = 16 }
     }
 
+    /// HR 528 sets the current; clearing the enable coil 400 pauses (0 A).
+    /// Setting the coil again changes nothing by itself: the driver writes HR 528 first.
     public func limit(from w: ModbusServer.Write) -> Double? {
+        if w.function == .writeSingleCoil, w.address == 400, w.values.first == 0 { return 0 }
         guard w.function == .writeSingleRegister, w.address == 528, let v = w.values.first else { return nil }
         return Double(v)
     }

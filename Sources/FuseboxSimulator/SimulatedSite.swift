@@ -17,7 +17,8 @@ public final class SimulatedSite: @unchecked Sendable {
     private var lastTime: Double
     public private(set) var chargers: [(id: String, server: ModbusServer, device: SimulatedCharger)] = []
     private let lock = NSLock()
-    private var writes: [(id: String, amps: Double)] = []
+    /// Writes since the last tick: a limit, or nil for any other write (a feed).
+    private var writes: [(id: String, amps: Double?)] = []
 
     /// `ports` gives a fixed TCP port per charger id and "grid"; others get a free port.
     /// `faults` makes a charger misbehave (see `ModbusServer.Fault`). With
@@ -44,7 +45,7 @@ public final class SimulatedSite: @unchecked Sendable {
             let server = ModbusServer(host: host, port: ports[c.id] ?? 0, units: [map.unit], onWrite: { [weak self] w in
                 guard let device = box.device, let self else { return }
                 device.take(w)
-                if let amps = map.limit(from: w) { self.queue(c.id, amps) }
+                self.queue(c.id, map.limit(from: w))
             })
             try server.start()
             if let fault = faults[c.id] { server.setFault(fault, unit: map.unit) }
@@ -69,7 +70,9 @@ public final class SimulatedSite: @unchecked Sendable {
         let pending = writes
         writes.removeAll()
         lock.unlock()
-        for w in pending { model.write(limit: w.amps, to: w.id) }
+        for w in pending {
+            if let amps = w.amps { model.write(limit: amps, to: w.id) } else { model.feed(w.id) }
+        }
         model.step(dt)
         publish()
     }
@@ -80,7 +83,7 @@ public final class SimulatedSite: @unchecked Sendable {
         for c in chargers { c.server.stop() }
     }
 
-    private func queue(_ id: String, _ amps: Double) {
+    private func queue(_ id: String, _ amps: Double?) {
         lock.lock()
         writes.append((id, amps))
         lock.unlock()

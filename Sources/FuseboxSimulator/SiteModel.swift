@@ -39,6 +39,11 @@ public final class SiteModel {
         /// What the controller last wrote, and when.
         public var commanded: Double?
         public var commandedAt: Double = -.infinity
+        /// When the controller last wrote anything to the charger: what feeds its watchdog.
+        public var fedAt: Double = -.infinity
+        /// The limits written, oldest first, with when: the car follows each one
+        /// `reactionDelay` after it came. Trimmed to the one in force and those after it.
+        public var written: [(at: Double, amps: Double)] = []
         /// What the car draws now, per phase of the charger.
         public var drawing: Double = 0
         public var sessionEnergy: Double = 0
@@ -53,12 +58,13 @@ public final class SiteModel {
             self.failsafeCurrent = failsafeCurrent
         }
 
-        /// The limit in force at `time`: the last write once the delay has passed,
-        /// the fail-safe once the watchdog has expired, the charger's max if never written.
+        /// The limit in force at `time`: the fail-safe once the watchdog has
+        /// expired; otherwise the latest write that is `reactionDelay` old (the
+        /// charger's max before any has taken effect).
         public func limit(at time: Double) -> Double {
-            if let watchdog, time - commandedAt > watchdog { return min(failsafeCurrent, maxCurrent) }
-            guard let commanded, time >= commandedAt + reactionDelay else { return maxCurrent }
-            return min(commanded, maxCurrent)
+            if let watchdog, time - fedAt > watchdog { return min(failsafeCurrent, maxCurrent) }
+            let effective = written.last { $0.at + reactionDelay <= time }
+            return min(effective?.amps ?? maxCurrent, maxCurrent)
         }
 
         public var status: ChargerStatus {
@@ -131,6 +137,19 @@ public final class SiteModel {
         guard let i = chargers.firstIndex(where: { $0.id == id }) else { return }
         chargers[i].commanded = amps
         chargers[i].commandedAt = time
+        chargers[i].fedAt = time
+        chargers[i].written.append((time, amps))
+        // Keep the write in force now and every later one.
+        let delay = chargers[i].reactionDelay
+        if let inForce = chargers[i].written.lastIndex(where: { $0.at + delay <= time }), inForce > 0 {
+            chargers[i].written.removeFirst(inForce)
+        }
+    }
+
+    /// Any write to the charger (an alive register, a timeout register) feeds its watchdog.
+    public func feed(_ id: String) {
+        guard let i = chargers.firstIndex(where: { $0.id == id }) else { return }
+        chargers[i].fedAt = time
     }
 
     public func plug(_ car: Car, into id: String) {

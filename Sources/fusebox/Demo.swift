@@ -1,69 +1,130 @@
 import ArgumentParser
 import Foundation
+import FuseboxController
 import FuseboxCore
+import FuseboxDevices
 import FuseboxLua
+import FuseboxModbus
+import FuseboxSimulator
 
-/// Until the Modbus simulator and the controller exist (issues 3 and 4), the
-/// demo steps the shipped policy chain against a small in-process site model:
-/// six cars on rotated phases behind a 63 A connection, a heat pump that
-/// switches on, the ripple signal going to `reduced` and back. Each cycle is
-/// checked against the invariants.
+/// The main job on an embedded default: the simulated site of config/sim.yaml
+/// (a meter, PV, six chargers of six makes) on loopback Modbus TCP, and the
+/// control cycle driving it through the shipped drivers and policies. Every
+/// cycle is checked against the invariants, and the seconds the real grid spent
+/// over the fuse (while cars follow a new limit) are counted. (The web page on
+/// :4000 joins with issue 5; history and fail-safe tuning with issue 4.)
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the shipped policies on a simulated site and print what they do.")
+        abstract: "The controller driving a simulated site, with a status line as it goes.")
 
-    @Option(help: "Cycles to run.")
-    var cycles: Int = 90
+    @Option(help: "The simulated site.")
+    var config: String = "config/sim.yaml"
 
-    @Option(help: "Seconds to wait between cycles (0 runs as fast as possible).")
-    var pause: Double = 0.05
+    @Option(help: "Cycles to run (0: until stopped with Ctrl-C).")
+    var cycles: Int = 0
+
+    @Option(help: "Simulated seconds per real second (one cycle is one simulated second).")
+    var speed: Double = 5
+
+    @Option(help: "The grid connection's fuse, A per phase.")
+    var fuse: Double = 63
 
     @Option(help: "The policy chain, comma-separated.")
     var chain: String = "ripple,fair_share"
 
+    @Flag(help: "Take free ports instead of those in the file.")
+    var anyPort = false
+
     func run() async throws {
+        guard let text = try? String(contentsOfFile: config, encoding: .utf8) else { throw Failure(message: "cannot read \(config)") }
+        let parsed: SimConfig
+        do { parsed = try SimConfig(yaml: text, file: config) } catch { throw Failure(message: error.description) }
+        let (model, maps, ports) = parsed.build()
+        let site: SimulatedSite
+        do {
+            site = try SimulatedSite(model: model, maps: maps, ports: anyPort ? [:] : ports, meterUnit: parsed.meterUnit,
+                                     faults: Dictionary(uniqueKeysWithValues: parsed.chargers.map { ($0.id, $0.fault) }))
+        } catch { throw Failure(message: "\(error)") }
+        defer { site.stop() }
+
+        let simulated = SimulatedClock(model.time)   // what the drivers' dev.time reads
+        func device(_ driver: String, _ id: String, unit: Int) throws -> LuaDevice {
+            try LuaDevice(id: id, script: DriverScript(file: ScriptFiles.path("drivers", driver)),
+                          connection: ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: site.port(of: id)!), name: id),
+                          unit: unit, clock: { simulated.now })
+        }
+        let stations = try parsed.chargers.map { c in
+            ControlCycle.Station(settings: ChargerSnapshot(id: c.id, status: .free, phases: c.charger.phases, max: c.charger.maxCurrent),
+                                 device: try device(c.make, c.id, unit: c.unit))
+        }
         let library = PolicyLibrary.shipped()
-        let scripts = try chain.split(separator: ",").map { try library.load(String($0)) }
-        let engine = PolicyChain(scripts: scripts, settings: ["pv_surplus": .record([("mode", .string("minpv"))])])
-        let rotations: [[Phase]] = [[.l1, .l2, .l3], [.l2, .l3, .l1], [.l3, .l1, .l2], [.l1], [.l2], [.l3]]
-        var chargers = (0..<6).map { i in
-            ChargerSnapshot(id: "p0\(i + 1)", status: .occupied, phases: rotations[i], max: i < 3 ? 16 : 32,
-                            priority: i == 0 ? 1 : 0, current: rotations[i].map { _ in 0 })
-        }
-        print("fusebox demo: chain \(scripts.map(\.name).joined(separator: " -> ")), 6 cars, 63 A fuse, 2 A margin")
-        print("(the Modbus simulator, the controller and the web page on :4000 arrive with the controller issue)")
-        print("  t  ripple   grid L1/L2/L3 A      allocation A per car")
+        let limits = SiteLimits(current: PhaseValues(all: fuse), margin: 2)
+        let names = chain.split(separator: ",").map(String.init)
+        let policies = PolicyChain(scripts: try names.map { try library.load($0) })   // handed to the cycle below
+        let cycle = ControlCycle(limits: limits, meter: try device("sdm630", "grid", unit: parsed.meterUnit),
+                                 stations: stations, chain: policies)
+
+        say("fusebox demo: the controller driving \(config): \(stations.count) chargers behind a \(Int(fuse)) A fuse (2 A margin)")
+        say("  policies \(names.joined(separator: " -> ")), one cycle per simulated second, \(speed)x real time")
+        say("  grid meter on 127.0.0.1:\(site.port(of: "grid")!); chargers " +
+            parsed.chargers.map { "\($0.id) \($0.make) :\(site.port(of: $0.id)!)" }.joined(separator: ", "))
+        say("  (the web page on :4000 comes with the server; this is the console view)")
+        say("time      grid A (L1 L2 L3)     PV W   " + parsed.chargers.map { $0.id.padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
+
         var violations = 0
-        for t in 0..<cycles {
-            let base = PhaseValues(22, 18, 25).map { p, v in v + (t >= 30 && t < 60 ? 12 : 0) + (p == .l1 ? 3 * sin(Double(t) / 7) : 0) }
-            var grid = base
-            for c in chargers {
-                let m = c.currentOnBuildingPhases
-                for p in Phase.allCases { grid[p] += m[p] }
+        var done = 0
+        var reported = Set<String>()   // each device error once
+        var overFuse = 0              // seconds the real grid was over the fuse (reaction time of the cars)
+        while cycles == 0 || done < cycles {
+            site.tick(1)
+            simulated.now = model.time
+            let record = await cycle.run(at: model.time)
+            violations += record.invariantViolations.count
+            if model.gridCurrent.array.max()! > fuse { overFuse += 1 }
+            for v in record.invariantViolations { say("  invariant broken: \(v)") }
+            for e in record.errors where !reported.contains(e) {
+                reported.insert(e)
+                say("  \(e)")
             }
-            let ripple: RippleMode = t >= 70 && t < 80 ? .reduced : .normal
-            let snapshot = SiteSnapshot(
-                time: 1_760_000_000 + Double(t), grid: GridMeasurement(current: grid),
-                pv: PVReading(power: 3000, surplus: 1500), limits: SiteLimits(current: PhaseValues(all: 63), margin: 2),
-                chargers: chargers, ripple: ripple)
-            let outcome = engine.allocate(snapshot)
-            violations += InvariantCheck.violations(outcome.allocation, snapshot: snapshot).count
-            // The cars follow their new limit within a few seconds; here, by the next cycle.
-            for i in chargers.indices {
-                let amps = outcome.allocation[i]
-                chargers[i].setpoint = amps
-                chargers[i].current = chargers[i].phases.map { _ in amps }
-                chargers[i].status = amps > 0 ? .charging : .occupied
+            done += 1
+            if done % 10 == 1 {
+                let t = Int(model.time) % 86_400
+                let clock = String(format: "%02d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
+                let grid = model.gridCurrent.array.map { String(format: "%5.1f", $0) }.joined(separator: " ")
+                let cars = record.snapshot.chargers.enumerated().map { i, c -> String in
+                    let tag = c.status == .charging ? "C" : c.status == .occupied ? "B" : c.status == .free ? "-" : "x"
+                    return (tag + String(format: "%4.1f", record.allocation[i])).padding(toLength: 6, withPad: " ", startingAt: 0)
+                }
+                say("\(clock)  \(grid)   \(String(format: "%5.0f", model.pvPower))   \(cars.joined())")
             }
-            if t % 5 == 0 {
-                let g = grid.array.map { String(format: "%5.1f", $0) }.joined(separator: " ")
-                let a = outcome.allocation.map { String(format: "%4.1f", $0) }.joined(separator: " ")
-                let note = outcome.fallback.map { " fallback: \($0)" } ?? ""
-                print(String(format: "%3d", t) + "  \(ripple.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(g)    \(a)\(note)")
-            }
-            if pause > 0 { try await Task.sleep(for: .seconds(pause)) }
+            if speed > 0 { try await Task.sleep(for: .milliseconds(Int(1000 / speed))) }   // the pace of the show
         }
-        print("invariant violations: \(violations)")
+        say("invariant violations: \(violations) in \(done) cycles; the grid was over the \(Int(fuse)) A fuse for \(overFuse) s"
+            + " (cars follow a new limit after their reaction delay)")
         if violations > 0 { throw Failure(message: "the demo saw \(violations) invariant violations") }
+    }
+}
+
+/// Simulated time, read by the drivers on their connections' queues.
+final class SimulatedClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Double
+    init(_ value: Double) { self.value = value }
+    var now: Double {
+        get { lock.lock(); defer { lock.unlock() }; return value }
+        set { lock.lock(); value = newValue; lock.unlock() }
+    }
+}
+
+/// Shipped scripts (policies/, drivers/) in the working directory or beside the package.
+enum ScriptFiles {
+    static func path(_ folder: String, _ name: String) -> String {
+        var candidates = [FileManager.default.currentDirectoryPath + "/\(folder)/\(name).lua"]
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("\(folder)/\(name).lua").path)
+            dir = dir.deletingLastPathComponent()
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 }

@@ -67,7 +67,7 @@ struct ModbusBench {
         for (i, d) in devices.enumerated() { _ = try await d.readHoldingRegisters(unit: units[i], address: 0x400C, count: 2) }
         // The same through the shipped ABB Terra driver (two reads a poll).
         let abb = try units.map { u in
-            try LuaDevice(id: "c\(u)", script: DriverScript(file: Self.driverFile("abb_terra")),
+            try LuaDevice(id: "c\(u)", script: DriverScript(file: ScriptFiles.path("drivers", "abb_terra")),
                           connection: ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: server.port), name: "c\(u)"), unit: u)
         }
         for d in abb { _ = try await d.poll().get() }
@@ -109,17 +109,6 @@ struct ModbusBench {
         let driverRatio = median(driverSamples) / rawMedian
         if let limit { result["targets"] = ["round_trip_through_driver_ratio": ["limit": limit, "value": round2(driverRatio), "met": driverRatio <= limit]] }
         return result
-    }
-
-    /// drivers/NAME.lua in the working directory or beside the package.
-    static func driverFile(_ name: String) -> String {
-        var candidates = [FileManager.default.currentDirectoryPath + "/drivers/\(name).lua"]
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent("drivers/\(name).lua").path)
-            dir = dir.deletingLastPathComponent()
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
     }
 
     func microseconds(_ d: Duration) -> Double { Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12 }

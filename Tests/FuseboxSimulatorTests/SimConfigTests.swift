@@ -16,7 +16,7 @@ struct SimConfigTests {
         #expect(config.pvPeak > 0)
         #expect(config.visits.count == 6)
         let ends: [Double] = config.loads.map(\.end)
-        #expect(ends == [3000, 12_600])
+        #expect(ends == [600, 12_600])
         #expect(config.start == 7.5 * 3600)
     }
 
@@ -88,5 +88,30 @@ struct SimConfigTests {
         let abb = try pymodbusClient(port: p01, [["op": "read_holding", "unit": 1, "address": 0x4010, "count": 2]])
         let milliamps = try #require(abb[0] as? [Int])
         #expect(milliamps.count == 2 && milliamps[1] > 0, "the first car charges at p01: \(milliamps)")
+    }
+}
+
+@Suite("fusebox demo", .serialized)
+struct DemoCommandTests {
+    @Test("the controller drives the default site: every car charges, no invariant broken")
+    func demo() throws {
+        let binary = [".build/debug/fusebox", ".build/x86_64-unknown-linux-gnu/debug/fusebox"]
+            .map { root + "/" + $0 }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? root + "/.build/debug/fusebox"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["demo", "--cycles", "300", "--speed", "0", "--any-port"]
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        var status: Int32 = 0
+        waitpid(process.processIdentifier, &status, 0)
+        #expect(status == 0, "\(text.suffix(800))")
+        #expect(text.contains("invariant violations: 0 in 300 cycles"), "\(text.suffix(800))")
+        // By the last status line all six cars charge.
+        let last = text.split(separator: "\n").last { $0.first?.isNumber == true }.map(String.init) ?? ""
+        #expect(last.components(separatedBy: " C").count - 1 == 6, "\(last)")
     }
 }

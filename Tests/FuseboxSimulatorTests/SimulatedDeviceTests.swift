@@ -120,6 +120,11 @@ struct SimulatedDeviceTests {
             ["op": "write_registers", "unit": 2, "address": 1210, "values": [0x4128, 0]],   // 10.5 float32
             ["op": "write_register", "unit": 1, "address": 0x4000, "value": 99],           // not the limit
         ])
+        let (phoenixServer, phoenix, _) = try site([PhoenixMap(unit: 255)])
+        _ = try pymodbusClient(port: phoenixServer.port, [["op": "write_register", "unit": 255, "address": 528, "value": 12]])
+        #expect(phoenix[0].limit == 12)
+        _ = try pymodbusClient(port: phoenixServer.port, [["op": "write_coil", "unit": 255, "address": 400, "value": 0]])
+        #expect(phoenix[0].limit == 0, "clearing the enable coil pauses the Phoenix")
         #expect(chargers[0].limit == 13)
         #expect(chargers[1].limit == 10)
         #expect(chargers[2].limit == 10.5)

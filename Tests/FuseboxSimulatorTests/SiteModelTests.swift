@@ -147,3 +147,24 @@ struct SimulatedSiteExtrasTests {
         #expect(busy.description.contains("server device busy (exception 6)"), "\(busy)")
     }
 }
+
+@Suite("The site model: a new limit replaces the old one only after the delay")
+struct SiteModelLimitTests {
+    @Test("between a write and its effect the previous limit holds, never the charger's max")
+    func previousLimitHolds() {
+        let m = SiteModel(chargers: [SiteModel.Charger(id: "p01", maxCurrent: 16, reactionDelay: 3)], baseLoad: .zero)
+        m.noiseAmplitude = 0
+        m.plug(.init(id: "car"), into: "p01")
+        m.write(limit: 8, to: "p01")
+        m.step(3)
+        #expect(m.chargers[0].drawing == 8)
+        m.write(limit: 10, to: "p01")   // a change
+        m.step(1)
+        #expect(m.chargers[0].drawing == 8, "still the old limit, not 16")
+        m.step(2)
+        #expect(m.chargers[0].drawing == 10)
+        m.write(limit: 10, to: "p01")   // a refresh of the same value
+        m.step(1)
+        #expect(m.chargers[0].drawing == 10)
+    }
+}
