@@ -7,8 +7,22 @@
 public struct Constraint: Sendable, Equatable {
     public enum Unit: String, Sendable { case amps = "A", watts = "W" }
 
+    /// Where a limit comes from. The clamp needs it: with the meter silent, only
+    /// limits that do not depend on the meter's reading still hold.
+    public enum Kind: Sendable {
+        /// A phase of the grid connection or of a circuit (from the meter's reading).
+        case phase
+        /// The contractual power limit (from the meter's reading).
+        case power
+        /// The ripple `reduced` cap on the group's EV power (from the signal alone).
+        case ripple
+        /// Added by a policy stage for the stages after it.
+        case policy
+    }
+
     public var name: String
     public var unit: Unit
+    public var kind: Kind
     /// What is left for the members, after non-EV load and margins.
     public var available: Double
     /// Indices into `SiteSnapshot.chargers`: every charger the limit applies to,
@@ -18,9 +32,10 @@ public struct Constraint: Sendable, Equatable {
     /// The weight of each member, aligned with `members`.
     public var weights: [Double]
 
-    public init(name: String, unit: Unit, available: Double, members: [Int], weights: [Double]) {
+    public init(name: String, unit: Unit, kind: Kind, available: Double, members: [Int], weights: [Double]) {
         self.name = name
         self.unit = unit
+        self.kind = kind
         self.available = available
         self.members = members
         self.weights = weights
@@ -127,7 +142,7 @@ public struct Budget: Sendable, Equatable {
             let left = powerLimit - nonEVPower
             powerAvailable = left
             constraints.append(Budget.powerConstraint(
-                name: "power limit", available: left, candidates: everyone, volts: volts))
+                name: "power limit", kind: .power, available: left, candidates: everyone, volts: volts))
         } else {
             powerAvailable = nil
         }
@@ -136,19 +151,20 @@ public struct Budget: Sendable, Equatable {
         if snapshot.ripple == .reduced {
             let group = everyone.filter { snapshot.rippleSettings.contains(snapshot.chargers[$0].id) }
             constraints.append(Budget.powerConstraint(
-                name: "ripple reduced", available: snapshot.rippleSettings.reducedPower(groupSize: group.count),
+                name: "ripple reduced", kind: .ripple, available: snapshot.rippleSettings.reducedPower(groupSize: group.count),
                 candidates: group, volts: volts))
         }
         self.constraints = constraints
     }
 
-    static func powerConstraint(name: String, available: Double, candidates: [Int], volts: [Double]) -> Constraint {
+    static func powerConstraint(name: String, kind: Constraint.Kind, available: Double, candidates: [Int],
+                                volts: [Double]) -> Constraint {
         var members: [Int] = []
         var weights: [Double] = []
         for i in candidates {
             members.append(i)
             weights.append(volts[i])
         }
-        return Constraint(name: name, unit: .watts, available: available, members: members, weights: weights)
+        return Constraint(name: name, unit: .watts, kind: kind, available: available, members: members, weights: weights)
     }
 }

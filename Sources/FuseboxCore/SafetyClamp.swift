@@ -81,8 +81,8 @@ public enum SafetyClamp {
         let before = a
         var cutBy: [Int: String] = [:]
         var hopeless = Set<Int>()
-        // A silent meter leaves only the limits that do not come from it: ripple `reduced`.
-        let constraints = failsafe ? budget.constraints.filter { $0.name == "ripple reduced" } : budget.constraints
+        // A silent meter leaves only the limits that do not come from its reading.
+        let constraints = failsafe ? budget.constraints.filter { $0.kind == .ripple } : budget.constraints
         var guardSteps = 4 * chargers.count * (constraints.count + 1) + 16
         while guardSteps > 0 {
             guardSteps -= 1

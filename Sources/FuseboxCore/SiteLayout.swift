@@ -47,7 +47,7 @@ public struct SiteLayout: Sendable {
             members.append(i)
             weights.append(onPhase[i][phase])
         }
-        return Constraint(name: name, unit: .amps, available: 0, members: members, weights: weights)
+        return Constraint(name: name, unit: .amps, kind: .phase, available: 0, members: members, weights: weights)
     }
 
     /// Same chargers in the same order on the same phases, and circuits of the same shape.

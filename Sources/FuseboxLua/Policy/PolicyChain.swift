@@ -203,6 +203,6 @@ struct StageResult {
             m.append(Int(index) - 1)
             w.append(weight)
         }
-        return Constraint(name: name, unit: unit, available: available, members: m, weights: w)
+        return Constraint(name: name, unit: unit, kind: .policy, available: available, members: m, weights: w)
     }
 }
