@@ -157,19 +157,6 @@ void push_value(lua_State *L, reader *r, int depth) {
             lua_remove(L, cache);
             break;
         }
-        case FB_TAPE_WITH_META: {
-            uint32_t slot = read_slot(L, r);
-            push_value(L, r, depth);
-            luaL_checkstack(L, 2, "tape");
-            push_cache(L, 0);
-            if (lua_type(L, -2) == LUA_TTABLE && lua_rawgeti(L, -1, (lua_Integer)slot) == LUA_TTABLE) {
-                lua_setmetatable(L, -3);
-            } else {
-                lua_pop(L, 1);
-            }
-            lua_pop(L, 1);
-            break;
-        }
         default: luaL_error(L, "tape: unknown tag %d", (int)tag);
     }
 }

@@ -12,7 +12,6 @@ enum TapeTag {
     static let reset = UInt8(ascii: "Z")
     static let define = UInt8(ascii: "D")
     static let ref = UInt8(ascii: "R")
-    static let withMeta = UInt8(ascii: "W")
     static let update = UInt8(ascii: "U")
 }
 
@@ -129,8 +128,6 @@ public struct TapeWriter: ~Copyable {
         if depth == 0 { count += 1 }
         prefix(TapeTag.ref, slot: slot)
     }
-    /// The next value (a table) gets the table in cache `slot` as its metatable.
-    public mutating func withMetatable(slot: Int) { prefix(TapeTag.withMeta, slot: slot) }
     /// The next value (a table) is written into the table kept in cache `slot`
     /// (with the metatable in cache `metatable`, 0 for none) when that one is
     /// still as the host left it; otherwise a new table takes its place.

@@ -10,7 +10,6 @@ public final class SimulatedCharger: @unchecked Sendable {
     private let server: ModbusServer
     private let lock = NSLock()
     private var limitValue: Double?
-    private var writes = 0
 
     /// `server` must answer for `map.unit`; the charger listens to its writes.
     public init(map: any ChargerRegisterMap, server: ModbusServer) {
@@ -27,7 +26,6 @@ public final class SimulatedCharger: @unchecked Sendable {
         guard write.unit == map.unit, let amps = map.limit(from: write) else { return }
         lock.lock()
         limitValue = amps
-        writes += 1
         lock.unlock()
     }
 

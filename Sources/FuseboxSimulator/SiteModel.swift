@@ -36,14 +36,14 @@ public final class SiteModel {
         public var failsafeCurrent: Double
 
         public var car: Car?
-        /// What the controller last wrote, and when.
-        public var commanded: Double?
-        public var commandedAt: Double = -.infinity
         /// When the controller last wrote anything to the charger: what feeds its watchdog.
         public var fedAt: Double = -.infinity
         /// The limits written, oldest first, with when: the car follows each one
         /// `reactionDelay` after it came. Trimmed to the one in force and those after it.
         public var written: [(at: Double, amps: Double)] = []
+
+        /// What the controller last wrote, whether or not the car follows it yet.
+        public var commanded: Double? { written.last?.amps }
         /// What the car draws now, per phase of the charger.
         public var drawing: Double = 0
         public var sessionEnergy: Double = 0
@@ -135,8 +135,6 @@ public final class SiteModel {
 
     public func write(limit amps: Double, to id: String) {
         guard let i = chargers.firstIndex(where: { $0.id == id }) else { return }
-        chargers[i].commanded = amps
-        chargers[i].commandedAt = time
         chargers[i].fedAt = time
         chargers[i].written.append((time, amps))
         // Keep the write in force now and every later one.

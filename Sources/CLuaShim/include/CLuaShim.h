@@ -63,7 +63,6 @@ enum {
     FB_TAPE_RESET = 'Z',     ///< empty the cache, then one value follows
     FB_TAPE_DEFINE = 'D',    ///< u32 slot, a value stored in the slot, then one value follows
     FB_TAPE_REF = 'R',       ///< u32 slot: the value in the slot
-    FB_TAPE_WITH_META = 'W', ///< u32 slot, a table: the table gets the slot's value as metatable
     FB_TAPE_UPDATE = 'U',    ///< u32 slot, u32 metatable slot (0: none), a table: the table kept in
                              ///< the slot, with exactly these fields (reused when nothing else
                              ///< changed it, else made anew)
