@@ -20,6 +20,11 @@ public struct SimulatedChargerState: Sendable, Equatable {
         self.power = power
         self.sessionEnergy = sessionEnergy
     }
+
+    /// Phase `k`'s current (A); 0 on a phase the charger does not have.
+    public func current(phase k: Int) -> Double { k < current.count ? current[k] : 0 }
+    /// Phase `k`'s voltage (V); 0 on a phase the charger does not have.
+    public func voltage(phase k: Int) -> Double { k < voltage.count ? voltage[k] : 0 }
 }
 
 /// One make's register map, as reference/devices.md gives it: how a state is
@@ -57,7 +62,7 @@ public struct ABBTerraMap: ChargerRegisterMap {
         bank[.holdingRegisters, 0x400C] = 0
         bank[.holdingRegisters, 0x400D] = state << 8
         let mA = RegisterCodec(.uint32, scale: 0.001)
-        for k in 0..<3 { bank.put(.holdingRegisters, 0x4010 + 2 * k, mA, k < s.current.count ? s.current[k] : 0) }
+        for k in 0..<3 { bank.put(.holdingRegisters, 0x4010 + 2 * k, mA, s.current(phase: k)) }
         bank.put(.holdingRegisters, 0x401C, RegisterCodec(.uint32), s.power)
         bank.put(.holdingRegisters, 0x401E, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
     }
@@ -84,8 +89,8 @@ public struct WebastoUniteMap: ChargerRegisterMap {
         bank[.inputRegisters, 1001] = s.status == .charging ? 1 : 0
         bank[.inputRegisters, 1004] = s.status == .free ? 1 : 3
         for k in 0..<3 {
-            bank[.inputRegisters, 1008 + 2 * k] = UInt16(max(0, min(65535, ((k < s.current.count ? s.current[k] : 0) * 1000).rounded())))
-            bank[.inputRegisters, 1014 + 2 * k] = UInt16(max(0, min(65535, (k < s.voltage.count ? s.voltage[k] : 0).rounded())))
+            bank.put(.inputRegisters, 1008 + 2 * k, RegisterCodec(.uint16, scale: 0.001), s.current(phase: k))
+            bank.put(.inputRegisters, 1014 + 2 * k, RegisterCodec(.uint16), s.voltage(phase: k))
         }
         bank.put(.inputRegisters, 1020, RegisterCodec(.uint32), s.power)
         bank.put(.inputRegisters, 1502, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
@@ -115,8 +120,8 @@ public struct AlfenEveMap: ChargerRegisterMap {
         bank.write(.holdingRegisters, address: 1201, values: RegisterCodec.encodeString(letters, registers: 5))
         let f = RegisterCodec(.float32)
         for k in 0..<3 {
-            bank.put(.holdingRegisters, 306 + 2 * k, f, k < s.voltage.count ? s.voltage[k] : 0)
-            bank.put(.holdingRegisters, 320 + 2 * k, f, k < s.current.count ? s.current[k] : 0)
+            bank.put(.holdingRegisters, 306 + 2 * k, f, s.voltage(phase: k))
+            bank.put(.holdingRegisters, 320 + 2 * k, f, s.current(phase: k))
         }
         bank.put(.holdingRegisters, 344, f, s.power)
         bank.put(.holdingRegisters, 374, RegisterCodec(.float64, scale: 0.001), s.sessionEnergy)
@@ -169,8 +174,8 @@ public struct BenderMap: ChargerRegisterMap {
         }
         let u32 = RegisterCodec(.uint32)
         for k in 0..<3 {
-            bank.put(.holdingRegisters, 212 + 2 * k, RegisterCodec(.uint32, scale: 0.001), k < s.current.count ? s.current[k] : 0)
-            bank.put(.holdingRegisters, 222 + 2 * k, u32, k < s.voltage.count ? s.voltage[k] : 0)
+            bank.put(.holdingRegisters, 212 + 2 * k, RegisterCodec(.uint32, scale: 0.001), s.current(phase: k))
+            bank.put(.holdingRegisters, 222 + 2 * k, u32, s.voltage(phase: k))
         }
         bank.put(.holdingRegisters, 218, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
         bank.put(.holdingRegisters, 220, u32, s.power)
@@ -201,7 +206,7 @@ public struct WebastoNextMap: ChargerRegisterMap {
         bank.put(.holdingRegisters, 1020, RegisterCodec(.uint32), s.power)
         bank.put(.holdingRegisters, 1036, RegisterCodec(.uint32, scale: 0.001), s.sessionEnergy)
         for k in 0..<3 {
-            bank[.inputRegisters, 1008 + 2 * k] = UInt16(max(0, min(65535, ((k < s.current.count ? s.current[k] : 0) * 1000).rounded())))
+            bank.put(.inputRegisters, 1008 + 2 * k, RegisterCodec(.uint16, scale: 0.001), s.current(phase: k))
         }
         bank[.holdingRegisters, 2002] = 10
     }
@@ -223,8 +228,8 @@ public struct WeidmuellerMap: ChargerRegisterMap {
         bank[.holdingRegisters, 301] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue!)
         let milli = RegisterCodec(.uint32, order: .lowFirst, scale: 0.001)
         for k in 0..<3 {
-            bank.put(.holdingRegisters, 400 + 2 * k, milli, k < s.voltage.count ? s.voltage[k] : 0)
-            bank.put(.holdingRegisters, 406 + 2 * k, milli, k < s.current.count ? s.current[k] : 0)
+            bank.put(.holdingRegisters, 400 + 2 * k, milli, s.voltage(phase: k))
+            bank.put(.holdingRegisters, 406 + 2 * k, milli, s.current(phase: k))
         }
         bank.put(.holdingRegisters, 418, milli, s.power)
         bank.put(.holdingRegisters, 457, RegisterCodec(.uint32, order: .lowFirst, scale: 0.001), s.sessionEnergy)
@@ -247,8 +252,8 @@ public struct PhoenixMap: ChargerRegisterMap {
         bank[.inputRegisters, 100] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue!)
         let i32 = RegisterCodec(.int32, order: .lowFirst)
         for k in 0..<3 {
-            bank.put(.inputRegisters, 108 + 2 * k, i32, (k < s.voltage.count ? s.voltage[k] : 0).rounded())
-            bank.put(.inputRegisters, 114 + 2 * k, i32, (k < s.current.count ? s.current[k] : 0).rounded())
+            bank.put(.inputRegisters, 108 + 2 * k, i32, s.voltage(phase: k))
+            bank.put(.inputRegisters, 114 + 2 * k, i32, s.current(phase: k))
         }
         bank.put(.inputRegisters, 120, i32, s.power.rounded())
         bank.put(.holdingRegisters, 904, RegisterCodec(.uint32, order: .lowFirst, scale: 0.001), s.sessionEnergy)
