@@ -1,3 +1,4 @@
+import Foundation
 import FuseboxCore
 import FuseboxModbus
 import Yams
@@ -124,6 +125,12 @@ public struct SimConfig: Sendable {
         }
         problems = r.problems
         if !problems.isEmpty { throw Problems(messages: problems.map { "\(file): \($0)" }) }
+    }
+
+    /// Reads and checks a sim.yaml file.
+    public static func load(file: String) throws(Problems) -> SimConfig {
+        guard let data = FileManager.default.contents(atPath: file) else { throw Problems(messages: ["cannot read \(file)"]) }
+        return try SimConfig(yaml: String(decoding: data, as: UTF8.self), file: file)
     }
 
     /// "500ms", "5s", "10m", "8h", "1d", or combined as "3h30m", as seconds;

@@ -57,6 +57,17 @@ public final class SimulatedSite: @unchecked Sendable {
         publish()
     }
 
+    /// The site `config` describes, served: its ports (or free ones with
+    /// `anyPort`), its faults, its PV inverter when it has a port.
+    public convenience init(config: SimConfig, anyPort: Bool = false) throws(ModbusError) {
+        let (model, maps, ports) = config.build()
+        var fixed = anyPort ? [:] : ports
+        if !anyPort, let p = config.pvPort { fixed["pv"] = p }
+        try self.init(model: model, maps: maps, ports: fixed, meterUnit: config.meterUnit,
+                      faults: Dictionary(uniqueKeysWithValues: config.chargers.map { ($0.id, $0.fault) }),
+                      servePV: config.pvPort != nil, pvUnit: config.pvUnit)
+    }
+
     /// The TCP port of a charger's (or, for "grid", the meter's) server.
     public func port(of id: String) -> Int? {
         if id == "grid" { return meter.port }

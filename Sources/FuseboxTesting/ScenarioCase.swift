@@ -148,6 +148,14 @@ public enum Expectation {
         return problems
     }
 
+    /// The built `fusebox` command, for tests that run it as a user does.
+    public static func fuseboxBinary(from file: String) -> String {
+        let root = repositoryRoot(from: file)
+        let candidates = [".build/debug", ".build/x86_64-unknown-linux-gnu/debug", ".build/aarch64-unknown-linux-gnu/debug"]
+            .map { root + "/" + $0 + "/fusebox" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
     /// The repository root, from a file inside it (tests pass #filePath).
     public static func repositoryRoot(from file: String) -> String {
         var url = URL(fileURLWithPath: file).deletingLastPathComponent()

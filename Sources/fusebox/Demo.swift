@@ -36,15 +36,11 @@ struct Demo: AsyncParsableCommand {
     var anyPort = false
 
     func run() async throws {
-        guard let text = try? String(contentsOfFile: config, encoding: .utf8) else { throw Failure(message: "cannot read \(config)") }
         let parsed: SimConfig
-        do { parsed = try SimConfig(yaml: text, file: config) } catch { throw Failure(message: error.description) }
-        let (model, maps, ports) = parsed.build()
+        do { parsed = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
         let site: SimulatedSite
-        do {
-            site = try SimulatedSite(model: model, maps: maps, ports: anyPort ? [:] : ports, meterUnit: parsed.meterUnit,
-                                     faults: Dictionary(uniqueKeysWithValues: parsed.chargers.map { ($0.id, $0.fault) }))
-        } catch { throw Failure(message: "\(error)") }
+        do { site = try SimulatedSite(config: parsed, anyPort: anyPort) } catch { throw Failure(message: "\(error)") }
+        let model = site.model
         defer { site.stop() }
 
         let simulated = SimulatedClock(model.time)   // what the drivers' dev.time reads

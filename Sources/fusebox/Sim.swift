@@ -24,11 +24,8 @@ struct Sim: AsyncParsableCommand {
     var status: Double = 5
 
     func run() async throws {
-        guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-            throw Failure(message: "cannot read \(config)")
-        }
         let parsed: SimConfig
-        do { parsed = try SimConfig(yaml: text, file: config) } catch { throw Failure(message: error.description) }
+        do { parsed = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
         guard speed > 0 else { throw Failure(message: "--speed: expected a number above 0") }
         let stopAfter: Double?
         if let duration {
@@ -37,17 +34,9 @@ struct Sim: AsyncParsableCommand {
         } else {
             stopAfter = nil
         }
-        let (model, maps, ports) = parsed.build()
         let site: SimulatedSite
-        var fixed = anyPort ? [:] : ports
-        if !anyPort, let p = parsed.pvPort { fixed["pv"] = p }
-        let faults = Dictionary(uniqueKeysWithValues: parsed.chargers.map { ($0.id, $0.fault) })
-        do {
-            site = try SimulatedSite(model: model, maps: maps, ports: fixed, meterUnit: parsed.meterUnit, faults: faults,
-                                     servePV: parsed.pvPort != nil, pvUnit: parsed.pvUnit)
-        } catch {
-            throw Failure(message: "\(error)")
-        }
+        do { site = try SimulatedSite(config: parsed, anyPort: anyPort) } catch { throw Failure(message: "\(error)") }
+        let model = site.model
         defer { site.stop() }
         say("fusebox sim: \(config), \(parsed.chargers.count) chargers, \(speed)x real time")
         say("  grid   sdm630 unit \(parsed.meterUnit) on 127.0.0.1:\(site.port(of: "grid")!)")

@@ -12,13 +12,7 @@ struct PolicyTestCommandTests {
         var json: Any? { try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) }
     }
 
-    static var binary: String {
-        for dir in [".build/debug", ".build/x86_64-unknown-linux-gnu/debug", ".build/aarch64-unknown-linux-gnu/debug"] {
-            let path = repositoryRoot + "/" + dir + "/fusebox"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return repositoryRoot + "/.build/debug/fusebox"
-    }
+    static var binary: String { Expectation.fuseboxBinary(from: #filePath) }
 
     func run(_ arguments: [String]) throws -> Run {
         let process = Process()

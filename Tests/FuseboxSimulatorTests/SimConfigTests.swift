@@ -60,8 +60,7 @@ struct SimConfigTests {
 
     @Test("fusebox sim serves the site: pymodbus reads the meter and a charger while it runs")
     func command() throws {
-        let binary = [".build/debug/fusebox", ".build/x86_64-unknown-linux-gnu/debug/fusebox"]
-            .map { root + "/" + $0 }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? root + "/.build/debug/fusebox"
+        let binary = Expectation.fuseboxBinary(from: #filePath)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["sim", "--config", root + "/config/sim.yaml", "--any-port", "--speed", "60", "--duration", "20s"]
@@ -95,8 +94,7 @@ struct SimConfigTests {
 struct DemoCommandTests {
     @Test("the controller drives the default site: every car charges, no invariant broken")
     func demo() throws {
-        let binary = [".build/debug/fusebox", ".build/x86_64-unknown-linux-gnu/debug/fusebox"]
-            .map { root + "/" + $0 }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? root + "/.build/debug/fusebox"
+        let binary = Expectation.fuseboxBinary(from: #filePath)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["demo", "--cycles", "300", "--speed", "0", "--any-port"]
