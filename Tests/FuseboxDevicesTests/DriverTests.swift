@@ -8,7 +8,6 @@ import Testing
 
 let root = Expectation.repositoryRoot(from: #filePath)
 
-func float32(_ v: Float) -> [Int] { RegisterCodec(.float32).encode(Double(v))!.map(Int.init) }
 func uint32(_ v: Int) -> [Int] { RegisterCodec(.uint32).encode(Double(v))!.map(Int.init) }
 
 /// A driver polled over a real pymodbus peer holding the device's register map.
@@ -21,23 +20,6 @@ func device(_ driver: String, map: [String: Any], unit: Int = 1) throws -> (LuaD
 
 @Suite("Drivers against pymodbus peers holding the register maps of devices.md", .serialized)
 struct DriverTests {
-    @Test("sdm630: V, I, P per phase; current signed by the phase's power")
-    func sdm630() async throws {
-        let ir = float32(231) + float32(229.5) + float32(230)          // 0x0000 voltages
-            + float32(12.5) + float32(4) + float32(20)                 // 0x0006 current magnitudes
-            + float32(2887.5) + float32(-918) + float32(4600)           // 0x000C powers, L2 exporting
-        let (meter, peer) = try device("sdm630", map: ["devices": [
-            ["unit": 1, "ir": [["address": 0, "values": ir], ["address": 0x48, "values": float32(1234.5)]]],
-        ]])
-        let r = try await meter.poll().get()
-        #expect(r.voltage == [231, 229.5, 230])
-        #expect(r.current == [12.5, -4, 20])
-        #expect(r.phasePower == [2887.5, -918, 4600])
-        #expect(r.power == 6569.5)
-        #expect(r.energy == 1234.5)
-        _ = peer
-    }
-
     /// ABB Terra state register cases: (state byte, socket lock register, status).
     static let abbStates: [(Int, Int, ChargerStatus)] = [
         (0, 0, .free), (1, 0x0101, .occupied), (3, 0x0101, .occupied), (4, 0x0101, .charging),
@@ -63,20 +45,6 @@ struct DriverTests {
         #expect(r.power == 7360)
         #expect(r.energy == 12.345)
         _ = peer
-    }
-
-    @Test("abb_terra: the limit goes to HR 0x4100 as uint32 mA with FC16")
-    func abbTerraApply() async throws {
-        let (charger, peer) = try device("abb_terra", map: ["devices": [
-            ["unit": 1, "hr": [["address": 0x400A, "values": [Int](repeating: 0, count: 22)],
-                               ["address": 0x4100, "values": [0, 0]]]],
-        ]])
-        try await charger.apply(amps: 16).get()
-        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 1 16 16640 0 16000")
-        try await charger.apply(amps: 6.5).get()
-        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 1 16 16640 0 6500")
-        try await charger.apply(amps: 0).get()
-        #expect(peer.waitForLine(prefix: "WRITE", timeout: 5) == "WRITE 1 16 16640 0 0")
     }
 
     @Test("a device that does not answer: an error naming the device, and the next poll works again")
