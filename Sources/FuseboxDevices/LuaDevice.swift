@@ -38,6 +38,8 @@ public final class LuaDevice: @unchecked Sendable {
     private let config: LuaValue
     private let io: DeviceIO
     private var initialized = false
+    /// The argument tape of the driver's calls, reused (on the connection's queue only).
+    private var tape = TapeWriter(capacity: 512)
     /// Seconds, for `dev.time`: what drivers pace their watchdog writes by.
     private let clock: @Sendable () -> Double
 
@@ -61,11 +63,10 @@ public final class LuaDevice: @unchecked Sendable {
     public func apply(amps: Double, phases: Int = 3) async -> Result<Void, DeviceError> {
         await connection.withSession { session in
             self.onQueue(session) {
-                var t = TapeWriter()
-                self.writeDev(into: &t)
-                t.number(amps)
-                t.integer(phases)
-                let out = try self.script.sandbox.call("apply", arguments: t, persist: "state")
+                let out = try self.call("apply", on: self.script) { t in
+                    t.number(amps)
+                    t.integer(phases)
+                }
                 if out.first == .boolean(true) || out.first == nil || out.first == .nil && out.count < 2 { return () }
                 throw DeviceError(device: self.id, message: out.dropFirst().first?.string ?? "apply failed")
             }
@@ -93,11 +94,7 @@ public final class LuaDevice: @unchecked Sendable {
                 try replacement.sandbox.setPersistent(old.script.sandbox.persistent)
                 self.script = replacement
                 self.initialized = false
-                if replacement.hasInit {
-                    var t = TapeWriter()
-                    self.writeDev(into: &t)
-                    _ = try replacement.sandbox.call("init", arguments: t, persist: "state")
-                }
+                if replacement.hasInit { _ = try self.call("init", on: replacement) }
                 self.initialized = true
                 return .success(try self.pollNow())
             } catch {
@@ -115,11 +112,7 @@ public final class LuaDevice: @unchecked Sendable {
         io.session = session
         defer { io.session = nil }
         do {
-            if !initialized && script.hasInit {
-                var t = TapeWriter()
-                writeDev(into: &t)
-                _ = try script.sandbox.call("init", arguments: t, persist: "state")
-            }
+            if !initialized && script.hasInit { _ = try call("init", on: script) }
             initialized = true
             return .success(try body())
         } catch let error as DeviceError {
@@ -129,6 +122,16 @@ public final class LuaDevice: @unchecked Sendable {
         } catch {
             return .failure(DeviceError(device: id, message: "\(error)"))
         }
+    }
+
+    /// Calls `function(dev, ...)` of `script`; `arguments` writes what follows
+    /// `dev`. Uses the device's one tape: on the connection's queue only.
+    private func call(_ function: String, on script: DriverScript,
+                      _ arguments: (inout TapeWriter) -> Void = { _ in }) throws(LuaError) -> [LuaValue] {
+        tape.reset()
+        writeDev(into: &tape)
+        arguments(&tape)
+        return try script.sandbox.call(function, arguments: tape, persist: "state")
     }
 
     private func writeDev(into t: inout TapeWriter) {
@@ -141,9 +144,7 @@ public final class LuaDevice: @unchecked Sendable {
     }
 
     private func pollNow() throws -> DeviceReading {
-        var t = TapeWriter()
-        writeDev(into: &t)
-        let out = try script.sandbox.call("poll", arguments: t, persist: "state")
+        let out = try call("poll", on: script)
         guard let reading = out.first, reading.entries != nil else {
             throw DeviceError(device: id, message: out.dropFirst().first?.string ?? "poll returned \(out.first?.brief ?? "nothing")")
         }
