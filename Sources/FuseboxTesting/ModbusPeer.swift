@@ -120,14 +120,14 @@ public final class SerialPair: @unchecked Sendable {
     deinit { reap(process) }
 }
 
-/// Kills a child and waits for it. (Foundation's terminate and waitUntilExit
-/// are unreliable on Linux: the first may not stop it, the second spins.)
+/// Kills a child and waits until Foundation has collected it. SIGKILL, since
+/// `terminate` sends SIGTERM, which a busy peer may not act on. Never `waitpid`
+/// here: Foundation's own thread reaps every child it started, and reaping it
+/// first would leave its pid free for reuse while Foundation still waits on it.
 public func reap(_ process: Process) {
-    let pid = process.processIdentifier
-    guard pid > 0 else { return }
-    kill(pid, SIGKILL)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
+    guard process.isRunning else { return }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
 }
 
 /// Runs Tests/Support/modbus_client.py (pymodbus as a Modbus TCP client) with
@@ -143,8 +143,7 @@ public func pymodbusClient(port: Int, _ ops: [[String: Any]]) throws -> [Any] {
     process.standardError = FileHandle.nullDevice
     try process.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
-    var status: Int32 = 0
-    waitpid(process.processIdentifier, &status, 0)
+    process.waitUntilExit()
     guard let list = try JSONSerialization.jsonObject(with: data) as? [Any] else {
         throw CaseError("modbus_client.py printed \(String(decoding: data, as: UTF8.self))")
     }

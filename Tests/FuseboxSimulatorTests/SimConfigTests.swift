@@ -104,9 +104,8 @@ struct DemoCommandTests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        var status: Int32 = 0
-        waitpid(process.processIdentifier, &status, 0)
-        #expect(status == 0, "\(text.suffix(800))")
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text.suffix(800))")
         #expect(text.contains("invariant violations: 0 in 300 cycles"), "\(text.suffix(800))")
         // By the last status line all six cars charge.
         let last = text.split(separator: "\n").last { $0.first?.isNumber == true }.map(String.init) ?? ""
