@@ -25,14 +25,8 @@ public final class ModbusPeer: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.take(output: data)
-        }
-        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
+        Self.drain(out.fileHandleForReading) { [weak self] data in self?.take(output: data) }
+        Self.drain(err.fileHandleForReading) { [weak self] data in
             guard let self else { return }
             self.lines.lock()
             self.stderr.append(data)
@@ -43,6 +37,20 @@ public final class ModbusPeer: @unchecked Sendable {
             throw CaseError("the Modbus peer did not start: \(String(decoding: stderr, as: UTF8.self).suffix(2000))")
         }
         portValue = Int(ready.split(separator: " ")[1]) ?? 0
+    }
+
+    /// Reads `handle` on a thread of its own until end of file, handing each chunk
+    /// (and the empty one at the end) to `body`. Not `readabilityHandler`: its
+    /// dispatch source, still registered when the peer went away and the pipe's
+    /// descriptor was closed and reused, crashed libdispatch's event loop.
+    private static func drain(_ handle: FileHandle, _ body: @escaping @Sendable (Data) -> Void) {
+        Thread {
+            while true {
+                let data = handle.availableData
+                body(data)
+                if data.isEmpty { return }
+            }
+        }.start()
     }
 
     private var portValue = 0
