@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
         .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus"]),
-        .target(name: "FuseboxController", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxDevices"]),
+        .target(name: "FuseboxController", dependencies: [
+            "FuseboxCore", "FuseboxLua", "FuseboxDevices", .product(name: "Yams", package: "Yams"),
+        ]),
         .target(name: "FuseboxSimulator", dependencies: [
             "FuseboxCore", "FuseboxModbus", .product(name: "Yams", package: "Yams"),
         ]),
@@ -49,7 +51,7 @@ let package = Package(
         .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
-        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
+        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
     ],

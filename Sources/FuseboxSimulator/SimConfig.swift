@@ -45,13 +45,18 @@ public struct SimConfig: Sendable {
     ]
 
     public init(yaml: String, file: String = "sim.yaml") throws(Problems) {
-        var problems: [String] = []
         let root: Any?
         do { root = try Yams.load(yaml: yaml) } catch {
             throw Problems(messages: ["\(file): not valid YAML: \(error)"])
         }
+        try self.init(tree: root as Any, file: file)
+    }
+
+    /// From an already parsed tree: a scenario file embeds its site this way.
+    public init(tree root: Any, file: String) throws(Problems) {
+        var problems: [String] = []
         guard let top = root as? [String: Any] else { throw Problems(messages: ["\(file): expected a mapping at the top"]) }
-        var r = Reader(file: file, problems: [])
+        var r = ConfigReader()
 
         if let site = r.map(top["site"], "site") {
             seed = UInt64(r.int(site["seed"], "site.seed", default: 1, range: 0...Int.max))
@@ -133,33 +138,6 @@ public struct SimConfig: Sendable {
         return try SimConfig(yaml: String(decoding: data, as: UTF8.self), file: file)
     }
 
-    /// "500ms", "5s", "10m", "8h", "1d", or combined as "3h30m", as seconds;
-    /// nil when it is not a duration.
-    public static func seconds(_ text: String) -> Double? {
-        let units: [String: Double] = ["ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400]
-        var total = 0.0, number = "", unit = "", parts = 0
-        func flush() -> Bool {
-            guard !number.isEmpty, let n = Double(number), let f = units[unit] else { return false }
-            total += n * f
-            parts += 1
-            number = ""
-            unit = ""
-            return true
-        }
-        for ch in text {
-            if ch.isNumber || ch == "." {
-                if !unit.isEmpty { guard flush() else { return nil } }
-                number.append(ch)
-            } else if ch.isLetter {
-                unit.append(ch)
-            } else {
-                return nil
-            }
-        }
-        guard flush(), parts > 0 else { return nil }
-        return total
-    }
-
     /// The model, the register maps by charger id, and the fixed ports.
     public func build() -> (SiteModel, [String: any ChargerRegisterMap], [String: Int]) {
         let model = SiteModel(time: start, chargers: chargers.map(\.charger), baseLoad: baseLoad, steps: loads.map {
@@ -175,106 +153,5 @@ public struct SimConfig: Sendable {
         }
         if let meterPort { ports["grid"] = meterPort }
         return (model, maps, ports)
-    }
-}
-
-/// Walks the parsed YAML, collecting problems instead of stopping at the first.
-struct Reader {
-    let file: String
-    var problems: [String]
-
-    mutating func problem(_ text: String) { problems.append(text) }
-
-    mutating func map(_ v: Any?, _ path: String) -> [String: Any]? {
-        guard let v else { return nil }
-        guard let m = v as? [String: Any] else { problem("\(path): expected a mapping"); return nil }
-        return m
-    }
-
-    mutating func list(_ v: Any?, _ path: String) -> [Any] {
-        guard let v else { return [] }
-        guard let l = v as? [Any] else { problem("\(path): expected a list"); return [] }
-        return l
-    }
-
-    mutating func number(_ v: Any?, _ path: String, default d: Double, range: ClosedRange<Double>) -> Double {
-        guard let v else { return d }
-        let n: Double? = (v as? Double) ?? (v as? Int).map(Double.init)
-        guard let n, range.contains(n) else {
-            problem("\(path): expected a number from \(range.lowerBound) to \(range.upperBound), got \(v)")
-            return d
-        }
-        return n
-    }
-
-    mutating func int(_ v: Any?, _ path: String, default d: Int, range: ClosedRange<Int>) -> Int {
-        guard let v else { return d }
-        guard let n = v as? Int, range.contains(n) else {
-            problem("\(path): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(v)")
-            return d
-        }
-        return n
-    }
-
-    mutating func optionalInt(_ v: Any?, _ path: String, range: ClosedRange<Int>) -> Int? {
-        guard v != nil else { return nil }
-        return int(v, path, default: range.lowerBound, range: range)
-    }
-
-    mutating func bool(_ v: Any?, _ path: String, default d: Bool) -> Bool {
-        guard let v else { return d }
-        guard let b = v as? Bool else { problem("\(path): expected true or false, got \(v)"); return d }
-        return b
-    }
-
-    mutating func string(_ v: Any?, _ path: String, default d: String) -> String {
-        guard let v else { return d }
-        guard let s = v as? String else { problem("\(path): expected text, got \(v)"); return d }
-        return s
-    }
-
-    /// One number for all three phases, or three.
-    mutating func phases(_ v: Any?, _ path: String, default d: PhaseValues) -> PhaseValues {
-        guard let v else { return d }
-        if let one = (v as? Double) ?? (v as? Int).map(Double.init) { return PhaseValues(all: one) }
-        if let l = v as? [Any], l.count == 3 {
-            let n = l.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
-            if n.count == 3 { return PhaseValues(n[0], n[1], n[2]) }
-        }
-        problem("\(path): expected one number or three numbers for L1, L2, L3, got \(v)")
-        return d
-    }
-
-    mutating func phaseList(_ v: Any?, _ path: String) -> [Phase] {
-        guard let v else { return [.l1, .l2, .l3] }
-        let l = (v as? [Any])?.compactMap { ($0 as? Int).flatMap(Phase.init(rawValue:)) }
-        guard let l, (v as? [Any])?.count == l.count, (1...3).contains(l.count), Set(l).count == l.count else {
-            problem("\(path): expected 1 to 3 different building phases (1, 2, 3), got \(v)")
-            return [.l1, .l2, .l3]
-        }
-        return l
-    }
-
-    /// "500ms", "5s", "10m", "8h", or a number of seconds.
-    mutating func duration(_ v: Any?, _ path: String, default d: Double) -> Double {
-        guard let v else { return d }
-        if let n = (v as? Double) ?? (v as? Int).map(Double.init), n >= 0 { return n }
-        if let s = v as? String, let seconds = SimConfig.seconds(s) { return seconds }
-        problem("\(path): expected a duration such as 500ms, 5s, 10m or 8h, got \(v)")
-        return d
-    }
-
-    /// "08:30" as seconds after midnight.
-    mutating func timeOfDay(_ v: Any?, _ path: String, default d: Double) -> Double {
-        guard let v else { return d }
-        if let s = v as? String {
-            let parts = s.split(separator: ":").compactMap { Int($0) }
-            if parts.count == 2, (0..<24).contains(parts[0]), (0..<60).contains(parts[1]) {
-                return Double(parts[0] * 3600 + parts[1] * 60)
-            }
-        }
-        if let minutes = v as? Int, (0..<1440).contains(minutes) { return Double(minutes * 60) }   // YAML 1.1 sexagesimal
-        problem("\(path): expected a time of day such as 08:00, got \(v)")
-        return d
     }
 }

@@ -29,7 +29,7 @@ struct Sim: AsyncParsableCommand {
         guard speed > 0 else { throw Failure(message: "--speed: expected a number above 0") }
         let stopAfter: Double?
         if let duration {
-            guard let d = SimConfig.seconds(duration) ?? Double(duration) else { throw Failure(message: "--duration: expected e.g. 30s or 10m, got \(duration)") }
+            guard let d = ConfigReader.seconds(duration) ?? Double(duration) else { throw Failure(message: "--duration: expected e.g. 30s or 10m, got \(duration)") }
             stopAfter = d
         } else {
             stopAfter = nil

@@ -51,11 +51,11 @@ struct SimConfigTests {
 
     @Test("durations, alone and combined")
     func durations() {
-        #expect(SimConfig.seconds("500ms") == 0.5)
-        #expect(SimConfig.seconds("3h30m") == 12_600)
-        #expect(SimConfig.seconds("1m30s") == 90)
-        #expect(SimConfig.seconds("soon") == nil)
-        #expect(SimConfig.seconds("5") == nil, "a unit is required")
+        #expect(ConfigReader.seconds("500ms") == 0.5)
+        #expect(ConfigReader.seconds("3h30m") == 12_600)
+        #expect(ConfigReader.seconds("1m30s") == 90)
+        #expect(ConfigReader.seconds("soon") == nil)
+        #expect(ConfigReader.seconds("5") == nil, "a unit is required")
     }
 
     @Test("fusebox sim serves the site: pymodbus reads the meter and a charger while it runs")

@@ -1,0 +1,241 @@
+extension SiteConfig {
+    /// Reads a parsed site.yaml (or the controller part of a scenario file),
+    /// collecting every problem with its key path and what was expected.
+    /// `addresses: false` accepts meters and chargers without a host or port
+    /// (the simulator serves them) and a site without chargers.
+    public init(tree root: Any, file: String, addresses: Bool = true) throws(Problems) {
+        self.init()
+        guard let top = root as? [String: Any] else { throw Problems(messages: ["\(file): expected a mapping at the top"]) }
+        var r = ConfigReader()
+        r.onlyKnown(top, "", ["site", "control", "meters", "circuits", "chargers", "policy", "ripple", "http", "history", "scripts"])
+
+        if let site = r.map(top["site"], "site") {
+            r.onlyKnown(site, "site", ["name", "serial", "period", "limit", "power_limit", "failsafe"])
+            name = r.string(site["name"], "site.name", default: name)
+            serial = r.string(site["serial"], "site.serial", default: "")
+            period = r.duration(site["period"], "site.period", default: 1)
+            if period < 0.1 || period > 60 { r.problem("site.period: expected 100ms to 60s, got \(site["period"]!)") }
+            if let limit = r.map(site["limit"], "site.limit") {
+                r.onlyKnown(limit, "site.limit", ["current", "margin"])
+                if limit["current"] == nil { r.problem("site.limit.current: missing (required): the fuse, A per phase") }
+                limits.current = r.phases(limit["current"], "site.limit.current", default: limits.current)
+                if limits.current.array.contains(where: { $0 <= 0 || $0 > 4000 }) {
+                    r.problem("site.limit.current: expected A per phase from 1 to 4000, got \(limit["current"]!)")
+                }
+                limits.margin = r.number(limit["margin"], "site.limit.margin", default: 2, range: 0...1000)
+            } else {
+                r.problem("site.limit: missing (required): { current: A per phase, margin: A }")
+            }
+            if site["power_limit"] != nil {
+                limits.power = r.number(site["power_limit"], "site.power_limit", default: 0, range: 0...100_000_000)
+            }
+            if let fs = r.map(site["failsafe"], "site.failsafe") {
+                r.onlyKnown(fs, "site.failsafe", ["meter_timeout", "current"])
+                failsafe.meterTimeout = r.duration(fs["meter_timeout"], "site.failsafe.meter_timeout", default: 5)
+                failsafe.current = r.number(fs["current"], "site.failsafe.current", default: 0, range: 0...80)
+            }
+        } else {
+            r.problem("site: missing (required): name, serial, limit")
+        }
+
+        if let c = r.map(top["control"], "control") {
+            r.onlyKnown(c, "control", ["ramp_up", "raise_every", "restart_pause", "refresh", "deadline"])
+            control.rampUp = r.number(c["ramp_up"], "control.ramp_up", default: 1, range: 0.01...1000)
+            control.raiseEvery = r.duration(c["raise_every"], "control.raise_every", default: 5)
+            control.restartPause = r.duration(c["restart_pause"], "control.restart_pause", default: 30)
+            control.refresh = r.duration(c["refresh"], "control.refresh", default: 30)
+            if c["deadline"] != nil { control.deadline = r.duration(c["deadline"], "control.deadline", default: period) }
+        }
+
+        var ids = Set<String>()
+        if let meters = r.map(top["meters"], "meters") {
+            r.onlyKnown(meters, "meters", ["grid", "pv"])
+            if let g = Self.device(&r, meters["grid"], "meters.grid", id: "grid", addresses: addresses) { grid = g }
+            pv = Self.device(&r, meters["pv"], "meters.pv", id: "pv", addresses: addresses)
+        } else if addresses {
+            r.problem("meters.grid: missing (required): the grid meter, e.g. { driver: sdm630, host: 10.0.0.5, port: 502, unit: 1 }")
+        }
+
+        for (n, c) in r.list(top["chargers"], "chargers").enumerated() {
+            let path = "chargers[\(n)]"
+            guard let m = r.map(c, path) else { continue }
+            r.onlyKnown(m, path, ["id", "driver", "host", "port", "unit", "baud", "parity", "settings",
+                                  "min", "max", "phases", "priority", "enabled"])
+            let id = r.string(m["id"], "\(path).id", default: "")
+            if id.isEmpty { r.problem("\(path).id: missing (required)") }
+            else if !ids.insert(id).inserted { r.problem("\(path).id: \"\(id)\" is used twice") }
+            guard let device = Self.device(&r, c, path, id: id, addresses: addresses, checked: true) else { continue }
+            var charger = Charger(device: device)
+            charger.min = r.number(m["min"], "\(path).min", default: 6, range: 0...80)
+            charger.max = r.number(m["max"], "\(path).max", default: 16, range: 0...80)
+            if charger.max < charger.min { r.problem("\(path).max: expected at least min (\(charger.min) A), got \(charger.max)") }
+            charger.phases = r.phaseList(m["phases"], "\(path).phases")
+            charger.priority = r.int(m["priority"], "\(path).priority", default: 0, range: -1000...1000)
+            charger.enabled = r.bool(m["enabled"], "\(path).enabled", default: true)
+            chargers.append(charger)
+        }
+        if addresses && chargers.isEmpty { r.problem("chargers: expected at least one charger") }
+
+        func circuit(_ v: Any, _ path: String, depth: Int) -> Circuit? {
+            guard let m = r.map(v, path) else { return nil }
+            r.onlyKnown(m, path, ["id", "limit", "margin", "chargers", "circuits"])
+            let id = r.string(m["id"], "\(path).id", default: "")
+            if id.isEmpty { r.problem("\(path).id: missing (required)") }
+            if m["limit"] == nil { r.problem("\(path).limit: missing (required): the circuit's fuse, A per phase") }
+            let members = r.strings(m["chargers"], "\(path).chargers")
+            for (k, member) in members.enumerated() where !ids.contains(member) {
+                r.problem("\(path).chargers[\(k)]: expected the id of a charger, got \"\(member)\"")
+            }
+            var inner: [Circuit] = []
+            if depth < 8 {
+                for (k, sub) in r.list(m["circuits"], "\(path).circuits").enumerated() {
+                    if let c = circuit(sub, "\(path).circuits[\(k)]", depth: depth + 1) { inner.append(c) }
+                }
+            } else if m["circuits"] != nil {
+                r.problem("\(path).circuits: expected at most 8 levels of sub-distribution")
+            }
+            return Circuit(id: id, limit: r.phases(m["limit"], "\(path).limit", default: .zero),
+                           margin: r.number(m["margin"], "\(path).margin", default: 0, range: 0...1000),
+                           chargers: members, circuits: inner)
+        }
+        for (n, c) in r.list(top["circuits"], "circuits").enumerated() {
+            if let made = circuit(c, "circuits[\(n)]", depth: 0) { circuits.append(made) }
+        }
+        var placed: [String: String] = [:]
+        for c in circuits.flatMap(\.flattened) {
+            for member in c.chargers {
+                if let other = placed[member] { r.problem("circuits: charger \"\(member)\" is in both \(other) and \(c.id)") }
+                placed[member] = c.id
+            }
+        }
+
+        if let p = r.map(top["policy"], "policy") {
+            r.onlyKnown(p, "policy", ["chain", "settings"])
+            if p["chain"] != nil {
+                chain = r.strings(p["chain"], "policy.chain")
+                if chain.isEmpty { r.problem("policy.chain: expected at least one policy, e.g. [ripple, fair_share]") }
+            }
+            if let s = r.map(p["settings"], "policy.settings") {
+                for (name, value) in s {
+                    if !chain.contains(name) {
+                        r.problem("policy.settings.\(name): expected settings of a policy in the chain (\(chain.joined(separator: ", ")))")
+                    }
+                    guard let v = ConfigValue(tree: value), case .map = v else {
+                        r.problem("policy.settings.\(name): expected a mapping of settings")
+                        continue
+                    }
+                    policySettings[name] = v
+                }
+            }
+        }
+
+        if let rp = r.map(top["ripple"], "ripple") {
+            r.onlyKnown(rp, "ripple", ["input", "inputs", "group", "reduced_power"])
+            if rp["group"] != nil {
+                let group = r.strings(rp["group"], "ripple.group")
+                for (k, member) in group.enumerated() where !ids.contains(member) {
+                    r.problem("ripple.group[\(k)]: expected the id of a charger, got \"\(member)\"")
+                }
+                ripple.group = group
+            }
+            if rp["reduced_power"] != nil {
+                ripple.reducedPower = r.number(rp["reduced_power"], "ripple.reduced_power", default: 4200, range: 0...10_000_000)
+            }
+            if rp["input"] != nil && rp["inputs"] != nil { r.problem("ripple: expected input or inputs, not both") }
+            let inputs: [Any] = rp["input"].map { [$0] } ?? r.list(rp["inputs"], "ripple.inputs")
+            for (n, i) in inputs.enumerated() {
+                let path = rp["input"] != nil ? "ripple.input" : "ripple.inputs[\(n)]"
+                if let input = Self.rippleInput(&r, i, path, addresses: addresses) { rippleInputs.append(input) }
+            }
+        }
+        // One number for what `reduced` allows: the ripple policy and the clamp read the same.
+        if ripple.reducedPower == nil, let w = policySettings["ripple"]?["reduced_power"]?.number { ripple.reducedPower = w }
+
+        if let h = r.map(top["http"], "http") {
+            r.onlyKnown(h, "http", ["listen", "user", "password_hash"])
+            http.listen = r.string(h["listen"], "http.listen", default: http.listen)
+            if http.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(1...65535).contains($0) }) ?? true {
+                r.problem("http.listen: expected ADDRESS:PORT such as 0.0.0.0:4000, got \(http.listen)")
+            }
+            http.user = r.string(h["user"], "http.user", default: "admin")
+            if h["password_hash"] != nil { http.passwordHash = r.string(h["password_hash"], "http.password_hash", default: "") }
+        }
+        if let h = r.map(top["history"], "history") {
+            r.onlyKnown(h, "history", ["path", "retention"])
+            history.path = r.string(h["path"], "history.path", default: history.path)
+            if let ret = r.map(h["retention"], "history.retention") {
+                r.onlyKnown(ret, "history.retention", ["raw", "minute"])
+                history.rawRetention = r.duration(ret["raw"], "history.retention.raw", default: history.rawRetention)
+                history.minuteRetention = r.duration(ret["minute"], "history.retention.minute", default: history.minuteRetention)
+            }
+        }
+        if let s = r.map(top["scripts"], "scripts") {
+            r.onlyKnown(s, "scripts", ["policies", "drivers"])
+            if s["policies"] != nil { policyDirectory = r.string(s["policies"], "scripts.policies", default: "") }
+            if s["drivers"] != nil { driverDirectory = r.string(s["drivers"], "scripts.drivers", default: "") }
+        }
+
+        if !r.problems.isEmpty { throw Problems(messages: r.problems.map { "\(file): \($0)" }) }
+    }
+
+    private static func address(_ r: inout ConfigReader, _ m: [String: Any], _ path: String, required: Bool) -> Address {
+        if let p = m["port"] as? String {
+            if m["host"] != nil { r.problem("\(path).host: a serial line (port \(p)) has no host") }
+            let baud = r.int(m["baud"], "\(path).baud", default: 9600, range: 300...921_600)
+            let parity = r.choice(m["parity"], "\(path).parity", ["none", "even", "odd"], default: "none")
+            return .rtu(path: p, baud: baud, parity: parity == "none" ? "N" : parity == "even" ? "E" : "O")
+        }
+        if m["port"] == nil && m["host"] == nil {
+            if required { r.problem("\(path).port: missing (required): a TCP port with host, or a serial device path") }
+            return .none
+        }
+        for key in ["baud", "parity"] where m[key] != nil { r.problem("\(path).\(key): only a serial line has \(key)") }
+        let host = r.string(m["host"], "\(path).host", default: "127.0.0.1")
+        return .tcp(host: host, port: r.int(m["port"], "\(path).port", default: 502, range: 1...65535))
+    }
+
+    private static func device(_ r: inout ConfigReader, _ v: Any?, _ path: String, id: String, addresses: Bool,
+                               checked: Bool = false) -> Device? {
+        guard let m = r.map(v, path) else { return nil }
+        if !checked { r.onlyKnown(m, path, ["driver", "host", "port", "unit", "baud", "parity", "settings"]) }
+        let driver = r.string(m["driver"], "\(path).driver", default: "")
+        if driver.isEmpty && addresses { r.problem("\(path).driver: missing (required): the name of a driver script") }
+        var settings = ConfigValue.map([:])
+        if let s = m["settings"] {
+            if let v = ConfigValue(tree: s), case .map = v { settings = v } else { r.problem("\(path).settings: expected a mapping") }
+        }
+        return Device(id: id, driver: driver, address: address(&r, m, path, required: addresses),
+                      unit: r.int(m["unit"], "\(path).unit", default: 1, range: 0...255), settings: settings)
+    }
+
+    private static func rippleInput(_ r: inout ConfigReader, _ v: Any, _ path: String, addresses: Bool) -> RippleInput? {
+        guard let m = r.map(v, path) else { return nil }
+        let type = r.choice(m["type"], "\(path).type", ["modbus-di", "modbus-coil", "gpio", "file"], default: "")
+        var known = ["type", "active", "mode", "debounce"]
+        let source: RippleInput.Source
+        switch type {
+        case "modbus-di", "modbus-coil":
+            known += ["host", "port", "unit", "baud", "parity", "address"]
+            source = .modbus(address: address(&r, m, path, required: addresses),
+                             unit: r.int(m["unit"], "\(path).unit", default: 1, range: 0...255),
+                             register: r.int(m["address"], "\(path).address", default: 0, range: 0...65535),
+                             coil: type == "modbus-coil")
+        case "gpio":
+            known += ["chip", "line"]
+            source = .gpio(chip: r.string(m["chip"], "\(path).chip", default: "/dev/gpiochip0"),
+                           line: r.int(m["line"], "\(path).line", default: 0, range: 0...1023))
+        case "file":
+            known += ["path"]
+            if m["path"] == nil { r.problem("\(path).path: missing (required): the file holding 0 or 1") }
+            source = .file(path: r.string(m["path"], "\(path).path", default: ""))
+        default:
+            if m["type"] == nil { r.problem("\(path).type: missing (required): modbus-di, modbus-coil, gpio or file") }
+            return nil
+        }
+        r.onlyKnown(m, path, known)
+        let active = r.choice(m["active"], "\(path).active", ["closed", "open"], default: "closed")
+        let mode = r.choice(m["mode"], "\(path).mode", ["reduced", "locked"], default: "locked")
+        return RippleInput(source: source, activeWhenClosed: active == "closed", mode: RippleMode(rawValue: mode)!,
+                           debounce: r.duration(m["debounce"], "\(path).debounce", default: 1))
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import FuseboxController
+import FuseboxCore
+import FuseboxTesting
+import Testing
+
+/// Cases/config.json: a site.yaml and every problem it must be reported with.
+struct ConfigCase: Decodable, Sendable, CustomStringConvertible {
+    var name: String
+    var yaml: String
+    var problems: [String]
+    var description: String { name }
+
+    static func all() -> [ConfigCase] {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Cases/config.json")
+        do { return try JSONDecoder().decode([ConfigCase].self, from: Data(contentsOf: file)) } catch {
+            Issue.record("Cases/config.json: \(error)")
+            return []
+        }
+    }
+}
+
+@Suite("site.yaml: reading and checking")
+struct SiteConfigTests {
+    @Test("bad files are reported whole: every problem, each with its key path", arguments: ConfigCase.all())
+    func problems(_ c: ConfigCase) {
+        do {
+            _ = try SiteConfig(yaml: c.yaml, file: "site.yaml")
+            Issue.record("\(c.name): accepted, expected \(c.problems)")
+        } catch {
+            for expected in c.problems {
+                #expect(error.messages.contains { $0.contains(expected) }, "\(c.name): no problem says \"\(expected)\" in \(error.messages)")
+            }
+            #expect(error.messages.count == c.problems.count, "\(c.name): \(error.messages.count) problems, expected \(c.problems.count): \(error.messages)")
+            #expect(error.messages.allSatisfy { $0.hasPrefix("site.yaml: ") }, "every problem names the file")
+        }
+    }
+
+    @Test("the example config/site.yaml reads as written")
+    func example() throws {
+        let root = Expectation.repositoryRoot(from: #filePath)
+        let config = try SiteConfig.load(file: root + "/config/site.yaml")
+        #expect(config.name == "Garage Flurstrasse")
+        #expect(config.limits == SiteLimits(current: PhaseValues(all: 63), margin: 2, power: 40_000))
+        #expect(config.failsafe == FailsafeSettings(meterTimeout: 5, current: 0))
+        #expect(config.grid == SiteConfig.Device(id: "grid", driver: "sdm630", address: .tcp(host: "127.0.0.1", port: 1502), unit: 1))
+        #expect(config.pv?.driver == "sunspec")
+        #expect(config.chargers.map(\.id) == ["p01", "p02", "p03", "p04", "p05", "p06"])
+        #expect(config.chargers[1].phases == [.l2, .l3, .l1])
+        #expect(config.chargers[2].priority == 1 && config.chargers[2].max == 32)
+        #expect(config.circuits.first?.chargers == ["p05", "p06"])
+        #expect(config.chain == ["ripple", "fair_share"])
+        #expect(config.ripple.reducedPower == 4200)
+        #expect(config.rippleInputs == [SiteConfig.RippleInput(source: .file(path: "./ripple.state"), mode: .locked, debounce: 1)])
+        #expect(config.control.raiseEvery == 5 && config.control.restartPause == 30)
+        #expect(config.history.rawRetention == 7 * 86_400)
+    }
+
+    @Test("a serial port is Modbus RTU with its line settings")
+    func serial() throws {
+        let config = try SiteConfig(yaml: """
+            site: { limit: { current: [40, 35, 35] } }
+            meters: { grid: { driver: sdm630, port: /dev/ttyUSB0, baud: 19200, parity: even, unit: 3 } }
+            chargers: [ { id: p03, driver: abb_terra, port: /dev/ttyUSB0, unit: 2, phases: [3] } ]
+            """)
+        #expect(config.grid.address == .rtu(path: "/dev/ttyUSB0", baud: 19_200, parity: "E"))
+        #expect(config.limits.current == PhaseValues(40, 35, 35))
+        #expect(config.chargers[0].device.address == .rtu(path: "/dev/ttyUSB0", baud: 9600, parity: "N"))
+        #expect(config.chargers[0].phases == [.l3])
+    }
+}
