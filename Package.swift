@@ -39,10 +39,14 @@ let package = Package(
         .target(name: "FuseboxSimulator", dependencies: [
             "FuseboxCore", "FuseboxModbus", .product(name: "Yams", package: "Yams"),
         ]),
+        // The controller driving the simulated site in simulated time: demo, scenarios, bench.
+        .target(name: "FuseboxSimulation", dependencies: [
+            "FuseboxController", "FuseboxSimulator", "FuseboxModbus", "FuseboxLua", "FuseboxCore", .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,7 +55,7 @@ let package = Package(
         .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
-        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
     ],

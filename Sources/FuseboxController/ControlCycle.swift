@@ -3,79 +3,128 @@ import FuseboxDevices
 import FuseboxLua
 
 /// The control cycle of DESIGN.md, read top to bottom in `run(at:)`:
-///   1. sample the grid meter;
+///   1. sample the grid meter, the PV meter and the ripple contacts, all at once;
 ///   2. poll every charger, all at once (each on its own connection);
-///   3. build one immutable snapshot;
+///   3. build one immutable snapshot (remote limits and the ripple mode applied);
 ///   4-6. budget, policy chain and safety clamp (`PolicyChain.allocate`);
-///   7. write each limit that changed, and refresh the others on the chargers'
-///      own schedule (their drivers feed the watchdogs from `poll`).
-/// An actor: the one owner of the policies' Lua states and of the site's state
-/// between cycles (setpoints, when the meter last answered).
+///   7. pace the limits (cut at once, raise slowly), write each one that changed
+///      and refresh the others so charger watchdogs stay fed;
+///   8. hand the record back: the runner publishes it to history and the page.
 ///
-/// This is the first part of issue 4: no history, ripple inputs, ramps or
-/// hot-reload wiring yet.
+/// An actor: the one owner of the policies' Lua states and of the site's state
+/// between cycles. Commands from outside (API, SIGHUP, file watcher) are actor
+/// calls too, so they land between two steps of a cycle, never inside one:
+/// allocation is synchronous, and a replaced policy is first used by the next
+/// `allocate`.
 public actor ControlCycle {
     /// What one charger is: its settings (min, max, phases, priority) and its driver.
     public struct Station: Sendable {
         public var settings: ChargerSnapshot
         public var device: LuaDevice
+        /// The driver's name, for reloads.
+        public var driver: String
 
-        public init(settings: ChargerSnapshot, device: LuaDevice) {
+        public init(settings: ChargerSnapshot, device: LuaDevice, driver: String = "") {
             self.settings = settings
             self.device = device
+            self.driver = driver
         }
     }
 
-    /// What a cycle did, for the log, the history and the tests.
+    /// The limits and habits of the cycle (site.yaml's site, control and ripple parts).
+    public struct Settings: Sendable {
+        public var limits: SiteLimits
+        public var circuits: [Circuit] = []
+        public var failsafe = FailsafeSettings()
+        public var ripple = RippleSettings()
+        public var pacing = LimitPacer.Settings()
+        /// Seconds after which an unchanged limit is written again (DESIGN "Apply").
+        public var refresh: Double = 30
+
+        public init(limits: SiteLimits, circuits: [Circuit] = [], failsafe: FailsafeSettings = FailsafeSettings(),
+                    ripple: RippleSettings = RippleSettings(), pacing: LimitPacer.Settings = LimitPacer.Settings(),
+                    refresh: Double = 30) {
+            self.limits = limits
+            self.circuits = circuits
+            self.failsafe = failsafe
+            self.ripple = ripple
+            self.pacing = pacing
+            self.refresh = refresh
+        }
+    }
+
+    /// What a cycle did, for the log, the history, the page and the tests.
     public struct Record: Sendable {
         public var time: Double
         public var snapshot: SiteSnapshot
+        /// The limits the clamp allowed, and what was written after pacing.
+        public var allowed: [Double]
         public var allocation: [Double]
+        public var budget: PhaseValues
         public var fallback: String?
         public var corrections: [ClampCorrection]
         public var errors: [String]
+        public var events: [SiteEvent]
         public var invariantViolations: [String]
     }
 
-    private let limits: SiteLimits
-    private let circuits: [Circuit]
-    private let failsafe: FailsafeSettings
+    public let settings: Settings
     private let meter: LuaDevice
-    private let stations: [Station]
+    private let pvMeter: LuaDevice?
+    public let stations: [Station]
     private let chain: PolicyChain
+    private let contacts: [RippleContact]
+    private var signal: RippleSignal
+    private var pacer: LimitPacer
+
     private var setpoints: [Double?]
     private var writtenAt: [Double]
-    /// Seconds after which an unchanged limit is written again, for chargers
-    /// whose watchdog is fed by limit writes (DESIGN "Apply").
-    public let refreshInterval: Double
+    private var responding: [Bool?]
+    private var enabled: [Bool]
+    private var remote = RemoteLimits()
     private var lastGrid: GridMeasurement?
     private var lastMeterAnswer: Double?
-    public var ripple: RippleMode = .normal
-    private let rippleSettings: RippleSettings
+    private var lastPV: PVReading?
+    private var inFailsafe = false
+    private var fallbackReason: String?
+    private var rippleMode = RippleMode.normal
+    private var lastSnapshot: SiteSnapshot?
+    /// Events from commands between cycles, reported with the next record.
+    private var pending: [SiteEvent] = []
+    private var now: Double = 0
 
-    public init(limits: SiteLimits, circuits: [Circuit] = [], failsafe: FailsafeSettings = FailsafeSettings(),
-                rippleSettings: RippleSettings = RippleSettings(), meter: LuaDevice, stations: [Station],
-                chain: sending PolicyChain, refreshInterval: Double = 30) {
-        self.refreshInterval = refreshInterval
-        writtenAt = Array(repeating: -.infinity, count: stations.count)
-        self.limits = limits
-        self.circuits = circuits
-        self.failsafe = failsafe
-        self.rippleSettings = rippleSettings
+    public init(settings: Settings, meter: LuaDevice, pv: LuaDevice? = nil, stations: [Station],
+                chain: sending PolicyChain, contacts: [(RippleContact, RippleSignal.Contact)] = []) {
+        self.settings = settings
         self.meter = meter
+        pvMeter = pv
         self.stations = stations
         self.chain = chain
+        self.contacts = contacts.map(\.0)
+        signal = RippleSignal(contacts: contacts.map(\.1))
+        pacer = LimitPacer(settings: settings.pacing)
         setpoints = Array(repeating: nil, count: stations.count)
+        writtenAt = Array(repeating: -.infinity, count: stations.count)
+        responding = Array(repeating: nil, count: stations.count)
+        enabled = Array(repeating: true, count: stations.count)
     }
-
-    public func setRipple(_ mode: RippleMode) { ripple = mode }
 
     /// One cycle at `time` (seconds since 1970, or simulated seconds).
     public func run(at time: Double) async -> Record {
+        now = time
         var errors: [String] = []
+        var events = pending
+        pending = []
+        for gone in remote.expire(at: time) {
+            events.append(SiteEvent(time: time, kind: .remoteLimit, subject: gone, message: "remote limit expired"))
+        }
 
-        // 1. The grid meter. Silent: keep the last reading and let it age.
-        switch await meter.poll() {
+        // 1. Meter, PV and ripple contacts at once. A silent meter keeps its last
+        // reading, which ages until the fail-safe takes over.
+        async let gridReading = meter.poll()
+        async let pvReading = pvMeter?.poll()
+        async let contactReadings = readContacts()
+        switch await gridReading {
         case .success(let r) where r.current.count == 3:
             lastGrid = GridMeasurement(current: PhaseValues(r.current[0], r.current[1], r.current[2]),
                                        voltage: r.voltage.count == 3 ? PhaseValues(r.voltage[0], r.voltage[1], r.voltage[2]) : PhaseValues(all: 230),
@@ -88,6 +137,23 @@ public actor ControlCycle {
         }
         var grid = lastGrid ?? GridMeasurement(current: .zero)
         grid.age = lastMeterAnswer.map { time - $0 } ?? .infinity
+        let pvPower: Double?
+        switch await pvReading {
+        case .success(let r)?: pvPower = r.power ?? r.phasePower.reduce(0, +)
+        case .failure(let e)?: errors.append(e.description); pvPower = nil
+        case nil: pvPower = nil
+        }
+        for (i, closed) in await contactReadings.enumerated() {
+            switch closed {
+            case .success(let c): signal.observe(i, closed: c, at: time)
+            case .failure(let e): errors.append(e.description)
+            }
+        }
+        let mode = signal.mode(at: time)
+        if mode != rippleMode {
+            events.append(SiteEvent(time: time, kind: .rippleChanged, message: "\(rippleMode.rawValue) -> \(mode.rawValue)"))
+            rippleMode = mode
+        }
 
         // 2. Every charger at once; one that does not answer counts at its setpoint.
         let readings = await withTaskGroup(of: (Int, Result<DeviceReading, DeviceError>).self) { group in
@@ -97,38 +163,76 @@ public actor ControlCycle {
             return out
         }
 
-        // 3. The snapshot: settings, readings, what we last wrote.
+        // 3. The snapshot: settings, readings, what we last wrote, remote limits.
         var chargers: [ChargerSnapshot] = []
         for (i, s) in stations.enumerated() {
             var c = s.settings
             c.setpoint = setpoints[i]
+            if let cap = remote.max(for: c.id, at: time) { c.cableMax = min(c.cableMax ?? .infinity, cap) }
+            if !enabled[i] { c.cableMax = 0 }
             switch readings[i] {
             case .success(let r):
                 c.status = r.status ?? .unavailable
                 c.current = Array(r.current.prefix(c.phases.count))
                 c.sessionEnergy = r.energy ?? 0
                 c.responding = true
+                if responding[i] == false {
+                    events.append(SiteEvent(time: time, kind: .deviceRecovered, subject: c.id, message: "answers again"))
+                }
             case .failure(let e):
                 errors.append(e.description)
                 c.responding = false
                 c.status = .unavailable
+                if responding[i] != false {
+                    events.append(SiteEvent(time: time, kind: .deviceError, subject: c.id, message: e.message))
+                }
             case nil:
                 c.responding = false
             }
+            responding[i] = c.responding
             chargers.append(c)
         }
-        let snapshot = SiteSnapshot(time: time, grid: grid, limits: limits, circuits: circuits, chargers: chargers,
-                                    ripple: ripple, rippleSettings: rippleSettings, failsafe: failsafe)
+        let pv = pvPower.map { power -> PVReading in
+            let ev = chargers.reduce(0.0) { sum, c in
+                sum + zip(c.phases, c.current).reduce(0.0) { $0 + $1.1 * grid.voltage[$1.0] }
+            }
+            let gridPower = grid.power.map { $0.l1 + $0.l2 + $0.l3 } ?? grid.current.l1 * grid.voltage.l1
+                + grid.current.l2 * grid.voltage.l2 + grid.current.l3 * grid.voltage.l3
+            return PVReading(power: power, surplus: ev - gridPower)
+        }
+        let snapshot = SiteSnapshot(time: time, grid: grid, pv: pv ?? lastPV, limits: remote.applied(to: settings.limits, at: time),
+                                    circuits: settings.circuits, chargers: chargers, ripple: rippleMode,
+                                    rippleSettings: settings.ripple, failsafe: settings.failsafe)
+        if let pv { lastPV = pv }
+        if snapshot.meterSilent != inFailsafe {
+            inFailsafe = snapshot.meterSilent
+            events.append(inFailsafe
+                ? SiteEvent(time: time, kind: .failsafeEntered, subject: "grid",
+                            message: "the grid meter has not answered for \(settings.failsafe.meterTimeout) s: every charger at \(settings.failsafe.current) A")
+                : SiteEvent(time: time, kind: .failsafeLeft, subject: "grid", message: "the grid meter answers again"))
+        }
+        lastSnapshot = snapshot
 
         // 4-6. Budget, policies, clamp. Then down to 0.1 A, the finest step chargers
         // take: never above the allocation, and no rewrite for a hundredth of an amp.
         let outcome = chain.allocate(snapshot)
-        let targets = outcome.allocation.map { ($0 * 10 + 1e-9).rounded(.down) / 10 }
+        let allowed = outcome.allocation.map { ($0 * 10 + 1e-9).rounded(.down) / 10 }
+        let reason = outcome.fallback?.description
+        if reason != fallbackReason {
+            if let reason {
+                events.append(SiteEvent(time: time, kind: .policyFallback, message: "equal share for now: \(reason)"))
+            } else {
+                events.append(SiteEvent(time: time, kind: .policyRecovered, message: "the policy chain allocates again"))
+            }
+            fallbackReason = reason
+        }
 
-        // 7. Write what changed, and what is due for a refresh (to answering chargers).
+        // 7. Cut at once, raise slowly; write what changed and what is due for a
+        // refresh (to answering chargers only).
+        let targets = pacer.pace(allowed, chargers: chargers, at: time)
         await withTaskGroup(of: (Int, String?).self) { group in
             for (i, s) in stations.enumerated() where chargers[i].responding
-                && (setpoints[i] != targets[i] || time - writtenAt[i] >= refreshInterval) {
+                && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh) {
                 let amps = targets[i]
                 group.addTask {
                     switch await s.device.apply(amps: amps, phases: s.settings.phases.count) {
@@ -145,8 +249,104 @@ public actor ControlCycle {
             }
         }
 
-        return Record(time: time, snapshot: snapshot, allocation: targets,
-                      fallback: outcome.fallback?.description, corrections: outcome.corrections, errors: errors,
+        return Record(time: time, snapshot: snapshot, allowed: allowed, allocation: targets,
+                      budget: outcome.budget.available, fallback: reason, corrections: outcome.corrections,
+                      errors: errors, events: events,
                       invariantViolations: InvariantCheck.violations(targets, snapshot: snapshot))
     }
+
+    private func readContacts() async -> [Result<Bool, RippleContactError>] {
+        var out: [Result<Bool, RippleContactError>] = []
+        for c in contacts { out.append(await c.read()) }
+        return out
+    }
+
+    // MARK: - Commands between cycles (API, SIGHUP, file watcher)
+
+    /// The ripple mode from the API (the "cloud REST" path) for `ttl` seconds;
+    /// nil clears it. It can add a restriction, never lift one a contact holds.
+    public func setRipple(_ mode: RippleMode?, ttl: Double = .infinity) {
+        signal.setRemote(mode, until: now + ttl)
+        pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "ripple",
+                                 message: mode.map { "ripple mode \($0.rawValue) from the API for \(ttl) s" } ?? "ripple mode from the API cleared"))
+    }
+
+    /// A site limit (A per phase, below the fuse) for `ttl` seconds; nil clears it.
+    public func setSiteLimit(_ amps: Double?, ttl: Double) {
+        remote.site = amps.map { RemoteLimits.Entry(amps: $0, until: now + ttl) }
+        pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "site",
+                                 message: amps.map { "site limit \($0) A for \(ttl) s" } ?? "site limit cleared"))
+    }
+
+    /// A charger's own limit for `ttl` seconds; nil clears it. Unknown ids are refused.
+    public func setChargerLimit(_ id: String, amps: Double?, ttl: Double) -> Bool {
+        guard stations.contains(where: { $0.settings.id == id }) else { return false }
+        remote.chargers[id] = amps.map { RemoteLimits.Entry(amps: $0, until: now + ttl) }
+        pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: id,
+                                 message: amps.map { "limit \($0) A for \(ttl) s" } ?? "limit cleared"))
+        return true
+    }
+
+    public func setEnabled(_ id: String, _ on: Bool) -> Bool {
+        guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
+        enabled[i] = on
+        pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: on ? "enabled" : "disabled"))
+        return true
+    }
+
+    /// Hot reload of a policy: the new script (compiled fresh by the caller) is
+    /// dry-run against the last snapshot and replaces the stage of its name only
+    /// if that succeeds; otherwise the old one keeps running.
+    public func replacePolicy(_ script: sending PolicyScript) -> Result<Void, ReloadError> {
+        let name = script.name
+        let origin = script.origin
+        do {
+            if let lastSnapshot { try chain.replace(with: script, dryRunOn: lastSnapshot) }
+            else if try !chain.replace(with: script) {
+                throw LuaError(kind: .contract, script: name, message: "not in the chain (\(policyNames.joined(separator: ", ")))")
+            }
+        } catch {
+            let e = ReloadError("policy \(name): \(origin) refused, the running version stays: \(error)")
+            pending.append(SiteEvent(time: now, kind: .reloadRefused, subject: name, message: e.description))
+            return .failure(e)
+        }
+        pending.append(SiteEvent(time: now, kind: .reloaded, subject: name, message: "policy \(name) now runs \(origin)"))
+        return .success(())
+    }
+
+    /// Hot reload of a driver on every station and meter that uses it; `make`
+    /// compiles a fresh script per device. Each device dry-runs it through init
+    /// and poll and keeps its old driver when that fails.
+    public func reloadDriver(_ driver: String, make: @Sendable () throws -> DriverScript) async -> [String: Result<Void, ReloadError>] {
+        var results: [String: Result<Void, ReloadError>] = [:]
+        for s in stations where s.driver == driver {
+            let script: DriverScript
+            do { script = try make() } catch {
+                results[s.settings.id] = .failure(ReloadError("\(s.settings.id): \(error)"))
+                continue
+            }
+            switch await s.device.reload(script) {
+            case .success: results[s.settings.id] = .success(())
+            case .failure(let e): results[s.settings.id] = .failure(ReloadError(e.description))
+            }
+        }
+        for (id, r) in results.sorted(by: { $0.key < $1.key }) {
+            switch r {
+            case .success: pending.append(SiteEvent(time: now, kind: .reloaded, subject: id, message: "driver \(driver) reloaded"))
+            case .failure(let e): pending.append(SiteEvent(time: now, kind: .reloadRefused, subject: id, message: e.description))
+            }
+        }
+        return results
+    }
+
+    /// An event from outside the cycle (an overrun, a history problem), reported
+    /// with the next record.
+    public func note(_ event: SiteEvent) { pending.append(event) }
+
+    public var policyNames: [String] { chain.stages.map(\.script.name) }
+}
+
+public struct ReloadError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -67,7 +67,7 @@ struct ModbusBench {
         for (i, d) in devices.enumerated() { _ = try await d.readHoldingRegisters(unit: units[i], address: 0x400C, count: 2) }
         // The same through the shipped ABB Terra driver (two reads a poll).
         let abb = try units.map { u in
-            try LuaDevice(id: "c\(u)", script: DriverScript(file: ScriptFiles.path("drivers", "abb_terra")),
+            try LuaDevice(id: "c\(u)", script: DriverLibrary.shipped().load("abb_terra"),
                           connection: ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: server.port), name: "c\(u)"), unit: u)
         }
         for d in abb { _ = try await d.poll().get() }

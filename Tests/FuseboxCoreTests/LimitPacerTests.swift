@@ -4,8 +4,8 @@ import Testing
 
 /// Cases/pacing.json: one charger, allocations over time, and what must be written.
 struct PacingCase: Decodable, Sendable, CustomStringConvertible {
-    struct Step: Decodable, Sendable { var t: Double; var allowed: Double; var paced: Double }
-    struct Settings: Decodable, Sendable { var ramp_up: Double; var raise_every: Double; var restart_pause: Double }
+    struct Step: Decodable, Sendable { var t: Double; var allowed: [Double]; var paced: [Double]; var measured: [Double]? }
+    struct Settings: Decodable, Sendable { var ramp_up: Double; var raise_every: Double; var restart_pause: Double; var settle: Double? }
     var name: String
     var min: Double
     var settings: Settings?
@@ -25,12 +25,17 @@ struct PacingCase: Decodable, Sendable, CustomStringConvertible {
 struct LimitPacerTests {
     @Test("pacing cases", arguments: PacingCase.all())
     func pacing(_ c: PacingCase) {
-        let settings = c.settings.map { LimitPacer.Settings(rampUp: $0.ramp_up, raiseEvery: $0.raise_every, restartPause: $0.restart_pause) }
+        let settings = c.settings.map {
+            LimitPacer.Settings(rampUp: $0.ramp_up, raiseEvery: $0.raise_every, restartPause: $0.restart_pause, settle: $0.settle ?? 10)
+        }
         var pacer = LimitPacer(settings: settings ?? LimitPacer.Settings())
-        let charger = ChargerSnapshot(id: "p01", status: .charging, min: c.min, max: 32)
         for step in c.steps {
-            let paced = pacer.pace([step.allowed], chargers: [charger], at: step.t)[0]
-            #expect(abs(paced - step.paced) < 1e-9, "\(c.name): at t=\(step.t) allowed \(step.allowed), expected \(step.paced), got \(paced)")
+            let chargers = step.allowed.indices.map { i in
+                ChargerSnapshot(id: "p\(i)", status: .charging, min: c.min, max: 32, current: step.measured.map { [$0[i]] } ?? [])
+            }
+            let paced = pacer.pace(step.allowed, chargers: chargers, at: step.t)
+            #expect(zip(paced, step.paced).allSatisfy { abs($0 - $1) < 1e-9 },
+                    "\(c.name): at t=\(step.t) allowed \(step.allowed), expected \(step.paced), got \(paced)")
         }
     }
 

@@ -39,10 +39,11 @@ extension SiteConfig {
         }
 
         if let c = r.map(top["control"], "control") {
-            r.onlyKnown(c, "control", ["ramp_up", "raise_every", "restart_pause", "refresh", "deadline"])
+            r.onlyKnown(c, "control", ["ramp_up", "raise_every", "restart_pause", "settle", "refresh", "deadline"])
             control.rampUp = r.number(c["ramp_up"], "control.ramp_up", default: 1, range: 0.01...1000)
             control.raiseEvery = r.duration(c["raise_every"], "control.raise_every", default: 5)
             control.restartPause = r.duration(c["restart_pause"], "control.restart_pause", default: 30)
+            control.settle = r.duration(c["settle"], "control.settle", default: 10)
             control.refresh = r.duration(c["refresh"], "control.refresh", default: 30)
             if c["deadline"] != nil { control.deadline = r.duration(c["deadline"], "control.deadline", default: period) }
         }

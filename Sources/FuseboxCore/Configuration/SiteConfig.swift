@@ -65,6 +65,9 @@ public struct SiteConfig: Sendable {
         public var raiseEvery: Double = 5
         /// A car cut to 0 A stays paused at least this long before it restarts.
         public var restartPause: Double = 30
+        /// After a cut, raises elsewhere wait (at most this long) until the cut
+        /// shows in the measured current.
+        public var settle: Double = 10
         /// Unchanged limits are written again this often, to feed charger watchdogs.
         public var refresh: Double = 30
         /// A cycle that takes longer than this is an overrun; nil means the period.

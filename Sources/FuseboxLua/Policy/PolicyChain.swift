@@ -72,6 +72,21 @@ public final class PolicyChain {
         return true
     }
 
+    /// Hot reload with a dry run: `script` first allocates `snapshot` alone, with
+    /// its stage's settings and a copy of its memory, and replaces the stage only
+    /// if that succeeds. Throws the reason it was refused; the old stage stays.
+    public func replace(with script: PolicyScript, dryRunOn snapshot: SiteSnapshot) throws(LuaError) {
+        guard let i = stages.firstIndex(where: { $0.script.name == script.name }) else {
+            throw LuaError(kind: .contract, script: script.name,
+                           message: "not in the chain (\(stages.map(\.script.name).joined(separator: ", ")))")
+        }
+        let memory = stages[i].memory
+        try script.sandbox.setPersistent(memory)
+        let trial = PolicyChain(scripts: [script], settings: [script.name: stages[i].settings])
+        if let failure = trial.allocate(snapshot).fallback { throw failure }
+        try replace(with: script)
+    }
+
     public func setMemory(_ memory: LuaValue, forStage name: String) throws(LuaError) {
         for stage in stages where stage.script.name == name { try stage.script.sandbox.setPersistent(memory) }
     }

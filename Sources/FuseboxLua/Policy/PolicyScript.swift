@@ -61,21 +61,9 @@ public struct PolicyLibrary: Sendable {
 
     public init(directories: [String]) { self.directories = directories }
 
-    /// The shipped `policies/` next to the executable's package, or in the
-    /// working directory, or under /usr/share/fusebox.
+    /// The site's own folder, then the shipped `policies/` (see `ScriptDirectories`).
     public static func shipped(siteDirectory: String? = nil) -> PolicyLibrary {
-        var dirs: [String] = []
-        if let siteDirectory { dirs.append(siteDirectory) }
-        if let env = ProcessInfo.processInfo.environment["FUSEBOX_POLICIES"] { dirs.append(env) }
-        dirs.append(FileManager.default.currentDirectoryPath + "/policies")
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        for _ in 0..<4 {
-            dirs.append(dir.appendingPathComponent("policies").path)
-            dir = dir.deletingLastPathComponent()
-        }
-        dirs.append("/usr/share/fusebox/policies")
-        return PolicyLibrary(directories: dirs)
+        PolicyLibrary(directories: ScriptDirectories.search("policies", site: siteDirectory, environment: "FUSEBOX_POLICIES"))
     }
 
     /// A path ending in `.lua` is taken as is; a bare name is looked up.

@@ -1,0 +1,76 @@
+import Foundation
+import FuseboxController
+import FuseboxCore
+import FuseboxModbus
+import FuseboxSimulator
+
+/// The controller driving a simulated site, stepped in simulated time: what
+/// `fusebox demo`, the scenario files and `fusebox bench --only cycle` run. The
+/// site is served on loopback Modbus TCP and the controller reaches it through
+/// its real drivers, exactly as it would a car park.
+public final class SimulatedRun {
+    public let sim: SimConfig
+    public let site: SimulatedSite
+    /// The controller's configuration: the given one, with meters and chargers
+    /// taken from the simulated site where it names none.
+    public let config: SiteConfig
+    public let cycle: ControlCycle
+    public let clock: SimulatedClock
+    public let summary: [String]
+    public var model: SiteModel { site.model }
+
+    public init(sim: SimConfig, controller: SiteConfig = SiteConfig(), anyPort: Bool = true,
+                timeouts: ModbusTimeouts = ModbusTimeouts(response: 0.2, backoff: 0.05, maxBackoff: 1)) throws {
+        self.sim = sim
+        site = try SimulatedSite(config: sim, anyPort: anyPort)
+        var config = controller
+        if config.chargers.isEmpty {
+            config.chargers = sim.chargers.map { c in
+                SiteConfig.Charger(device: .init(id: c.id, driver: c.make, address: .none, unit: c.unit),
+                                   max: c.charger.maxCurrent, phases: c.charger.phases)
+            }
+        }
+        if config.grid.driver.isEmpty { config.grid.driver = "sdm630" }
+        if case .none = config.grid.address { config.grid.unit = sim.meterUnit }
+        if config.pv == nil, sim.pvPort != nil { config.pv = .init(id: "pv", driver: "sunspec", address: .none, unit: sim.pvUnit) }
+        self.config = config
+        let clock = SimulatedClock(site.model.time)
+        self.clock = clock
+        let site = self.site
+        let assembly = SiteAssembly(config: config, timeouts: timeouts, endpointOverride: { d in
+            guard case .none = d.address, let port = site.port(of: d.id) else { return nil }
+            return .tcp(host: "127.0.0.1", port: port)
+        }, clock: { clock.now })
+        do {
+            let built = try assembly.build()
+            cycle = built.cycle
+            summary = built.summary
+        } catch {
+            site.stop()
+            throw error
+        }
+    }
+
+    /// Seconds since the simulation started.
+    public var elapsed: Double { site.model.time - sim.start }
+
+    /// One period of simulated time, then one control cycle.
+    public func step() async -> ControlCycle.Record {
+        site.tick(config.period)
+        clock.now = site.model.time
+        return await cycle.run(at: site.model.time)
+    }
+
+    public func stop() { site.stop() }
+}
+
+/// Simulated time, read by the drivers on their connections' queues.
+public final class SimulatedClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Double
+    public init(_ value: Double) { self.value = value }
+    public var now: Double {
+        get { lock.lock(); defer { lock.unlock() }; return value }
+        set { lock.lock(); value = newValue; lock.unlock() }
+    }
+}
