@@ -93,9 +93,14 @@ public actor ControlCycle {
     private var pending: [SiteEvent] = []
     private var now: Double = 0
 
+    /// Driver names of the grid and PV meters, for reloads.
+    private let meterDrivers: (grid: String, pv: String)
+
     public init(settings: Settings, meter: LuaDevice, pv: LuaDevice? = nil, stations: [Station],
-                chain: sending PolicyChain, contacts: [(RippleContact, RippleSignal.Contact)] = []) {
+                chain: sending PolicyChain, contacts: [(RippleContact, RippleSignal.Contact)] = [],
+                meterDrivers: (grid: String, pv: String) = ("", "")) {
         self.settings = settings
+        self.meterDrivers = meterDrivers
         self.meter = meter
         pvMeter = pv
         self.stations = stations
@@ -319,15 +324,18 @@ public actor ControlCycle {
     /// and poll and keeps its old driver when that fails.
     public func reloadDriver(_ driver: String, make: @Sendable () throws -> DriverScript) async -> [String: Result<Void, ReloadError>] {
         var results: [String: Result<Void, ReloadError>] = [:]
-        for s in stations where s.driver == driver {
+        var devices = stations.filter { $0.driver == driver }.map { ($0.settings.id, $0.device) }
+        if meterDrivers.grid == driver { devices.append((meter.id, meter)) }
+        if let pvMeter, meterDrivers.pv == driver { devices.append((pvMeter.id, pvMeter)) }
+        for (id, device) in devices {
             let script: DriverScript
             do { script = try make() } catch {
-                results[s.settings.id] = .failure(ReloadError("\(s.settings.id): \(error)"))
+                results[id] = .failure(ReloadError("\(id): \(error)"))
                 continue
             }
-            switch await s.device.reload(script) {
-            case .success: results[s.settings.id] = .success(())
-            case .failure(let e): results[s.settings.id] = .failure(ReloadError(e.description))
+            switch await device.reload(script) {
+            case .success: results[id] = .success(())
+            case .failure(let e): results[id] = .failure(ReloadError(e.description))
             }
         }
         for (id, r) in results.sorted(by: { $0.key < $1.key }) {
@@ -339,11 +347,39 @@ public actor ControlCycle {
         return results
     }
 
+    /// The controller is stopping: every answering charger gets the fail-safe
+    /// current, so no station is left at a high limit with nobody watching
+    /// (those with a watchdog would fall back anyway; those without would not).
+    public func standDown(at time: Double) async -> [String] {
+        now = time
+        var errors: [String] = []
+        for (i, s) in stations.enumerated() where responding[i] == true {
+            var c = s.settings
+            c.cableMax = enabled[i] ? c.cableMax : 0
+            let amps = settings.failsafe.current(for: c)
+            if case .failure(let e) = await s.device.apply(amps: amps, phases: s.settings.phases.count) { errors.append(e.description) }
+            else { setpoints[i] = amps }
+        }
+        pending.append(SiteEvent(time: time, kind: .stopped, message: "controller stopped; chargers left at the fail-safe current of \(settings.failsafe.current) A"))
+        return errors
+    }
+
+    /// Events not yet handed out with a record (the last ones, on stopping).
+    public func takePendingEvents() -> [SiteEvent] {
+        defer { pending = [] }
+        return pending
+    }
+
     /// An event from outside the cycle (an overrun, a history problem), reported
     /// with the next record.
     public func note(_ event: SiteEvent) { pending.append(event) }
 
     public var policyNames: [String] { chain.stages.map(\.script.name) }
+
+    /// Every driver name in use, meters included.
+    public var driverNames: [String] {
+        Array(Set(stations.map(\.driver) + [meterDrivers.grid, pvMeter == nil ? "" : meterDrivers.pv]).subtracting([""])).sorted()
+    }
 }
 
 public struct ReloadError: Error, Sendable, CustomStringConvertible {

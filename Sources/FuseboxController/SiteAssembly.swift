@@ -127,7 +127,8 @@ public struct SiteAssembly {
             pacing: LimitPacer.Settings(rampUp: config.control.rampUp, raiseEvery: config.control.raiseEvery,
                                         restartPause: config.control.restartPause, settle: config.control.settle),
             refresh: config.control.refresh)
-        let cycle = ControlCycle(settings: settings, meter: meter, pv: pv, stations: stations, chain: chain, contacts: contacts)
+        let cycle = ControlCycle(settings: settings, meter: meter, pv: pv, stations: stations, chain: chain, contacts: contacts,
+                                 meterDrivers: (config.grid.driver, config.pv?.driver ?? ""))
         return Built(cycle: cycle, summary: summary)
     }
 }

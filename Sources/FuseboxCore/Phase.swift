@@ -71,3 +71,16 @@ extension PhaseValues: Codable {
         try container.encode(array)
     }
 }
+
+extension PhaseValues: CustomStringConvertible {
+    /// "63/63/63": L1/L2/L3, as on a meter's display.
+    public var description: String {
+        [l1, l2, l3].map(PhaseValues.short).joined(separator: "/")
+    }
+
+    private static func short(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e9 { return String(Int(v)) }
+        let hundredths: Double = (v * 100).rounded() / 100
+        return String(hundredths)
+    }
+}

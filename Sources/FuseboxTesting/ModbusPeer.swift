@@ -3,12 +3,7 @@ import Foundation
 /// pymodbus serving a register map in a child process (Tests/Support/modbus_peer.py).
 /// It prints "READY <port>" when it listens, then "WRITE ..." for each write.
 public final class ModbusPeer: @unchecked Sendable {
-    private let process: Process
-    private let lines = NSCondition()
-    private var received: [String] = []
-    private var pending = ""
-    private var stdin: Pipe?
-    private var stderr = Data()
+    private let child: ChildProcess
 
     public static let script = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/modbus_peer.py"
 
@@ -16,88 +11,26 @@ public final class ModbusPeer: @unchecked Sendable {
     public init(map: [String: Any]) throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: map).write(to: file)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", ModbusPeer.script, file.path]
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardInput = input   // the peer exits when this closes, should the test die
-        stdin = input
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        Self.drain(out.fileHandleForReading) { [weak self] data in self?.take(output: data) }
-        Self.drain(err.fileHandleForReading) { [weak self] data in
-            guard let self else { return }
-            self.lines.lock()
-            self.stderr.append(data)
-            self.lines.unlock()
+        child = try ChildProcess(["python3", ModbusPeer.script, file.path])
+        guard let ready = child.waitForLine(prefix: "READY", timeout: 20) else {
+            child.signal(SIGKILL)
+            throw CaseError("the Modbus peer did not start: \(child.errorOutput.suffix(2000))")
         }
-        guard let ready = waitForLine(prefix: "READY", timeout: 20) else {
-            kill(process.processIdentifier, SIGKILL)
-            throw CaseError("the Modbus peer did not start: \(String(decoding: stderr, as: UTF8.self).suffix(2000))")
-        }
-        portValue = Int(ready.split(separator: " ")[1]) ?? 0
+        port = Int(ready.split(separator: " ")[1]) ?? 0
     }
 
-    /// Reads `handle` on a thread of its own until end of file, handing each chunk
-    /// (and the empty one at the end) to `body`. Not `readabilityHandler`: its
-    /// dispatch source, still registered when the peer went away and the pipe's
-    /// descriptor was closed and reused, crashed libdispatch's event loop.
-    private static func drain(_ handle: FileHandle, _ body: @escaping @Sendable (Data) -> Void) {
-        Thread {
-            while true {
-                let data = handle.availableData
-                body(data)
-                if data.isEmpty { return }
-            }
-        }.start()
-    }
-
-    private var portValue = 0
-    public var port: Int { portValue }
-
-    private func take(output data: Data) {
-        lines.lock()
-        pending += String(decoding: data, as: UTF8.self)
-        while let newline = pending.firstIndex(of: "\n") {
-            received.append(String(pending[..<newline]))
-            pending = String(pending[pending.index(after: newline)...])
-        }
-        if data.isEmpty { received.append("EOF") }
-        lines.broadcast()
-        lines.unlock()
-    }
+    public let port: Int
 
     /// Every line up to `marker` (which is taken too, not returned), waiting up to
     /// `timeout` seconds for the marker.
     public func takeLines(through marker: String, timeout: Double) -> [String]? {
-        let deadline = Date().addingTimeInterval(timeout)
-        lines.lock()
-        defer { lines.unlock() }
-        while true {
-            if let i = received.firstIndex(of: marker) {
-                let before = Array(received[..<i])
-                received.removeSubrange(...i)
-                return before
-            }
-            if received.contains("EOF") || !lines.wait(until: deadline) { return nil }
-        }
+        child.takeLines(through: marker, timeout: timeout)
     }
 
     /// The first line starting with `prefix` not yet taken, waiting up to `timeout` seconds for it.
     public func waitForLine(prefix: String, timeout: Double) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        lines.lock()
-        defer { lines.unlock() }
-        while true {
-            if let i = received.firstIndex(where: { $0.hasPrefix(prefix) }) {
-                return received.remove(at: i)
-            }
-            if received.contains("EOF") || !lines.wait(until: deadline) { return nil }
-        }
+        child.waitForLine(prefix: prefix, timeout: timeout)
     }
-
-    deinit { reap(process) }
 }
 
 /// A pseudo-terminal pair joined by socat: what one end writes, the other reads,

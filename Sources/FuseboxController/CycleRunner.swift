@@ -1,0 +1,143 @@
+import Foundation
+import FuseboxCore
+import Logging
+import ServiceLifecycle
+
+/// How long one cycle's work took, and whether it missed its deadline.
+public struct CycleTiming: Sendable {
+    /// Seconds since 1970 when the cycle began.
+    public var started: Double
+    /// Seconds of work: sampling, polling, allocation and writes.
+    public var work: Double
+    public var overrun: Bool
+}
+
+/// What the runner publishes after each cycle: to history, the page, the log.
+public struct PublishedCycle: Sendable {
+    public var record: ControlCycle.Record
+    public var timing: CycleTiming
+    public var number: Int
+}
+
+/// Runs the control cycle on the wall clock, one cycle per period, as a
+/// `Service`: started in a `ServiceGroup`, stopped gracefully on SIGTERM or
+/// SIGINT. A cycle that takes longer than its deadline is counted and logged;
+/// the ticks it missed are skipped, never queued up. Each record is offered to
+/// subscribers through a bounded buffer that drops the oldest, so history,
+/// the web page and logging can never hold the cycle up.
+public final class CycleRunner: Service, @unchecked Sendable {
+    public let cycle: ControlCycle
+    public let period: Double
+    public let deadline: Double
+    /// Stop after this many cycles (tests, `fusebox run --cycles`).
+    public let limit: Int?
+    private let logger: Logger
+    private let lock = NSLock()
+    private var subscribers: [AsyncStream<PublishedCycle>.Continuation] = []
+    private var stats = CycleStats()
+
+    public init(cycle: ControlCycle, period: Double, deadline: Double? = nil, limit: Int? = nil,
+                logger: Logger = Logger(label: "fusebox.cycle")) {
+        self.cycle = cycle
+        self.period = period
+        self.deadline = deadline ?? period
+        self.limit = limit
+        self.logger = logger
+    }
+
+    /// A stream of every cycle from now on; a slow reader loses the oldest.
+    public func subscribe(buffer: Int = 64) -> AsyncStream<PublishedCycle> {
+        let (stream, continuation) = AsyncStream.makeStream(of: PublishedCycle.self, bufferingPolicy: .bufferingNewest(buffer))
+        lock.withLock { subscribers.append(continuation) }
+        return stream
+    }
+
+    public var statistics: CycleStats { lock.withLock { stats } }
+
+    public func run() async throws {
+        await cycle.note(SiteEvent(time: Date().timeIntervalSince1970, kind: .started,
+                                   message: "controller started, one cycle every \(period) s"))
+        await cancelWhenGracefulShutdown { await self.loop() }
+        let errors = await cycle.standDown(at: Date().timeIntervalSince1970)
+        for e in errors { logger.error("on stopping: \(e)") }
+        for l in lock.withLock({ subscribers }) { l.finish() }
+    }
+
+    private func loop() async {
+        let clock = ContinuousClock()
+        let step = Duration.milliseconds(Int64((period * 1000).rounded()))
+        var next = clock.now
+        var number = 0
+        var lastOverrunEvent = -Double.infinity
+        var overrunsSinceEvent = 0
+        while !Task.isCancelled, limit.map({ number < $0 }) ?? true {
+            let begun = clock.now
+            let started = Date().timeIntervalSince1970
+            let record = await cycle.run(at: started)
+            let work = (clock.now - begun).seconds
+            number += 1
+            let overrun = work > deadline
+            if overrun {
+                overrunsSinceEvent += 1
+                // One event a minute at most: an overloaded box must not flood its own log.
+                if started - lastOverrunEvent >= 60 {
+                    logger.warning("cycle \(number) took \(Int(work * 1000)) ms, deadline \(Int(deadline * 1000)) ms")
+                    await cycle.note(SiteEvent(time: started, kind: .overrun,
+                                               message: "\(overrunsSinceEvent) cycle(s) over the \(Int(deadline * 1000)) ms deadline, the last took \(Int(work * 1000)) ms"))
+                    lastOverrunEvent = started
+                    overrunsSinceEvent = 0
+                }
+            }
+            let published = PublishedCycle(record: record, timing: CycleTiming(started: started, work: work, overrun: overrun),
+                                            number: number)
+            let listeners = lock.withLock {
+                stats.add(work: work, overrun: overrun)
+                return subscribers
+            }
+            for l in listeners { l.yield(published) }
+
+            next = next.advanced(by: step)
+            let now = clock.now
+            if next < now {
+                // Missed ticks are skipped: the next cycle starts on the next whole period.
+                let behind = (now - next).seconds
+                next = next.advanced(by: step * (Int(behind / period) + 1))
+            }
+            do { try await Task.sleep(until: next, clock: clock) } catch { return }
+        }
+    }
+}
+
+/// Cycle latencies, overruns, count: for `fusebox bench`, /metrics and the page.
+public struct CycleStats: Sendable {
+    public private(set) var cycles = 0
+    public private(set) var overruns = 0
+    /// The last 4096 cycles' work, seconds.
+    public private(set) var recent: [Double] = []
+    private var next = 0
+
+    public init() {}
+
+    public mutating func add(work: Double, overrun: Bool) {
+        cycles += 1
+        if overrun { overruns += 1 }
+        if recent.count < 4096 { recent.append(work) } else {
+            recent[next] = work
+            next = (next + 1) % 4096
+        }
+    }
+
+    /// The q-quantile (0...1) of recent cycle work, seconds.
+    public func quantile(_ q: Double) -> Double {
+        guard !recent.isEmpty else { return 0 }
+        let sorted = recent.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import FuseboxController
+import FuseboxCore
+import FuseboxDevices
+import FuseboxLua
+import Logging
+import ServiceLifecycle
+
+/// `fusebox run --config site.yaml`: the controller for a real site, until
+/// SIGTERM or SIGINT (then every charger is left at the fail-safe current).
+/// SIGHUP reloads every script; a changed script file is reloaded by itself.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the controller for the site a configuration describes.")
+
+    @Option(help: "The site's configuration (YAML).")
+    var config: String
+
+    @Option(help: ArgumentHelp("Stop after this many cycles (for tests).", visibility: .hidden))
+    var cycles: Int?
+
+    @Option(help: "Print a status line every this many cycles (0: events only).")
+    var statusEvery: Int = 60
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardOutput(label: $0) }
+        let logger = Logger(label: "fusebox")
+        let site: SiteConfig
+        do { site = try SiteConfig.load(file: config) } catch {
+            for m in error.messages { say(m) }
+            throw ExitCode(2)
+        }
+        let assembly = SiteAssembly(config: site)
+        let built: SiteAssembly.Built
+        do { built = try assembly.build() } catch {
+            for m in error.messages { say("\(config): \(m)") }
+            throw ExitCode(2)
+        }
+        say("fusebox run: \(site.name), \(site.chargers.count) chargers behind \(site.limits.current) A (margin \(site.limits.margin) A), a cycle every \(site.period) s")
+        for line in built.summary { say("  " + line) }
+
+        let runner = CycleRunner(cycle: built.cycle, period: site.period, deadline: site.control.deadline, limit: cycles, logger: logger)
+        let console = ConsoleReporter(runner: runner, every: statusEvery)
+        let watcher = ScriptWatcher(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            // Shut down in reverse order: the runner first (it leaves the chargers
+            // at the fail-safe current and ends the stream), its readers after it.
+            services: [
+                .init(service: console),
+                .init(service: watcher),
+                .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        let stats = runner.statistics
+        say(String(format: "stopped after %d cycles: %d over the deadline, cycle work median %.1f ms, p99 %.1f ms",
+                   stats.cycles, stats.overruns, stats.quantile(0.5) * 1000, stats.quantile(0.99) * 1000))
+    }
+}
+
+/// Prints each event and each new device error as it happens, and a status
+/// line now and then; reads the runner's stream, so it never holds a cycle up.
+final class ConsoleReporter: Service, @unchecked Sendable {
+    let stream: AsyncStream<PublishedCycle>
+    let runner: CycleRunner
+    let every: Int
+
+    init(runner: CycleRunner, every: Int) {
+        self.runner = runner
+        stream = runner.subscribe(buffer: 256)
+        self.every = every
+    }
+
+    func run() async throws {
+        var known = Set<String>()
+        for await published in stream {
+            let r = published.record
+            for e in r.events { say("event: \(e)") }
+            for e in r.errors where known.insert(e).inserted { say("error: \(e)") }
+            if every > 0, published.number % every == 1 || every == 1 {
+                let grid = r.snapshot.grid.current.array.map { String(format: "%.1f", $0) }.joined(separator: "/")
+                let limits = zip(r.snapshot.chargers, r.allocation).map { "\($0.id) \(String(format: "%.1f", $1))" }.joined(separator: ", ")
+                say("cycle \(published.number): grid \(grid) A, ripple \(r.snapshot.ripple.rawValue), limits \(limits) (\(String(format: "%.1f", published.timing.work * 1000)) ms)")
+            }
+        }
+        for e in await runner.cycle.takePendingEvents() { say("event: \(e)") }
+        try? await gracefulShutdown()   // the stream ends first; the group stops us in turn
+    }
+}

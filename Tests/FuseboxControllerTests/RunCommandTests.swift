@@ -1,0 +1,105 @@
+import Foundation
+import FuseboxCore
+import FuseboxSimulator
+import FuseboxTesting
+import Testing
+
+/// `fusebox run` as a device runs it: a child process with a site.yaml, driving
+/// the simulated site (served in this process) over loopback Modbus TCP.
+@Suite("fusebox run and fusebox check", .serialized)
+struct RunCommandTests {
+    static let root = Expectation.repositoryRoot(from: #filePath)
+    let binary = Expectation.fuseboxBinary(from: #filePath)
+
+    /// The default simulated site on free ports, and a site.yaml for it in a fresh folder.
+    func site() throws -> (SimulatedSite, URL) {
+        let sim = try SimConfig.load(file: Self.root + "/config/sim.yaml")
+        let site = try SimulatedSite(config: sim, anyPort: true)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("policies"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.root + "/policies/fair_share.lua",
+                                         toPath: folder.appendingPathComponent("policies/fair_share.lua").path)
+        let chargers = sim.chargers.map { c in
+            "  - { id: \(c.id), driver: \(c.make), host: 127.0.0.1, port: \(site.port(of: c.id)!), unit: \(c.unit), max: \(c.charger.maxCurrent), phases: [\(c.charger.phases.map { String($0.rawValue) }.joined(separator: ", "))] }"
+        }.joined(separator: "\n")
+        let yaml = """
+            site: { name: test site, serial: T1, period: 200ms, limit: { current: 63, margin: 2 }, failsafe: { meter_timeout: 5s, current: 6 } }
+            meters:
+              grid: { driver: sdm630, host: 127.0.0.1, port: \(site.port(of: "grid")!), unit: 1 }
+            chargers:
+            \(chargers)
+            policy: { chain: [ripple, fair_share] }
+            scripts: { policies: \(folder.path)/policies }
+            """
+        try yaml.write(to: folder.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
+        return (site, folder)
+    }
+
+    @Test("runs the cycles it is asked for, then leaves every charger at the fail-safe current")
+    func runsAndStandsDown() throws {
+        let (site, folder) = try site()
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        let child = try ChildProcess([binary, "run", "--config", folder.appendingPathComponent("site.yaml").path,
+                                      "--cycles", "10", "--status-every", "1"])
+        #expect(child.waitForExit(timeout: 60) == 0, "\(child.output.suffix(20)) \(child.errorOutput.suffix(2000))")
+        let out = child.output
+        #expect(out.filter { $0.hasPrefix("cycle ") }.count == 10, "\(out)")
+        #expect(out.contains { $0.contains("stopped after 10 cycles") })
+        #expect(!out.contains { $0.hasPrefix("error:") }, "\(out.filter { $0.hasPrefix("error:") })")
+        // The writes of the last cycles and of stopping reach the model on the next tick.
+        site.tick(0)
+        for c in site.model.chargers { #expect(c.commanded == 6, "\(c.id): left at \(String(describing: c.commanded)) A") }
+    }
+
+    @Test("a script file that changes is reloaded; a broken one is refused and the old one runs on; SIGTERM stops it cleanly")
+    func hotReloadAndStop() throws {
+        let (site, folder) = try site()
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        let policy = folder.appendingPathComponent("policies/fair_share.lua")
+        let good = try String(contentsOf: policy, encoding: .utf8)
+        let child = try ChildProcess([binary, "run", "--config", folder.appendingPathComponent("site.yaml").path, "--status-every", "0"])
+        #expect(child.waitForLine(containing: "controller started", timeout: 30) != nil, "\(child.output) \(child.errorOutput)")
+
+        try "return { name = 'fair_share', allocate = function(site) return { p01 = } end }".write(to: policy, atomically: true, encoding: .utf8)
+        let refused = child.waitForLine(containing: "refused", timeout: 20)
+        #expect(refused?.contains("fair_share") == true, "\(child.output.suffix(10))")
+
+        try (good + "\n-- touched\n").write(to: policy, atomically: true, encoding: .utf8)
+        #expect(child.waitForLine(containing: "policy fair_share now runs", timeout: 20) != nil, "\(child.output.suffix(10))")
+
+        child.signal(SIGHUP)
+        #expect(child.waitForLine(containing: "driver abb_terra reloaded", timeout: 20) != nil, "\(child.output.suffix(10))")
+
+        child.signal(SIGTERM)
+        #expect(child.waitForExit(timeout: 30) == 0, "\(child.errorOutput.suffix(2000))")
+        #expect(child.output.contains { $0.contains("controller stopped") })
+        #expect(!child.output.contains { $0.contains("policy_fallback") }, "the running policy never failed")
+    }
+
+    @Test("check: the example configuration and its scripts are fine")
+    func checkExample() throws {
+        let child = try ChildProcess([binary, "check", "--config", Self.root + "/config/site.yaml"], directory: Self.root)
+        #expect(child.waitForExit(timeout: 30) == 0, "\(child.output)")
+        #expect(child.output.first?.contains("OK") == true)
+    }
+
+    @Test("check: every problem at once, the file's and the scripts'")
+    func checkProblems() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bad = folder.appendingPathComponent("bad.yaml")
+        try """
+            site: { limit: { current: 63 } }
+            meters: { grid: { driver: no_such_meter, port: 1502 } }
+            chargers: [ { id: p01, driver: abb_terra, port: 1510 } ]
+            policy: { chain: [ripple, fair_sahre] }
+            """.write(to: bad, atomically: true, encoding: .utf8)
+        let child = try ChildProcess([binary, "check", "--config", bad.path], directory: Self.root)
+        #expect(child.waitForExit(timeout: 30) == 1)
+        let out = child.output.joined(separator: "\n")
+        #expect(out.contains("meters.grid.driver") && out.contains("no driver named 'no_such_meter'"), "\(out)")
+        #expect(out.contains("policy.chain[1]") && out.contains("fair_sahre"), "\(out)")
+        #expect(out.contains("2 problem(s)"), "\(out)")
+    }
+}
