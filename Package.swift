@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -35,8 +36,10 @@ let package = Package(
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
         .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus"]),
+        // SQLite history through GRDB: samples, events, sessions, retention, queries.
+        .target(name: "FuseboxHistory", dependencies: ["FuseboxCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "FuseboxController", dependencies: [
-            "FuseboxCore", "FuseboxLua", "FuseboxDevices", .product(name: "Yams", package: "Yams"),
+            "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxHistory", .product(name: "Yams", package: "Yams"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -51,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "FuseboxHistory", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
+        .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
     ],
     swiftLanguageModes: [.v6]

@@ -33,8 +33,15 @@ public final class CycleRunner: Service, @unchecked Sendable {
     public let limit: Int?
     private let logger: Logger
     private let lock = NSLock()
-    private var subscribers: [AsyncStream<PublishedCycle>.Continuation] = []
+    private var subscribers: [(label: String, continuation: AsyncStream<PublishedCycle>.Continuation)] = []
     private var stats = CycleStats()
+    private var finalEventsStorage: [SiteEvent] = []
+
+    /// The events of stopping (after the last cycle), for readers once their stream has ended.
+    public private(set) var finalEvents: [SiteEvent] {
+        get { lock.withLock { finalEventsStorage } }
+        set { lock.withLock { finalEventsStorage = newValue } }
+    }
 
     public init(cycle: ControlCycle, period: Double, deadline: Double? = nil, limit: Int? = nil,
                 logger: Logger = Logger(label: "fusebox.cycle")) {
@@ -46,9 +53,10 @@ public final class CycleRunner: Service, @unchecked Sendable {
     }
 
     /// A stream of every cycle from now on; a slow reader loses the oldest.
-    public func subscribe(buffer: Int = 64) -> AsyncStream<PublishedCycle> {
+    /// What is dropped for a reader is counted under its `label` (`statistics.dropped`).
+    public func subscribe(label: String, buffer: Int = 64) -> AsyncStream<PublishedCycle> {
         let (stream, continuation) = AsyncStream.makeStream(of: PublishedCycle.self, bufferingPolicy: .bufferingNewest(buffer))
-        lock.withLock { subscribers.append(continuation) }
+        lock.withLock { subscribers.append((label, continuation)) }
         return stream
     }
 
@@ -60,7 +68,9 @@ public final class CycleRunner: Service, @unchecked Sendable {
         await cancelWhenGracefulShutdown { await self.loop() }
         let errors = await cycle.standDown(at: Date().timeIntervalSince1970)
         for e in errors { logger.error("on stopping: \(e)") }
-        for l in lock.withLock({ subscribers }) { l.finish() }
+        let last = await cycle.takePendingEvents()
+        finalEvents = last
+        for l in lock.withLock({ subscribers }) { l.continuation.finish() }
     }
 
     private func loop() async {
@@ -94,7 +104,9 @@ public final class CycleRunner: Service, @unchecked Sendable {
                 stats.add(work: work, overrun: overrun)
                 return subscribers
             }
-            for l in listeners { l.yield(published) }
+            for l in listeners {
+                if case .dropped = l.continuation.yield(published) { lock.withLock { stats.dropped[l.label, default: 0] += 1 } }
+            }
 
             next = next.advanced(by: step)
             let now = clock.now
@@ -112,6 +124,8 @@ public final class CycleRunner: Service, @unchecked Sendable {
 public struct CycleStats: Sendable {
     public private(set) var cycles = 0
     public private(set) var overruns = 0
+    /// Cycles a reader (history, the page, the log) lost because it fell behind, by reader.
+    public var dropped: [String: Int] = [:]
     /// The last 4096 cycles' work, seconds.
     public private(set) var recent: [Double] = []
     private var next = 0

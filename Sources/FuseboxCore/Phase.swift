@@ -84,3 +84,8 @@ extension PhaseValues: CustomStringConvertible {
         return String(hundredths)
     }
 }
+
+extension PhaseValues {
+    public static func + (a: PhaseValues, b: PhaseValues) -> PhaseValues { PhaseValues(a.l1 + b.l1, a.l2 + b.l2, a.l3 + b.l3) }
+    public static func - (a: PhaseValues, b: PhaseValues) -> PhaseValues { PhaseValues(a.l1 - b.l1, a.l2 - b.l2, a.l3 - b.l3) }
+}

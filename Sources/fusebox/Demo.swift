@@ -3,6 +3,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxDevices
+import FuseboxHistory
 import FuseboxLua
 import FuseboxModbus
 import FuseboxSimulation
@@ -54,6 +55,15 @@ struct Demo: AsyncParsableCommand {
         say("  (the web page on :4000 comes with the server; this is the console view)")
         say("time      grid A (L1 L2 L3)     PV W   " + parsed.chargers.map { $0.id.padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
 
+        let historyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-demo-\(getpid()).db").path
+        let store = try HistoryStore(path: historyPath)
+        try store.saveChargers(run.config.chargers.map {
+            ChargerSettingsRecord(id: $0.id, phases: $0.phases, min: $0.min, max: $0.max, priority: $0.priority)
+        })
+        say("  history: \(historyPath) (fusebox history export --history \(historyPath) --what sessions)")
+        var batch: [HistoryCycle] = []
+        var events: [SiteEvent] = []
+
         var violations = 0
         var done = 0
         var reported = Set<String>()   // each device error once
@@ -69,9 +79,17 @@ struct Demo: AsyncParsableCommand {
                 say("  \(e)")
             }
             done += 1
+            batch.append(HistoryCycle(record))
+            events += record.events
+            if batch.count >= 30 {
+                try await store.write(batch, events: events)
+                batch.removeAll()
+                events.removeAll()
+            }
             if done % 10 == 1 { say(statusLine(model: model, record: record)) }
             if speed > 0 { try await Task.sleep(for: .milliseconds(Int(1000 / speed))) }   // the pace of the show
         }
+        try await store.write(batch, events: events)
         say("invariant violations: \(violations) in \(done) cycles; the grid was over the \(Int(fuse)) A fuse for \(overFuse) s"
             + " (cars follow a new limit after their reaction delay)")
         if violations > 0 { throw Failure(message: "the demo saw \(violations) invariant violations") }

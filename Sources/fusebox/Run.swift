@@ -3,6 +3,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxDevices
+import FuseboxHistory
 import FuseboxLua
 import Logging
 import ServiceLifecycle
@@ -40,12 +41,24 @@ struct Run: AsyncParsableCommand {
         for line in built.summary { say("  " + line) }
 
         let runner = CycleRunner(cycle: built.cycle, period: site.period, deadline: site.control.deadline, limit: cycles, logger: logger)
+        let store: HistoryStore
+        do {
+            store = try HistoryStore(path: site.history.path,
+                                     retention: Retention(raw: site.history.rawRetention, minute: site.history.minuteRetention),
+                                     maxBytes: site.history.maxBytes)
+        } catch {
+            say("\(config): history.path: cannot open \(site.history.path): \(error)")
+            throw ExitCode(2)
+        }
+        say("  history: \(site.history.path)")
+        let recorder = HistoryRecorder(store: store, runner: runner, logger: logger)
         let console = ConsoleReporter(runner: runner, every: statusEvery)
         let watcher = ScriptWatcher(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the runner first (it leaves the chargers
             // at the fail-safe current and ends the stream), its readers after it.
             services: [
+                .init(service: recorder),
                 .init(service: console),
                 .init(service: watcher),
                 .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),
@@ -55,7 +68,8 @@ struct Run: AsyncParsableCommand {
         try await group.run()
         let stats = runner.statistics
         say(String(format: "stopped after %d cycles: %d over the deadline, cycle work median %.1f ms, p99 %.1f ms",
-                   stats.cycles, stats.overruns, stats.quantile(0.5) * 1000, stats.quantile(0.99) * 1000))
+                   stats.cycles, stats.overruns, stats.quantile(0.5) * 1000, stats.quantile(0.99) * 1000)
+            + (stats.dropped.isEmpty ? "" : "; readers that fell behind lost " + stats.dropped.map { "\($0.value) (\($0.key))" }.joined(separator: ", ")))
     }
 }
 
@@ -68,7 +82,7 @@ final class ConsoleReporter: Service, @unchecked Sendable {
 
     init(runner: CycleRunner, every: Int) {
         self.runner = runner
-        stream = runner.subscribe(buffer: 256)
+        stream = runner.subscribe(label: "console", buffer: 256)
         self.every = every
     }
 
@@ -84,7 +98,7 @@ final class ConsoleReporter: Service, @unchecked Sendable {
                 say("cycle \(published.number): grid \(grid) A, ripple \(r.snapshot.ripple.rawValue), limits \(limits) (\(String(format: "%.1f", published.timing.work * 1000)) ms)")
             }
         }
-        for e in await runner.cycle.takePendingEvents() { say("event: \(e)") }
+        for e in runner.finalEvents { say("event: \(e)") }
         try? await gracefulShutdown()   // the stream ends first; the group stops us in turn
     }
 }

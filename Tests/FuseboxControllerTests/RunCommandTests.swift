@@ -1,5 +1,6 @@
 import Foundation
 import FuseboxCore
+import FuseboxHistory
 import FuseboxSimulator
 import FuseboxTesting
 import Testing
@@ -30,6 +31,7 @@ struct RunCommandTests {
             \(chargers)
             policy: { chain: [ripple, fair_share] }
             scripts: { policies: \(folder.path)/policies }
+            history: { path: \(folder.path)/fusebox.db }
             """
         try yaml.write(to: folder.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
         return (site, folder)
@@ -74,6 +76,35 @@ struct RunCommandTests {
         #expect(child.waitForExit(timeout: 30) == 0, "\(child.errorOutput.suffix(2000))")
         #expect(child.output.contains { $0.contains("controller stopped") })
         #expect(!child.output.contains { $0.contains("policy_fallback") }, "the running policy never failed")
+    }
+
+    @Test("killed with kill -9 and started again: the history file is intact, the open session goes on, control resumes")
+    func killAndRestart() async throws {
+        let (site, folder) = try site()
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("site.yaml").path
+        let db = folder.appendingPathComponent("fusebox.db").path
+        let first = try ChildProcess([binary, "run", "--config", config, "--status-every", "1"])
+        // 40 cycles of 200 ms: the recorder has written at least one batch (30 cycles or 5 s, whichever comes first).
+        #expect(first.waitForLine(prefix: "cycle 40:", timeout: 60) != nil, "\(first.output.suffix(5)) \(first.errorOutput)")
+        first.signal(SIGKILL)
+        _ = first.waitForExit(timeout: 30)
+
+        let afterKill = try HistoryStore(path: db)
+        #expect(try afterKill.integrityCheck() == "ok")
+        let samples = try afterKill.samples(from: 0, to: 1e12, resolution: 0.01).count   // one per 200 ms cycle
+        #expect(samples >= 25, "\(samples) samples after 40 cycles")
+        let sessions = try afterKill.sessions(from: 0, to: 1e12)
+        #expect(sessions.map(\.charger) == ["p01"] && sessions.first?.end == nil, "\(sessions)")
+
+        let second = try ChildProcess([binary, "run", "--config", config, "--cycles", "10", "--status-every", "1"])
+        #expect(second.waitForExit(timeout: 60) == 0, "\(second.output.suffix(5)) \(second.errorOutput)")
+        #expect(second.output.filter { $0.hasPrefix("cycle ") }.count == 10)
+        let after = try HistoryStore(path: db)
+        #expect(try after.samples(from: 0, to: 1e12, resolution: 0.01).count >= samples + 10)
+        #expect(try after.sessions(from: 0, to: 1e12).count == 1, "the car never left: still one session")
+        let events = try after.events(from: 0, to: 1e12)
+        #expect(events.filter { $0.kind == .started }.count == 2 && events.filter { $0.kind == .stopped }.count == 1, "\(events)")
     }
 
     @Test("check: the example configuration and its scripts are fine")

@@ -162,8 +162,12 @@ extension SiteConfig {
             if h["password_hash"] != nil { http.passwordHash = r.string(h["password_hash"], "http.password_hash", default: "") }
         }
         if let h = r.map(top["history"], "history") {
-            r.onlyKnown(h, "history", ["path", "retention"])
+            r.onlyKnown(h, "history", ["path", "retention", "max_size"])
             history.path = r.string(h["path"], "history.path", default: history.path)
+            if h["max_size"] != nil {
+                let mb = r.number(h["max_size"], "history.max_size", default: 1024, range: 1...1_000_000)
+                history.maxBytes = Int(mb * 1_048_576)
+            }
             if let ret = r.map(h["retention"], "history.retention") {
                 r.onlyKnown(ret, "history.retention", ["raw", "minute"])
                 history.rawRetention = r.duration(ret["raw"], "history.retention.raw", default: history.rawRetention)

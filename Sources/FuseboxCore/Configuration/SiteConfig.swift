@@ -107,6 +107,8 @@ public struct SiteConfig: Sendable {
         /// Seconds raw samples are kept; older ones survive as 1-minute aggregates.
         public var rawRetention: Double = 7 * 86_400
         public var minuteRetention: Double = 2 * 365 * 86_400
+        /// Bytes the file may grow to; nil: as far as the disk allows.
+        public var maxBytes: Int?
         public init() {}
     }
 

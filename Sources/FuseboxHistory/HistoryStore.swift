@@ -1,0 +1,336 @@
+import Foundation
+import FuseboxCore
+import GRDB
+
+/// The site's history in one SQLite file (WAL), through GRDB: a sample per
+/// cycle for the grid and per charger, events, charging sessions, 1-minute
+/// aggregates, and the chargers' settings for replay.
+///
+/// Every batch is one transaction, so a crash (kill -9, power cut) loses at most
+/// the batch being written and leaves a database that opens and passes its
+/// integrity check: SQLite's WAL does the hard part. The store keeps no state
+/// of its own between calls (open sessions live in their table), so it is
+/// `Sendable` and any task may query it while the recorder writes.
+public final class HistoryStore: Sendable {
+    public let path: String
+    public let retention: Retention
+    private let pool: DatabasePool
+
+    /// `maxBytes` caps the file (an SD card shared with the system): beyond it a
+    /// write fails as on a full disk, and retention makes room again.
+    public init(path: String, retention: Retention = Retention(), maxBytes: Int? = nil) throws {
+        self.path = path
+        self.retention = retention
+        var config = Configuration()
+        config.label = "fusebox.history"
+        // WAL with synchronous NORMAL: a power cut can lose the last transactions,
+        // never corrupt the file; a fsync per cycle would wear out an SD card.
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if let maxBytes {
+                let page = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxBytes / page))")
+            }
+        }
+        config.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE samples (
+                    time REAL PRIMARY KEY,
+                    i1 REAL NOT NULL, i2 REAL NOT NULL, i3 REAL NOT NULL,
+                    v1 REAL NOT NULL, v2 REAL NOT NULL, v3 REAL NOT NULL,
+                    p1 REAL, p2 REAL, p3 REAL,
+                    pv REAL,
+                    ev1 REAL NOT NULL, ev2 REAL NOT NULL, ev3 REAL NOT NULL,
+                    budget1 REAL NOT NULL, budget2 REAL NOT NULL, budget3 REAL NOT NULL,
+                    limit1 REAL NOT NULL, limit2 REAL NOT NULL, limit3 REAL NOT NULL, margin REAL NOT NULL,
+                    ripple TEXT NOT NULL, failsafe INTEGER NOT NULL, fallback INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE charger_samples (
+                    charger TEXT NOT NULL, time REAL NOT NULL,
+                    status TEXT NOT NULL, i1 REAL, i2 REAL, i3 REAL, setpoint REAL, energy REAL NOT NULL,
+                    PRIMARY KEY (charger, time)
+                ) WITHOUT ROWID;
+                CREATE INDEX charger_samples_time ON charger_samples(time);
+                CREATE TABLE minute_samples (
+                    minute INTEGER PRIMARY KEY,
+                    i1 REAL NOT NULL, i2 REAL NOT NULL, i3 REAL NOT NULL,
+                    peak1 REAL NOT NULL, peak2 REAL NOT NULL, peak3 REAL NOT NULL,
+                    ev1 REAL NOT NULL, ev2 REAL NOT NULL, ev3 REAL NOT NULL,
+                    pv REAL NOT NULL,
+                    budget1 REAL NOT NULL, budget2 REAL NOT NULL, budget3 REAL NOT NULL,
+                    limit1 REAL NOT NULL, limit2 REAL NOT NULL, limit3 REAL NOT NULL
+                );
+                CREATE TABLE minute_chargers (
+                    charger TEXT NOT NULL, minute INTEGER NOT NULL,
+                    current REAL NOT NULL, setpoint REAL NOT NULL, energy REAL NOT NULL,
+                    PRIMARY KEY (charger, minute)
+                ) WITHOUT ROWID;
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, subject TEXT, message TEXT NOT NULL
+                );
+                CREATE INDEX events_time ON events(time);
+                CREATE TABLE sessions (
+                    id INTEGER PRIMARY KEY, charger TEXT NOT NULL, start REAL NOT NULL, "end" REAL,
+                    energy REAL NOT NULL, peak_power REAL NOT NULL,
+                    energy_first REAL NOT NULL, last_seen REAL NOT NULL
+                );
+                CREATE INDEX sessions_start ON sessions(start);
+                CREATE TABLE chargers (
+                    id TEXT PRIMARY KEY, phases TEXT NOT NULL, min REAL NOT NULL, max REAL NOT NULL, priority INTEGER NOT NULL
+                );
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+                """)
+        }
+        return m
+    }
+
+    // MARK: - Writing
+
+    /// Writes a batch of cycles and events in one transaction, keeps the charging
+    /// sessions and the 1-minute aggregates up to date, and applies retention
+    /// now and then.
+    /// GRDB runs it on its writer's own queue, not on a thread of the cooperative pool.
+    public func write(_ cycles: [HistoryCycle], events: [SiteEvent] = []) async throws {
+        let retention = retention
+        try await pool.write { db in
+            let sample = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let charger = try db.cachedStatement(sql: "INSERT OR REPLACE INTO charger_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            for c in cycles {
+                let ev = c.evCurrent
+                try sample.execute(arguments: [
+                    c.time, c.current.l1, c.current.l2, c.current.l3, c.voltage.l1, c.voltage.l2, c.voltage.l3,
+                    c.power?.l1, c.power?.l2, c.power?.l3, c.pvPower, ev.l1, ev.l2, ev.l3,
+                    c.budget.l1, c.budget.l2, c.budget.l3, c.limit.l1, c.limit.l2, c.limit.l3, c.margin,
+                    c.ripple.rawValue, c.failsafe, c.fallback,
+                ])
+                for s in c.chargers {
+                    let i = s.current + Array(repeating: nil as Double?, count: max(0, 3 - s.current.count))
+                    try charger.execute(arguments: [s.id, c.time, s.status.rawValue, i[0], i[1], i[2], s.setpoint, s.energy])
+                }
+            }
+            let event = try db.cachedStatement(sql: "INSERT INTO events (time, kind, subject, message) VALUES (?, ?, ?, ?)")
+            for e in events { try event.execute(arguments: [e.time, e.kind.rawValue, e.subject, e.message]) }
+            try Self.trackSessions(cycles, db)
+            if let last = cycles.last?.time {
+                try Self.aggregate(until: last, db)
+                let maintained = try Double.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'maintained'") ?? 0
+                if last - maintained >= 600 { try Self.applyRetention(now: last, retention: retention, db) }
+            }
+        }
+    }
+
+    /// Sessions from status: a car plugging in opens one, the charger turning
+    /// free closes it. A charger that does not answer leaves its session open.
+    private static func trackSessions(_ cycles: [HistoryCycle], _ db: Database) throws {
+        struct Open { var id: Int64; var first: Double; var energy: Double; var peak: Double; var seen: Double; var end: Double? }
+        var open: [String: Open] = [:]
+        for row in try Row.fetchAll(db, sql: #"SELECT id, charger, energy_first, energy, peak_power, last_seen FROM sessions WHERE "end" IS NULL"#) {
+            open[row["charger"]] = Open(id: row["id"], first: row["energy_first"], energy: row["energy"], peak: row["peak_power"], seen: row["last_seen"])
+        }
+        // Each session row is written once per batch, not once per cycle.
+        var touched: [Open] = []
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO sessions (charger, start, "end", energy, peak_power, energy_first, last_seen) VALUES (?, ?, NULL, 0, ?, ?, ?)
+            """)
+        for c in cycles {
+            for s in c.chargers {
+                if var o = open[s.id] {
+                    if s.connected {
+                        // A counter that starts again from 0 was a session counter: take it as it is.
+                        o.energy = s.energy >= o.first ? s.energy - o.first : s.energy
+                        o.peak = max(o.peak, s.power(voltage: c.voltage))
+                        o.seen = c.time
+                        open[s.id] = o
+                    } else if s.status == .free {
+                        o.end = c.time
+                        o.seen = c.time
+                        touched.append(o)
+                        open[s.id] = nil
+                    }
+                } else if s.connected {
+                    let power = s.power(voltage: c.voltage)
+                    try insert.execute(arguments: [s.id, c.time, power, s.energy, c.time])
+                    open[s.id] = Open(id: db.lastInsertedRowID, first: s.energy, energy: 0, peak: power, seen: c.time)
+                }
+            }
+        }
+        let update = try db.cachedStatement(sql: #"UPDATE sessions SET "end" = ?, energy = ?, peak_power = ?, last_seen = ? WHERE id = ?"#)
+        for o in touched + open.values { try update.execute(arguments: [o.end, o.energy, o.peak, o.seen, o.id]) }
+    }
+
+    /// 1-minute aggregates of every whole minute not yet aggregated.
+    private static func aggregate(until time: Double, _ db: Database) throws {
+        let done = try Double.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'aggregated'") ?? 0
+        let upTo = (time / 60).rounded(.down) * 60
+        guard upTo > done else { return }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO minute_samples
+            SELECT CAST(time / 60 AS INTEGER) * 60, avg(i1), avg(i2), avg(i3), max(i1), max(i2), max(i3),
+                   avg(ev1), avg(ev2), avg(ev3), avg(coalesce(pv, 0)),
+                   min(budget1), min(budget2), min(budget3), min(limit1), min(limit2), min(limit3)
+            FROM samples WHERE time >= ? AND time < ? GROUP BY CAST(time / 60 AS INTEGER)
+            """, arguments: [done, upTo])
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO minute_chargers
+            SELECT charger, CAST(time / 60 AS INTEGER) * 60,
+                   avg(max(coalesce(i1, 0), coalesce(i2, 0), coalesce(i3, 0))), avg(coalesce(setpoint, 0)), max(energy)
+            FROM charger_samples WHERE time >= ? AND time < ? GROUP BY charger, CAST(time / 60 AS INTEGER)
+            """, arguments: [done, upTo])
+        try db.execute(sql: "INSERT OR REPLACE INTO meta VALUES ('aggregated', ?)", arguments: [upTo])
+    }
+
+    private static func applyRetention(now: Double, retention: Retention, _ db: Database) throws {
+        let raw = now - retention.raw, old = now - retention.minute
+        try db.execute(sql: "DELETE FROM samples WHERE time < ?", arguments: [raw])
+        try db.execute(sql: "DELETE FROM charger_samples WHERE time < ?", arguments: [raw])
+        try db.execute(sql: "DELETE FROM minute_samples WHERE minute < ?", arguments: [old])
+        try db.execute(sql: "DELETE FROM minute_chargers WHERE minute < ?", arguments: [old])
+        try db.execute(sql: "DELETE FROM events WHERE time < ?", arguments: [old])
+        try db.execute(sql: #"DELETE FROM sessions WHERE "end" IS NOT NULL AND "end" < ?"#, arguments: [old])
+        try db.execute(sql: "INSERT OR REPLACE INTO meta VALUES ('maintained', ?)", arguments: [now])
+    }
+
+    /// Applies retention now (it also runs by itself every 10 minutes of samples).
+    public func applyRetention(now: Double) throws {
+        try pool.write { db in try Self.applyRetention(now: now, retention: retention, db) }
+    }
+
+    /// Records the chargers' settings (on start and on configuration changes).
+    public func saveChargers(_ chargers: [ChargerSettingsRecord]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM chargers")
+            for c in chargers {
+                try db.execute(sql: "INSERT INTO chargers VALUES (?, ?, ?, ?, ?)",
+                               arguments: [c.id, c.phases.map { String($0.rawValue) }.joined(separator: ","), c.min, c.max, c.priority])
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    /// Grid samples from `from` to `to` (seconds since 1970), averaged over
+    /// `resolution` seconds; 60 s or more read the 1-minute aggregates.
+    public func samples(from: Double, to: Double, resolution: Double = 1) throws -> [SamplePoint] {
+        let res = max(resolution, 0.001)
+        let sql = res >= 60
+            ? """
+              SELECT CAST(minute / ? AS INTEGER) * ? AS t, avg(i1), avg(i2), avg(i3), max(peak1), max(peak2), max(peak3),
+                     avg(ev1), avg(ev2), avg(ev3), avg(pv), min(budget1), min(budget2), min(budget3), min(limit1), min(limit2), min(limit3)
+              FROM minute_samples WHERE minute >= ? AND minute < ? GROUP BY t ORDER BY t
+              """
+            : """
+              SELECT CAST(time / ? AS INTEGER) * ? AS t, avg(i1), avg(i2), avg(i3), max(i1), max(i2), max(i3),
+                     avg(ev1), avg(ev2), avg(ev3), avg(coalesce(pv, 0)), min(budget1), min(budget2), min(budget3), min(limit1), min(limit2), min(limit3)
+              FROM samples WHERE time >= ? AND time < ? GROUP BY t ORDER BY t
+              """
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: [res, res, from, to]).map { r in
+                SamplePoint(time: r[0], current: PhaseValues(r[1], r[2], r[3]), peak: PhaseValues(r[4], r[5], r[6]),
+                            ev: PhaseValues(r[7], r[8], r[9]), pvPower: r[10], budget: PhaseValues(r[11], r[12], r[13]),
+                            limit: PhaseValues(r[14], r[15], r[16]))
+            }
+        }
+    }
+
+    /// One charger's samples, averaged over `resolution` seconds.
+    public func chargerSamples(_ charger: String, from: Double, to: Double, resolution: Double = 1) throws -> [ChargerPoint] {
+        let res = max(resolution, 0.001)
+        let sql = res >= 60
+            ? """
+              SELECT CAST(minute / ? AS INTEGER) * ? AS t, avg(current), avg(setpoint), max(energy)
+              FROM minute_chargers WHERE charger = ? AND minute >= ? AND minute < ? GROUP BY t ORDER BY t
+              """
+            : """
+              SELECT CAST(time / ? AS INTEGER) * ? AS t, avg(max(coalesce(i1, 0), coalesce(i2, 0), coalesce(i3, 0))),
+                     avg(coalesce(setpoint, 0)), max(energy)
+              FROM charger_samples WHERE charger = ? AND time >= ? AND time < ? GROUP BY t ORDER BY t
+              """
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: [res, res, charger, from, to]).map {
+                ChargerPoint(time: $0[0], current: $0[1], setpoint: $0[2], energy: $0[3])
+            }
+        }
+    }
+
+    /// Raw cycles from `from` to `to`, with every charger: what replay runs on.
+    public func cycles(from: Double, to: Double) throws -> [HistoryCycle] {
+        try pool.read { db in
+            var phases: [String: [Phase]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, phases FROM chargers") {
+                phases[row["id"]] = (row["phases"] as String).split(separator: ",").compactMap { Int($0).flatMap(Phase.init(rawValue:)) }
+            }
+            var byTime: [Double: [ChargerSample]] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT charger, time, status, i1, i2, i3, setpoint, energy FROM charger_samples WHERE time >= ? AND time < ? ORDER BY charger",
+                                      arguments: [from, to]) {
+                let id: String = r[0]
+                let p = phases[id] ?? [.l1, .l2, .l3]
+                let currents = [r[3] as Double?, r[4] as Double?, r[5] as Double?].prefix(p.count).map { $0 ?? 0 }
+                byTime[r[1], default: []].append(ChargerSample(id: id, status: ChargerStatus(rawValue: r[2]) ?? .unavailable, phases: p,
+                                                               current: currents, setpoint: r[6], energy: r[7]))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM samples WHERE time >= ? AND time < ? ORDER BY time", arguments: [from, to]).map { r in
+                let t: Double = r["time"]
+                let p1: Double? = r["p1"], p2: Double? = r["p2"], p3: Double? = r["p3"]
+                return HistoryCycle(
+                    time: t, current: PhaseValues(r["i1"], r["i2"], r["i3"]), voltage: PhaseValues(r["v1"], r["v2"], r["v3"]),
+                    power: p1.flatMap { a in p2.flatMap { b in p3.map { c in PhaseValues(a, b, c) } } }, pvPower: r["pv"],
+                    budget: PhaseValues(r["budget1"], r["budget2"], r["budget3"]), limit: PhaseValues(r["limit1"], r["limit2"], r["limit3"]),
+                    margin: r["margin"], ripple: RippleMode(rawValue: r["ripple"]) ?? .normal, failsafe: r["failsafe"], fallback: r["fallback"],
+                    chargers: byTime[t] ?? [])
+            }
+        }
+    }
+
+    public func chargers() throws -> [ChargerSettingsRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, phases, min, max, priority FROM chargers ORDER BY id").map { r in
+                ChargerSettingsRecord(id: r[0], phases: (r[1] as String).split(separator: ",").compactMap { Int($0).flatMap(Phase.init(rawValue:)) },
+                                      min: r[2], max: r[3], priority: r[4])
+            }
+        }
+    }
+
+    public func sessions(from: Double, to: Double, charger: String? = nil) throws -> [ChargingSession] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, charger, start, "end", energy, peak_power FROM sessions
+                WHERE start < ? AND coalesce("end", last_seen) >= ? AND (? IS NULL OR charger = ?) ORDER BY start
+                """, arguments: [to, from, charger, charger]).map {
+                ChargingSession(id: $0[0], charger: $0[1], start: $0[2], end: $0[3], energy: $0[4], peakPower: $0[5])
+            }
+        }
+    }
+
+    public func events(from: Double, to: Double, limit: Int = 1000) throws -> [SiteEvent] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT time, kind, subject, message FROM events WHERE time >= ? AND time < ? ORDER BY time DESC, id DESC LIMIT ?",
+                             arguments: [from, to, limit]).map {
+                SiteEvent(time: $0[0], kind: SiteEvent.Kind(rawValue: $0[1]) ?? .configChanged, subject: $0[2], message: $0[3])
+            }
+        }
+    }
+
+    /// The first and last sample times, if there are any.
+    public func span() throws -> (first: Double, last: Double)? {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT min(time), max(time) FROM samples"), let a: Double = row[0], let b: Double = row[1] else {
+                return nil
+            }
+            return (a, b)
+        }
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file.
+    public func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+}

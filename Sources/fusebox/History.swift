@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import FuseboxCore
+import FuseboxHistory
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read the recorded history.",
+        subcommands: [HistoryExport.self, HistoryStress.self])
+}
+
+/// `fusebox history export`: CSV of samples, sessions or events, to standard output.
+struct HistoryExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write samples, sessions or events as CSV.")
+
+    @Option(help: "The history file.")
+    var history: String = "fusebox.db"
+
+    @Option(help: "samples, chargers, sessions or events.")
+    var what: String = "samples"
+
+    @Option(help: "From (2026-11-25, 2026-11-25T08:00:00Z, or seconds since 1970); default: the first sample.")
+    var from: String?
+
+    @Option(help: "To, as --from; default: now.")
+    var to: String?
+
+    @Option(help: "Seconds per row for samples (1-minute aggregates from 60 on).")
+    var resolution: Double = 60
+
+    func run() async throws {
+        let store = try openHistory(history)
+        let (start, end) = try timeRange(store: store, from: from, to: to)
+        var out = ""
+        switch what {
+        case "samples":
+            out = "time,i1,i2,i3,peak1,peak2,peak3,ev1,ev2,ev3,pv_w,budget1,budget2,budget3,limit1,limit2,limit3\n"
+            for p in try store.samples(from: start, to: end, resolution: resolution) {
+                out += ([iso(p.time)] + [p.current, p.peak, p.ev].flatMap(\.array).map(num) + [num(p.pvPower)]
+                    + [p.budget, p.limit].flatMap(\.array).map(num)).joined(separator: ",") + "\n"
+            }
+        case "chargers":
+            out = "time,charger,current,setpoint,energy_kwh\n"
+            for c in try store.chargers() {
+                for p in try store.chargerSamples(c.id, from: start, to: end, resolution: resolution) {
+                    out += "\(iso(p.time)),\(csv(c.id)),\(num(p.current)),\(num(p.setpoint)),\(num(p.energy))\n"
+                }
+            }
+        case "sessions":
+            out = "id,charger,start,end,energy_kwh,peak_power_w\n"
+            for s in try store.sessions(from: start, to: end) {
+                out += "\(s.id),\(csv(s.charger)),\(iso(s.start)),\(s.end.map(iso) ?? ""),\(num(s.energy)),\(num(s.peakPower))\n"
+            }
+        case "events":
+            out = "time,kind,subject,message\n"
+            for e in try store.events(from: start, to: end, limit: 1_000_000).reversed() {
+                out += "\(iso(e.time)),\(e.kind.rawValue),\(csv(e.subject ?? "")),\(csv(e.message))\n"
+            }
+        default:
+            throw ValidationError("--what: expected samples, chargers, sessions or events, got \(what)")
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
+
+/// Writes heavy history in a loop and says after each committed batch how
+/// many cycles are in: what the kill -9 test kills at random moments.
+struct HistoryStress: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stress", abstract: "Write history as fast as possible (tests).",
+                                                    shouldDisplay: false)
+
+    @Option var history: String
+    @Option var chargers: Int = 50
+    @Option var batch: Int = 200
+
+    func run() async throws {
+        let store = try HistoryStore(path: history)
+        var t = (try store.span()?.last ?? 1_700_000_000) + 1
+        var written = 0
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            var cycles: [HistoryCycle] = []
+            for _ in 0..<batch {
+                let chargers = (0..<chargers).map { i in
+                    ChargerSample(id: "c\(i)", status: Bool.random(using: &rng) ? .charging : .occupied,
+                                  current: [Double.random(in: 0...16, using: &rng), 0, 0], setpoint: 16, energy: t / 1000)
+                }
+                cycles.append(HistoryCycle(time: t, current: PhaseValues(all: Double.random(in: 0...63, using: &rng)),
+                                           limit: PhaseValues(all: 63), chargers: chargers))
+                t += 1
+            }
+            try await store.write(cycles, events: [SiteEvent(time: t, kind: .configChanged, message: "batch")])
+            written += batch
+            say("WROTE \(written)")
+        }
+    }
+}
+
+func openHistory(_ path: String) throws -> HistoryStore {
+    guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--history: no such file: \(path)") }
+    return try HistoryStore(path: path)
+}
+
+/// `--from`/`--to`: a date, a date and time (UTC unless it says otherwise), or seconds since 1970.
+func parseTime(_ text: String, option: String) throws -> Double {
+    if let seconds = Double(text) { return seconds }
+    let iso = ISO8601DateFormatter()
+    if let d = iso.date(from: text) { return d.timeIntervalSince1970 }
+    iso.formatOptions = [.withFullDate]
+    if let d = iso.date(from: text) { return d.timeIntervalSince1970 }
+    throw ValidationError("\(option): expected a date such as 2026-11-25 or 2026-11-25T08:00:00Z, or seconds since 1970, got \(text)")
+}
+
+func timeRange(store: HistoryStore, from: String?, to: String?) throws -> (Double, Double) {
+    let span = try store.span()
+    let start = try from.map { try parseTime($0, option: "--from") } ?? span?.first ?? 0
+    let end = try to.map { try parseTime($0, option: "--to") } ?? max(Date().timeIntervalSince1970, (span?.last ?? 0) + 1)
+    return (start, end)
+}
+
+func iso(_ t: Double) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: Date(timeIntervalSince1970: t))
+}
+
+func num(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e12 ? String(Int(v)) : String(format: "%.3f", v) }
+
+func csv(_ s: String) -> String {
+    s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import FuseboxController
+import FuseboxHistory
+import FuseboxLua
+
+/// `fusebox replay --history fusebox.db --policy NAME|FILE`: what a policy
+/// (or a chain, comma-separated) would have done over the recorded history.
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a policy over recorded history: peaks against the limit, energy per charger, fairness, violations.")
+
+    @Option(help: "The history file.")
+    var history: String = "fusebox.db"
+
+    @Option(help: "A policy name or file, or a chain: ripple,fair_share.")
+    var policy: String
+
+    @Option(help: "From (2026-11-25, 2026-11-25T08:00:00Z, or seconds since 1970); default: the first sample.")
+    var from: String?
+
+    @Option(help: "To, as --from; default: the last sample.")
+    var to: String?
+
+    @Option(help: "List at most this many violations.")
+    var maxViolations: Int = 20
+
+    func run() async throws {
+        let store = try openHistory(history)
+        let (start, end) = try timeRange(store: store, from: from, to: to)
+        let library = PolicyLibrary.shipped()
+        let scripts: [PolicyScript]
+        do { scripts = try policy.split(separator: ",").map { try library.load(String($0)) } } catch {
+            throw ValidationError("--policy: \(error)")
+        }
+        let cycles = try store.cycles(from: start, to: end)
+        guard !cycles.isEmpty else { throw ValidationError("no samples in \(history) between \(iso(start)) and \(iso(end))") }
+        var report = PolicyReplay.run(cycles: cycles, chargers: try store.chargers(), chain: PolicyChain(scripts: scripts))
+        let total = report.violations.count
+        report.violations = Array(report.violations.prefix(maxViolations))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        FileHandle.standardOutput.write(try encoder.encode(report))
+        say("")
+        say("\(report.cycles) cycles replayed; \(total) violation(s)\(total > maxViolations ? ", the first \(maxViolations) listed" : "")")
+    }
+}
