@@ -13,8 +13,11 @@ struct Bench: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Only this group: policy, modbus.")
+    @Option(help: "Only this group: policy, modbus, cycle.")
     var only: String?
+
+    @Option(help: "Seconds each cycle configuration runs on the wall clock.")
+    var cycleSeconds: Double = 20
 
     @Option(help: "Rounds per variant (interleaved).")
     var rounds: Int = 5
@@ -34,6 +37,9 @@ struct Bench: AsyncParsableCommand {
         }
         if only == nil || only == "modbus" {
             document["modbus"] = try await ModbusBench(rounds: rounds).run()
+        }
+        if only == nil || only == "cycle" {
+            document["cycle"] = try await CycleBench(sizes: [10, 100], periods: [1, 0.1], seconds: cycleSeconds).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
