@@ -2,7 +2,7 @@ import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
 
-/// The control cycle of DESIGN.md, read top to bottom in `run(at:)`:
+/// The control cycle of DESIGN.md, read top to bottom in `sample(at:)` and `run(at:)`:
 ///   1. sample the grid meter, the PV meter and the ripple contacts, all at once;
 ///   2. poll every charger, all at once (each on its own connection);
 ///   3. build one immutable snapshot (remote limits and the ripple mode applied);
@@ -88,6 +88,7 @@ public actor ControlCycle {
     private var inFailsafe = false
     private var fallbackReason: String?
     private var rippleMode = RippleMode.normal
+    private var commissioning = Commissioning()
     private var lastSnapshot: SiteSnapshot?
     /// Events from commands between cycles, reported with the next record.
     private var pending: [SiteEvent] = []
@@ -114,8 +115,9 @@ public actor ControlCycle {
         enabled = Array(repeating: true, count: stations.count)
     }
 
-    /// One cycle at `time` (seconds since 1970, or simulated seconds).
-    public func run(at time: Double) async -> Record {
+    /// Steps 1 to 3 of a cycle: sample the meters and contacts, poll the chargers,
+    /// build the snapshot (remote limits and the ripple mode applied).
+    private func sample(at time: Double) async -> (SiteSnapshot, [String], [SiteEvent]) {
         now = time
         var errors: [String] = []
         var events = pending
@@ -217,6 +219,18 @@ public actor ControlCycle {
                 : SiteEvent(time: time, kind: .failsafeLeft, subject: "grid", message: "the grid meter answers again"))
         }
         lastSnapshot = snapshot
+        for w in commissioning.observe(snapshot) {
+            events.append(SiteEvent(time: time, kind: .commissioning, subject: w.subject, message: w.message))
+        }
+        return (snapshot, errors, events)
+    }
+
+    /// One cycle at `time` (seconds since 1970, or simulated seconds): steps 1 to 3
+    /// above, then 4 to 7 here.
+    public func run(at time: Double) async -> Record {
+        let (snapshot, sampleErrors, sampleEvents) = await sample(at: time)
+        var errors = sampleErrors, events = sampleEvents
+        let chargers = snapshot.chargers
 
         // 4-6. Budget, policies, clamp. Then down to 0.1 A, the finest step chargers
         // take: never above the allocation, and no rewrite for a hundredth of an amp.
@@ -253,11 +267,16 @@ public actor ControlCycle {
                 }
             }
         }
-
         return Record(time: time, snapshot: snapshot, allowed: allowed, allocation: targets,
                       budget: outcome.budget.available, fallback: reason, corrections: outcome.corrections,
                       errors: errors, events: events,
                       invariantViolations: InvariantCheck.violations(targets, snapshot: snapshot))
+    }
+
+    /// Steps 1 to 3 alone: what the site looks like now, with no allocation and
+    /// no writes (`fusebox check --live` watches a site this way).
+    public func observe(at time: Double) async -> (snapshot: SiteSnapshot, errors: [String], events: [SiteEvent]) {
+        await sample(at: time)
     }
 
     private func readContacts() async -> [Result<Bool, RippleContactError>] {

@@ -13,7 +13,7 @@ struct RunCommandTests {
     let binary = Expectation.fuseboxBinary(from: #filePath)
 
     /// The default simulated site on free ports, and a site.yaml for it in a fresh folder.
-    func site() throws -> (SimulatedSite, URL) {
+    func site(phases override: [String: String] = [:]) throws -> (SimulatedSite, URL) {
         let sim = try SimConfig.load(file: Self.root + "/config/sim.yaml")
         let site = try SimulatedSite(config: sim, anyPort: true)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-run-\(UUID().uuidString)")
@@ -21,7 +21,7 @@ struct RunCommandTests {
         try FileManager.default.copyItem(atPath: Self.root + "/policies/fair_share.lua",
                                          toPath: folder.appendingPathComponent("policies/fair_share.lua").path)
         let chargers = sim.chargers.map { c in
-            "  - { id: \(c.id), driver: \(c.make), host: 127.0.0.1, port: \(site.port(of: c.id)!), unit: \(c.unit), max: \(c.charger.maxCurrent), phases: [\(c.charger.phases.map { String($0.rawValue) }.joined(separator: ", "))] }"
+            "  - { id: \(c.id), driver: \(c.make), host: 127.0.0.1, port: \(site.port(of: c.id)!), unit: \(c.unit), max: \(c.charger.maxCurrent), phases: \(override[c.id] ?? "[" + c.charger.phases.map { String($0.rawValue) }.joined(separator: ", ") + "]") }"
         }.joined(separator: "\n")
         let yaml = """
             site: { name: test site, serial: T1, period: 200ms, limit: { current: 63, margin: 2 }, failsafe: { meter_timeout: 5s, current: 6 } }
@@ -105,6 +105,30 @@ struct RunCommandTests {
         #expect(try after.sessions(from: 0, to: 1e12).count == 1, "the car never left: still one session")
         let events = try after.events(from: 0, to: 1e12)
         #expect(events.filter { $0.kind == .started }.count == 2 && events.filter { $0.kind == .stopped }.count == 1, "\(events)")
+    }
+
+    @Test("check --live: a charger wired to other phases than configured is found from the readings")
+    func checkLive() async throws {
+        // The simulated p02 is on building phases [2, 3, 1]; the file says [1, 2, 3].
+        let (site, folder) = try site(phases: ["p02": "[1, 2, 3]"])
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        // The site lives on by itself: a simulated second every 50 ms; p02's one-phase car comes at 20 s.
+        let ticker = Task.detached {
+            while !Task.isCancelled {
+                site.tick(1)
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let child = try ChildProcess([binary, "check", "--live", "--seconds", "4", "--config", folder.appendingPathComponent("site.yaml").path])
+        #expect(child.waitForExit(timeout: 60) == 1)
+        let warnings = child.output.filter { $0.hasPrefix("warning:") }
+        #expect(warnings.count == 1, "\(child.output)")
+        #expect(warnings.first?.contains("p02") == true && warnings.first?.contains("showed on L2") == true
+                && warnings.first?.contains("says L1") == true, "\(warnings)")
+        #expect(child.output.contains("0 device error(s), 1 wiring warning(s)"), "\(child.output.suffix(3))")
+        ticker.cancel()
+        await ticker.value
+        #expect(site.model.chargers.allSatisfy { $0.written.isEmpty }, "check --live writes nothing")
     }
 
     @Test("check: the example configuration and its scripts are fine")
