@@ -32,6 +32,8 @@ let package = Package(
         // Every Lua API call that can raise or yield lives here, in C, so that no
         // longjmp ever crosses a Swift frame.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
+        // A GPIO line through the Linux character device (ripple-control inputs).
+        .target(name: "CGPIO"),
         .target(name: "FuseboxCore"),
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
@@ -39,7 +41,7 @@ let package = Package(
         // SQLite history through GRDB: samples, events, sessions, retention, queries.
         .target(name: "FuseboxHistory", dependencies: ["FuseboxCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "FuseboxController", dependencies: [
-            "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxHistory", .product(name: "Yams", package: "Yams"),
+            "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxHistory", "CGPIO", .product(name: "Yams", package: "Yams"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

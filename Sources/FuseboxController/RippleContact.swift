@@ -1,6 +1,7 @@
 import Foundation
 import FuseboxCore
 import FuseboxModbus
+import CGPIO
 
 /// One ripple-control contact as the cycle reads it: closed, open, or an error
 /// that says why it could not be read (the signal then keeps its last state).
@@ -59,4 +60,44 @@ public struct ModbusContact: RippleContact {
             return .failure(RippleContactError("\(name): \(error)"))
         }
     }
+}
+
+/// A GPIO line through the Linux character device: value 1 reads as closed.
+/// With a pull-up and the contact to ground, closed reads 0: say `active: open`.
+/// The line is requested on first read and kept; a failed read releases it, so
+/// the next read requests it again (a chip that comes back after a reset).
+public final class GPIOContact: RippleContact, @unchecked Sendable {
+    public let chip: String
+    public let line: Int
+    public var name: String { "ripple input \(chip) line \(line)" }
+    private let lock = NSLock()
+    private var fd: Int32 = -1
+
+    public init(chip: String, line: Int) {
+        self.chip = chip
+        self.line = line
+    }
+
+    public func read() async -> Result<Bool, RippleContactError> {
+        lock.withLock {
+            var message = [CChar](repeating: 0, count: 256)
+            if fd < 0 {
+                fd = fusebox_gpio_open_input(chip, UInt32(line), &message, message.count)
+                if fd < 0 { return .failure(RippleContactError("\(name): \(Self.text(message))")) }
+            }
+            let value = fusebox_gpio_read(fd, &message, message.count)
+            if value < 0 {
+                fusebox_gpio_close(fd)
+                fd = -1
+                return .failure(RippleContactError("\(name): \(Self.text(message))"))
+            }
+            return .success(value == 1)
+        }
+    }
+
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit { fusebox_gpio_close(fd) }
 }

@@ -103,9 +103,7 @@ public struct SiteAssembly {
                 guard let e = endpoint(d) else { problems.append("\(path): no address to read the contact at"); continue }
                 contact = ModbusContact(connection: connection(e, name: "ripple"), unit: unit, address: register, coil: coil)
             case .gpio(let chip, let line):
-                problems.append("\(path).type: gpio (\(chip) line \(line)) is not supported by this build yet; wire the receiver's "
-                                + "relay to a Modbus I/O module (modbus-di) or expose the line as a value file (type: file)")
-                continue
+                contact = GPIOContact(chip: chip, line: line)
             }
             contacts.append((contact, RippleSignal.Contact(activeWhenClosed: input.activeWhenClosed, mode: input.mode,
                                                            debounce: input.debounce)))

@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxController
 import FuseboxCore
 import FuseboxHistory
 import FuseboxSimulator
