@@ -11,13 +11,7 @@ public struct DriverLibrary: Sendable {
         DriverLibrary(directories: ScriptDirectories.search("drivers", site: siteDirectory, environment: "FUSEBOX_DRIVERS"))
     }
 
-    /// A path ending in `.lua` is taken as is; a bare name is looked up.
-    public func path(for nameOrFile: String) -> String? {
-        if nameOrFile.hasSuffix(".lua") || nameOrFile.contains("/") {
-            return FileManager.default.fileExists(atPath: nameOrFile) ? nameOrFile : nil
-        }
-        return directories.lazy.map { $0 + "/" + nameOrFile + ".lua" }.first { FileManager.default.fileExists(atPath: $0) }
-    }
+    public func path(for nameOrFile: String) -> String? { ScriptDirectories.find(nameOrFile, in: directories) }
 
     public func load(_ nameOrFile: String) throws(LuaError) -> DriverScript {
         guard let path = path(for: nameOrFile) else {

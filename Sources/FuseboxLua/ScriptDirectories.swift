@@ -19,4 +19,13 @@ public enum ScriptDirectories {
         var seen = Set<String>()
         return dirs.filter { seen.insert($0).inserted }
     }
+
+    /// A path ending in `.lua` (or holding a `/`) is taken as is; a bare name is
+    /// looked up as NAME.lua in `directories`, first match wins.
+    public static func find(_ nameOrFile: String, in directories: [String]) -> String? {
+        if nameOrFile.hasSuffix(".lua") || nameOrFile.contains("/") {
+            return FileManager.default.fileExists(atPath: nameOrFile) ? nameOrFile : nil
+        }
+        return directories.lazy.map { $0 + "/" + nameOrFile + ".lua" }.first { FileManager.default.fileExists(atPath: $0) }
+    }
 }

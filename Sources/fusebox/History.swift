@@ -19,18 +19,14 @@ struct HistoryExport: AsyncParsableCommand {
     @Option(help: "samples, chargers, sessions or events.")
     var what: String = "samples"
 
-    @Option(help: "From (2026-11-25, 2026-11-25T08:00:00Z, or seconds since 1970); default: the first sample.")
-    var from: String?
-
-    @Option(help: "To, as --from; default: now.")
-    var to: String?
+    @OptionGroup var range: TimeRangeOptions
 
     @Option(help: "Seconds per row for samples (1-minute aggregates from 60 on).")
     var resolution: Double = 60
 
     func run() async throws {
         let store = try openHistory(history)
-        let (start, end) = try timeRange(store: store, from: from, to: to)
+        let (start, end) = try range.resolve(store)
         var out = ""
         switch what {
         case "samples":
@@ -111,11 +107,20 @@ func parseTime(_ text: String, option: String) throws -> Double {
     throw ValidationError("\(option): expected a date such as 2026-11-25 or 2026-11-25T08:00:00Z, or seconds since 1970, got \(text)")
 }
 
-func timeRange(store: HistoryStore, from: String?, to: String?) throws -> (Double, Double) {
-    let span = try store.span()
-    let start = try from.map { try parseTime($0, option: "--from") } ?? span?.first ?? 0
-    let end = try to.map { try parseTime($0, option: "--to") } ?? max(Date().timeIntervalSince1970, (span?.last ?? 0) + 1)
-    return (start, end)
+/// `--from` and `--to` of the commands that read history.
+struct TimeRangeOptions: ParsableArguments {
+    @Option(help: "From (2026-11-25, 2026-11-25T08:00:00Z, or seconds since 1970); default: the first sample.")
+    var from: String?
+
+    @Option(help: "To, as --from; default: after the last sample.")
+    var to: String?
+
+    func resolve(_ store: HistoryStore) throws -> (Double, Double) {
+        let span = try store.span()
+        let start = try from.map { try parseTime($0, option: "--from") } ?? span?.first ?? 0
+        let end = try to.map { try parseTime($0, option: "--to") } ?? max(Date().timeIntervalSince1970, (span?.last ?? 0) + 1)
+        return (start, end)
+    }
 }
 
 func iso(_ t: Double) -> String {

@@ -16,18 +16,14 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "A policy name or file, or a chain: ripple,fair_share.")
     var policy: String
 
-    @Option(help: "From (2026-11-25, 2026-11-25T08:00:00Z, or seconds since 1970); default: the first sample.")
-    var from: String?
-
-    @Option(help: "To, as --from; default: the last sample.")
-    var to: String?
+    @OptionGroup var range: TimeRangeOptions
 
     @Option(help: "List at most this many violations.")
     var maxViolations: Int = 20
 
     func run() async throws {
         let store = try openHistory(history)
-        let (start, end) = try timeRange(store: store, from: from, to: to)
+        let (start, end) = try range.resolve(store)
         let library = PolicyLibrary.shipped()
         let scripts: [PolicyScript]
         do { scripts = try policy.split(separator: ",").map { try library.load(String($0)) } } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxTesting
 import FuseboxCore
 import Testing
 
@@ -12,17 +13,17 @@ struct PacingCase: Decodable, Sendable, CustomStringConvertible {
     var steps: [Step]
     var description: String { name }
 
-    static func all() -> [PacingCase] {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Cases/pacing.json")
-        do { return try JSONDecoder().decode([PacingCase].self, from: Data(contentsOf: file)) } catch {
-            Issue.record("Cases/pacing.json: \(error)")
-            return []
-        }
-    }
+    static func all() -> [PacingCase] { JSONCases.load("Cases/pacing.json") }
 }
 
 @Suite("Limit pacing: cut at once, raise slowly")
 struct LimitPacerTests {
+    /// A parameterized test with no arguments passes silently: this one does not.
+    @Test("the case file is there and decodes")
+    func casesExist() {
+        #expect(!PacingCase.all().isEmpty)
+    }
+
     @Test("pacing cases", arguments: PacingCase.all())
     func pacing(_ c: PacingCase) {
         let settings = c.settings.map {

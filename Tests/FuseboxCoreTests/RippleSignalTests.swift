@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxTesting
 import FuseboxCore
 import Testing
 
@@ -11,17 +12,17 @@ struct RippleSignalCase: Decodable, Sendable, CustomStringConvertible {
     var steps: [Step]
     var description: String { name }
 
-    static func all() -> [RippleSignalCase] {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Cases/ripple_signal.json")
-        do { return try JSONDecoder().decode([RippleSignalCase].self, from: Data(contentsOf: file)) } catch {
-            Issue.record("Cases/ripple_signal.json: \(error)")
-            return []
-        }
-    }
+    static func all() -> [RippleSignalCase] { JSONCases.load("Cases/ripple_signal.json") }
 }
 
 @Suite("The ripple signal: debounce, wiring, several inputs, the API")
 struct RippleSignalTests {
+    /// A parameterized test with no arguments passes silently: this one does not.
+    @Test("the case file is there and decodes")
+    func casesExist() {
+        #expect(!RippleSignalCase.all().isEmpty)
+    }
+
     @Test("ripple signal cases", arguments: RippleSignalCase.all())
     func signal(_ c: RippleSignalCase) throws {
         var signal = RippleSignal(contacts: try c.contacts.map {

@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxTesting
 import FuseboxModbus
 import Testing
 
@@ -11,13 +12,7 @@ struct CodecCase: Sendable, Codable, CustomStringConvertible {
     var value: Double
     var description: String { name }
 
-    static func all() -> [CodecCase] {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Cases/codecs.json")
-        do { return try JSONDecoder().decode([CodecCase].self, from: Data(contentsOf: url)) } catch {
-            Issue.record("cannot load Cases/codecs.json: \(error)")
-            return []
-        }
-    }
+    static func all() -> [CodecCase] { JSONCases.load("Cases/codecs.json") }
 }
 
 @Suite("Register codecs: cases from Cases/codecs.json")

@@ -66,17 +66,7 @@ public struct PolicyLibrary: Sendable {
         PolicyLibrary(directories: ScriptDirectories.search("policies", site: siteDirectory, environment: "FUSEBOX_POLICIES"))
     }
 
-    /// A path ending in `.lua` is taken as is; a bare name is looked up.
-    public func path(for nameOrFile: String) -> String? {
-        if nameOrFile.hasSuffix(".lua") || nameOrFile.contains("/") {
-            return FileManager.default.fileExists(atPath: nameOrFile) ? nameOrFile : nil
-        }
-        for dir in directories {
-            let candidate = dir + "/" + nameOrFile + ".lua"
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    public func path(for nameOrFile: String) -> String? { ScriptDirectories.find(nameOrFile, in: directories) }
 
     public func load(_ nameOrFile: String, limits: LuaLimits = LuaLimits()) throws(LuaError) -> PolicyScript {
         guard let path = path(for: nameOrFile) else {
