@@ -17,6 +17,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -49,6 +55,17 @@ let package = Package(
         .target(name: "FuseboxSimulator", dependencies: [
             "FuseboxCore", "FuseboxModbus", .product(name: "Yams", package: "Yams"),
         ]),
+        // The web page, the REST API, live updates, login and /metrics (Hummingbird).
+        .target(name: "FuseboxServer", dependencies: [
+            "FuseboxController", "FuseboxHistory", "FuseboxCore", "FuseboxLua", "FuseboxDevices",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Yams", package: "Yams"),
+        ], resources: [.copy("Page")]),
         // The controller driving the simulated site in simulated time: demo, scenarios, bench.
         .target(name: "FuseboxSimulation", dependencies: [
             "FuseboxController", "FuseboxSimulator", "FuseboxModbus", "FuseboxLua", "FuseboxCore", .product(name: "Yams", package: "Yams"),
@@ -56,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "FuseboxHistory", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "FuseboxHistory", "FuseboxServer", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,6 +86,11 @@ let package = Package(
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
+        .testTarget(name: "FuseboxServerTests", dependencies: [
+            "FuseboxServer", "FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxHistory", "FuseboxCore", "FuseboxTesting",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
     ],

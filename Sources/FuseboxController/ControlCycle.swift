@@ -71,7 +71,7 @@ public actor ControlCycle {
     public let settings: Settings
     private let meter: LuaDevice
     private let pvMeter: LuaDevice?
-    public let stations: [Station]
+    public nonisolated let stations: [Station]
     private let chain: PolicyChain
     private let contacts: [RippleContact]
     private var signal: RippleSignal
@@ -81,6 +81,8 @@ public actor ControlCycle {
     private var writtenAt: [Double]
     private var responding: [Bool?]
     private var enabled: [Bool]
+    /// Priorities set at runtime (the page, the API), by station index.
+    private var priorities: [Int?]
     private var remote = RemoteLimits()
     private var lastGrid: GridMeasurement?
     private var lastMeterAnswer: Double?
@@ -113,6 +115,7 @@ public actor ControlCycle {
         writtenAt = Array(repeating: -.infinity, count: stations.count)
         responding = Array(repeating: nil, count: stations.count)
         enabled = Array(repeating: true, count: stations.count)
+        priorities = Array(repeating: nil, count: stations.count)
     }
 
     /// Steps 1 to 3 of a cycle: sample the meters and contacts, poll the chargers,
@@ -175,6 +178,7 @@ public actor ControlCycle {
         for (i, s) in stations.enumerated() {
             var c = s.settings
             c.setpoint = setpoints[i]
+            if let p = priorities[i] { c.priority = p }
             if let cap = remote.max(for: c.id, at: time) { c.cableMax = min(c.cableMax ?? .infinity, cap) }
             if !enabled[i] { c.cableMax = 0 }
             switch readings[i] {
@@ -316,6 +320,31 @@ public actor ControlCycle {
         enabled[i] = on
         pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: on ? "enabled" : "disabled"))
         return true
+    }
+
+    /// A charger's priority from now on (the page, the API); unknown ids are refused.
+    public func setPriority(_ id: String, _ priority: Int) -> Bool {
+        guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
+        priorities[i] = priority
+        pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: "priority \(priority)"))
+        return true
+    }
+
+    /// What has been set from outside and is in force now, for the page and the API.
+    public struct Overrides: Sendable {
+        public var remote: RemoteLimits
+        public var ripple: RippleMode?
+        public var enabled: [String: Bool]
+        public var priority: [String: Int]
+    }
+
+    public func overrides() -> Overrides {
+        var e: [String: Bool] = [:], p: [String: Int] = [:]
+        for (i, s) in stations.enumerated() {
+            e[s.settings.id] = enabled[i]
+            p[s.settings.id] = priorities[i] ?? s.settings.priority
+        }
+        return Overrides(remote: remote, ripple: signal.remoteMode(at: now), enabled: e, priority: p)
     }
 
     /// Hot reload of a policy: the new script (compiled fresh by the caller) is

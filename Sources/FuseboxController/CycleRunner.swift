@@ -10,6 +10,12 @@ public struct CycleTiming: Sendable {
     /// Seconds of work: sampling, polling, allocation and writes.
     public var work: Double
     public var overrun: Bool
+
+    public init(started: Double, work: Double, overrun: Bool) {
+        self.started = started
+        self.work = work
+        self.overrun = overrun
+    }
 }
 
 /// What the runner publishes after each cycle: to history, the page, the log.
@@ -17,6 +23,12 @@ public struct PublishedCycle: Sendable {
     public var record: ControlCycle.Record
     public var timing: CycleTiming
     public var number: Int
+
+    public init(record: ControlCycle.Record, timing: CycleTiming, number: Int) {
+        self.record = record
+        self.timing = timing
+        self.number = number
+    }
 }
 
 /// Runs the control cycle on the wall clock, one cycle per period, as a

@@ -1,0 +1,326 @@
+import Foundation
+import FuseboxController
+import FuseboxCore
+import FuseboxHistory
+import Hummingbird
+
+/// The REST API (docs/openapi.yaml, served at /api/openapi.yaml). Reads are GET;
+/// changes are PUT (set), DELETE (clear) or POST (an action); every body is
+/// JSON but a script's source. Bad input is a 4xx naming the field and what was
+/// expected, and nothing is applied when it is.
+struct API {
+    let feed: SiteFeed
+    let accounts: Accounts
+    /// Slows each failed login down (the per-address lockout comes on top).
+    let failedLoginDelay: Duration
+    let openAPI: String
+
+    func addPublicRoutes(to router: Router<FuseboxRequestContext>) {
+        router.get("/api/health") { _, _ -> Response in
+            json(["status": "ok"])
+        }
+        router.post("/api/login") { request, context -> Response in
+            var request = request
+            guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
+                // A cross-site form can post text/plain or a form, never JSON without a preflight.
+                throw APIError(.unsupportedMediaType, "send the login as application/json", expected: "application/json")
+            }
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["user", "password"])
+            let user = try body.string("user"), password = try body.string("password", maxLength: 200)
+            let outcome: Result<(id: String, session: Accounts.Session), Accounts.LoginFailure>
+            do throws(Accounts.LoginFailure) {
+                outcome = .success(try await accounts.login(user: user, password: password, from: context.clientAddress))
+            } catch {
+                outcome = .failure(error)
+            }
+            switch outcome {
+            case .success(let (id, session)):
+                var response = json(["user": session.user, "csrf": session.csrf, "expires": session.expires])
+                response.setCookie(Cookie(name: Authentication.cookie, value: id, maxAge: Int(accounts.sessionLifetime),
+                                          path: "/", httpOnly: true, sameSite: .strict))
+                return response
+            case .failure(.wrongCredentials):
+                try await Task.sleep(for: failedLoginDelay)
+                throw APIError(.unauthorized, "wrong user or password")
+            case .failure(.tooMany(let retryAfter)):
+                var e = APIError(.tooManyRequests, "too many failed logins from this address; try again in \(retryAfter) s")
+                e.headers[.retryAfter] = String(retryAfter)
+                throw e
+            }
+        }
+    }
+
+    func addRoutes(to api: RouterGroup<FuseboxRequestContext>) {
+        api.get("session") { _, context -> Response in
+            switch context.identity {
+            case .session(_, let s)?: json(["user": s.user, "csrf": s.csrf, "expires": s.expires])
+            case .token(let t)?: json(["token": t.name])
+            case nil: throw APIError(.unauthorized, "not logged in")
+            }
+        }
+        api.post("logout") { _, context -> Response in
+            var response = json(["status": "logged out"])
+            if case .session(let id, _)? = context.identity { await accounts.logout(id) }
+            response.setCookie(Cookie(name: Authentication.cookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            return response
+        }
+        api.get("openapi.yaml") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: openAPI)))
+        }
+
+        // Live status and the chargers.
+        api.get("status") { _, _ -> Response in try encode(try currentStatus()) }
+        api.get("chargers") { _, _ -> Response in try encode(try currentStatus().chargers) }
+        api.get("chargers/:id") { _, context -> Response in try encode(try charger(context)) }
+        api.put("chargers/:id/limit") { request, context -> Response in
+            var request = request
+            let id = try charger(context).id
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["amps", "ttl"])
+            let amps = try body.number("amps", 0...80), ttl = try body.ttl(default: 3600)
+            _ = await feed.cycle.setChargerLimit(id, amps: amps, ttl: ttl)
+            return json(["charger": id, "amps": amps, "ttl": ttl])
+        }
+        api.delete("chargers/:id/limit") { _, context -> Response in
+            let id = try charger(context).id
+            _ = await feed.cycle.setChargerLimit(id, amps: nil, ttl: 0)
+            return json(["charger": id, "amps": NSNull()])
+        }
+        api.put("chargers/:id/priority") { request, context -> Response in
+            var request = request
+            let id = try charger(context).id
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["priority"])
+            let priority = try body.integer("priority", -1000...1000)
+            _ = await feed.cycle.setPriority(id, priority)
+            return json(["charger": id, "priority": priority])
+        }
+        api.put("chargers/:id/enabled") { request, context -> Response in
+            var request = request
+            let id = try charger(context).id
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["enabled"])
+            let on = try body.bool("enabled")
+            _ = await feed.cycle.setEnabled(id, on)
+            return json(["charger": id, "enabled": on])
+        }
+
+        // The site limit and the ripple mode (the "cloud REST" signal path).
+        api.get("site/limit") { _, _ -> Response in
+            let s = try currentStatus()
+            return json(["amps": s.siteLimit.map { $0 as Any } ?? NSNull(), "until": s.siteLimitUntil.map { $0 as Any } ?? NSNull(),
+                         "fuse": s.grid.limit])
+        }
+        api.put("site/limit") { request, context -> Response in
+            var request = request
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["amps", "ttl"])
+            let amps = try body.number("amps", 0...4000), ttl = try body.ttl(default: 900)
+            await feed.cycle.setSiteLimit(amps, ttl: ttl)
+            return json(["amps": amps, "ttl": ttl])
+        }
+        api.delete("site/limit") { _, _ -> Response in
+            await feed.cycle.setSiteLimit(nil, ttl: 0)
+            return json(["amps": NSNull()])
+        }
+        api.get("ripple") { _, _ -> Response in
+            let s = try currentStatus()
+            return json(["mode": s.ripple, "remote": s.rippleRemote.map { $0 as Any } ?? NSNull()])
+        }
+        api.put("ripple") { request, context -> Response in
+            var request = request
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["mode", "ttl"])
+            let mode = try body.choice("mode", RippleMode.allCases.map(\.rawValue)), ttl = try body.ttl(default: 900)
+            await feed.cycle.setRipple(RippleMode(rawValue: mode), ttl: ttl)
+            return json(["mode": mode, "ttl": ttl])
+        }
+        api.delete("ripple") { _, _ -> Response in
+            await feed.cycle.setRipple(nil)
+            return json(["mode": NSNull()])
+        }
+
+        // History, sessions, events.
+        api.get("history") { request, _ -> Response in
+            let (from, to) = try range(request, defaultSpan: 3600)
+            let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? max(1, (to - from) / 500)
+            let points = try store().samples(from: from, to: to, resolution: resolution)
+            return try encode(points.map(HistoryPoint.init))
+        }
+        api.get("history/chargers/:id") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let (from, to) = try range(request, defaultSpan: 3600)
+            let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? max(1, (to - from) / 500)
+            let points = try store().chargerSamples(id, from: from, to: to, resolution: resolution)
+            return try encode(points.map { ["time": $0.time, "current": $0.current, "setpoint": $0.setpoint, "energy": $0.energy] })
+        }
+        api.get("sessions") { request, _ -> Response in
+            let (from, to) = try range(request, defaultSpan: 30 * 86_400)
+            let sessions = try store().sessions(from: from, to: to, charger: query(request, "charger"))
+            if query(request, "format") == "csv" { return csv(sessions) }
+            return try encode(sessions.map(SessionRecord.init))
+        }
+        api.get("sessions.csv") { request, _ -> Response in
+            let (from, to) = try range(request, defaultSpan: 30 * 86_400)
+            return csv(try store().sessions(from: from, to: to, charger: query(request, "charger")))
+        }
+        api.get("events") { request, _ -> Response in
+            let (from, to) = try range(request, defaultSpan: 7 * 86_400)
+            let limit = try query(request, "limit").map { text -> Int in
+                guard let n = Int(text), (1...10_000).contains(n) else { throw APIError.badField("limit", expected: "a whole number from 1 to 10000", got: text) }
+                return n
+            } ?? 200
+            return try encode(try store().events(from: from, to: to, limit: limit))
+        }
+
+        // Scripts.
+        api.get("scripts") { _, _ -> Response in try encode(await feed.scripts.list()) }
+        api.get("scripts/:kind/:name") { _, context -> Response in
+            let (kind, name) = try script(context)
+            do {
+                let text = try await feed.scripts.source(kind, name)
+                return Response(status: .ok, headers: [.contentType: "text/x-lua; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            } catch { throw scriptError(error) }
+        }
+        api.put("scripts/:kind/:name") { request, context -> Response in
+            var request = request
+            let (kind, name) = try script(context)
+            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            let source = String(decoding: buffer.readableBytesView, as: UTF8.self)
+            guard !source.isEmpty else { throw APIError(.badRequest, "the body is the script's Lua source; it is empty", field: "body", expected: "Lua source") }
+            do { try await feed.scripts.upload(kind, name, source: source) } catch { throw scriptError(error) }
+            return json(["kind": kind.rawValue, "name": name, "status": "running the new version"])
+        }
+        api.post("scripts/:kind/:name/reload") { _, context -> Response in
+            let (kind, name) = try script(context)
+            do { try await feed.scripts.reload(kind, name) } catch { throw scriptError(error) }
+            return json(["kind": kind.rawValue, "name": name, "status": "reloaded"])
+        }
+        api.post("scripts/:kind/:name/rollback") { _, context -> Response in
+            let (kind, name) = try script(context)
+            do { try await feed.scripts.rollback(kind, name) } catch { throw scriptError(error) }
+            return json(["kind": kind.rawValue, "name": name, "status": "rolled back"])
+        }
+
+        // API tokens.
+        api.get("tokens") { _, _ -> Response in
+            try encode(await accounts.listTokens().map { ["id": $0.id, "name": $0.name, "created": String($0.created)] })
+        }
+        api.post("tokens") { request, context -> Response in
+            var request = request
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["name"])
+            let (token, secret) = try await accounts.createToken(name: try body.string("name", maxLength: 80))
+            return json(["id": token.id, "name": token.name, "token": secret], status: .created)
+        }
+        api.delete("tokens/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard try await accounts.revokeToken(id: id) else { throw APIError(.notFound, "no token with id \(id)", field: "id") }
+            return json(["id": id, "status": "revoked"])
+        }
+    }
+
+    // MARK: - helpers
+
+    func currentStatus() throws -> LiveStatus {
+        guard let s = feed.status else { throw APIError(.serviceUnavailable, "the controller has not finished its first cycle yet") }
+        return s
+    }
+
+    func charger(_ context: FuseboxRequestContext) throws -> LiveStatus.Charger {
+        let id = try context.parameters.require("id")
+        guard let c = try currentStatus().chargers.first(where: { $0.id == id }) else {
+            throw APIError(.notFound, "no charger with id \(id)", field: "id", expected: "one of \(feed.cycle.stations.map(\.settings.id).joined(separator: ", "))")
+        }
+        return c
+    }
+
+    func script(_ context: FuseboxRequestContext) throws -> (ScriptManager.Kind, String) {
+        let kindText = try context.parameters.require("kind")
+        guard let kind = ScriptManager.Kind(rawValue: kindText) else {
+            throw APIError(.notFound, "no script kind \(kindText)", field: "kind", expected: "policy or driver")
+        }
+        return (kind, try context.parameters.require("name"))
+    }
+
+    func scriptError(_ error: Error) -> APIError {
+        guard let f = error as? ScriptManager.Failure else { return APIError(.internalServerError, "\(error)") }
+        let status: HTTPResponse.Status = switch f.status {
+        case 404: .notFound
+        case 409: .conflict
+        case 422: .unprocessableContent
+        default: .internalServerError
+        }
+        return APIError(status, f.description)
+    }
+
+    func store() throws -> HistoryStore {
+        guard let h = feed.history else { throw APIError(.notFound, "this controller keeps no history") }
+        return h
+    }
+
+    func query(_ request: Request, _ key: String) -> String? {
+        request.uri.queryParameters[Substring(key)].map(String.init)
+    }
+
+    /// `from` and `to`: seconds since 1970 or ISO 8601; `to` defaults to now, `from` to `to - defaultSpan`.
+    func range(_ request: Request, defaultSpan: Double) throws -> (Double, Double) {
+        let to = try query(request, "to").map { try time($0, field: "to") } ?? Date().timeIntervalSince1970 + 1
+        let from = try query(request, "from").map { try time($0, field: "from") } ?? to - defaultSpan
+        guard from < to else { throw APIError(.badRequest, "from must be before to", field: "from", expected: "a time before to") }
+        return (from, to)
+    }
+
+    func time(_ text: String, field: String) throws -> Double {
+        if let n = Double(text), n.isFinite { return n }
+        if let d = ISO8601DateFormatter().date(from: text) { return d.timeIntervalSince1970 }
+        throw APIError.badField(field, expected: "seconds since 1970 or an ISO 8601 time such as 2026-11-25T08:00:00Z", got: text)
+    }
+
+    func seconds(_ text: String, field: String) throws -> Double {
+        guard let n = Double(text), n >= 0.01, n <= 86_400 * 31 else {
+            throw APIError.badField(field, expected: "seconds from 0.01 to 2678400", got: text)
+        }
+        return n
+    }
+
+    func csv(_ sessions: [ChargingSession]) -> Response {
+        var out = "id,charger,start,end,energy_kwh,peak_power_w\n"
+        let iso = ISO8601DateFormatter()
+        for s in sessions {
+            out += "\(s.id),\(s.charger),\(iso.string(from: Date(timeIntervalSince1970: s.start))),"
+                + "\(s.end.map { iso.string(from: Date(timeIntervalSince1970: $0)) } ?? ""),"
+                + String(format: "%.3f,%.0f\n", s.energy, s.peakPower)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"sessions.csv\""],
+                        body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+}
+
+struct HistoryPoint: Encodable {
+    var time: Double, current: [Double], peak: [Double], ev: [Double], pv: Double, budget: [Double], limit: [Double]
+    init(_ p: SamplePoint) {
+        time = p.time; current = p.current.array; peak = p.peak.array; ev = p.ev.array; pv = p.pvPower
+        budget = p.budget.array; limit = p.limit.array
+    }
+}
+
+struct SessionRecord: Encodable {
+    var id: Int64, charger: String, start: Double, end: Double?, energy: Double, peakPower: Double
+    init(_ s: ChargingSession) {
+        id = s.id; charger = s.charger; start = s.start; end = s.end; energy = s.energy; peakPower = s.peakPower
+    }
+}
+
+func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func encode<T: Encodable>(_ value: T) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data = try encoder.encode(value)
+    return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

@@ -1,0 +1,123 @@
+import Crypto
+import Foundation
+import HummingbirdBcrypt
+
+/// Who may use the page and the API: one user with a password (the site's
+/// serial number unless a bcrypt hash is configured), browser sessions, and
+/// bearer tokens for API clients (stored as SHA-256 hashes in a file, so a
+/// copy of the file lets nobody in). Failed logins are slowed per address:
+/// from the fifth in a row, the address waits 2, 4, 8 ... up to 300 s.
+public actor Accounts {
+    public struct Session: Sendable {
+        public var user: String
+        /// Must come back in X-CSRF-Token with every state-changing request the
+        /// session cookie authenticates: another site's page cannot read it.
+        public var csrf: String
+        public var expires: Double
+    }
+
+    public struct Token: Sendable, Codable, Equatable {
+        public var id: String
+        public var name: String
+        public var created: Double
+        var hash: String
+    }
+
+    public enum LoginFailure: Error, Sendable {
+        case wrongCredentials
+        /// Too many failures from this address; retry after this many seconds.
+        case tooMany(retryAfter: Int)
+    }
+
+    public let user: String
+    private let passwordHash: String?
+    private let serial: String
+    private let tokenFile: String?
+    public nonisolated let sessionLifetime: Double
+    private var sessions: [String: Session] = [:]
+    private var failures: [String: (count: Int, until: Double)] = [:]
+    private var tokens: [Token] = []
+
+    public init(user: String, passwordHash: String?, serial: String, tokenFile: String?, sessionLifetime: Double = 86_400) {
+        self.user = user
+        self.passwordHash = passwordHash
+        self.serial = serial
+        self.tokenFile = tokenFile
+        self.sessionLifetime = sessionLifetime
+        if let tokenFile, let data = FileManager.default.contents(atPath: tokenFile) {
+            tokens = (try? JSONDecoder().decode([Token].self, from: data)) ?? []
+        }
+    }
+
+    /// A new session for the right user and password; the session's id goes in the cookie.
+    public func login(user: String, password: String, from address: String, now: Double = Date().timeIntervalSince1970)
+        throws(LoginFailure) -> (id: String, session: Session) {
+        if let f = failures[address], f.until > now { throw .tooMany(retryAfter: Int((f.until - now).rounded(.up))) }
+        guard user == self.user, checkPassword(password) else {
+            let count = (failures[address]?.count ?? 0) + 1
+            let wait = count >= 5 ? min(300, pow(2, Double(count - 4))) : 0
+            failures[address] = (count, now + wait)
+            throw .wrongCredentials
+        }
+        failures[address] = nil
+        sessions = sessions.filter { $0.value.expires > now }
+        let session = Session(user: user, csrf: Self.randomToken(), expires: now + sessionLifetime)
+        let id = Self.randomToken()
+        sessions[id] = session
+        return (id, session)
+    }
+
+    private func checkPassword(_ password: String) -> Bool {
+        if let passwordHash { return Bcrypt.verify(password, hash: passwordHash) }
+        // No hash configured: the serial number, compared in constant time.
+        guard !serial.isEmpty else { return false }
+        let a = Array(password.utf8), b = Array(serial.utf8)
+        var diff = a.count ^ b.count
+        for i in 0..<max(a.count, b.count) { diff |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)) }
+        return diff == 0
+    }
+
+    public func session(_ id: String, now: Double = Date().timeIntervalSince1970) -> Session? {
+        guard let s = sessions[id], s.expires > now else { return nil }
+        return s
+    }
+
+    public func logout(_ id: String) { sessions[id] = nil }
+
+    /// A new API token; its secret is returned this once and kept only as a hash.
+    public func createToken(name: String, now: Double = Date().timeIntervalSince1970) throws -> (Token, String) {
+        let secret = "fbx_" + Self.randomToken()
+        let token = Token(id: String(Self.randomToken().prefix(12)), name: name, created: now, hash: Self.hash(secret))
+        tokens.append(token)
+        try save()
+        return (token, secret)
+    }
+
+    public func revokeToken(id: String) throws -> Bool {
+        guard tokens.contains(where: { $0.id == id }) else { return false }
+        tokens.removeAll { $0.id == id }
+        try save()
+        return true
+    }
+
+    public func listTokens() -> [Token] { tokens }
+
+    public func token(forSecret secret: String) -> Token? {
+        let h = Self.hash(secret)
+        return tokens.first { $0.hash == h }
+    }
+
+    private func save() throws {
+        guard let tokenFile else { return }
+        try JSONEncoder().encode(tokens).write(to: URL(fileURLWithPath: tokenFile), options: .atomic)
+    }
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func randomToken() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import FuseboxController
+import FuseboxCore
+import FuseboxHistory
+import Prometheus
+import ServiceLifecycle
+
+/// The running site as the web server sees it: the latest cycle (for
+/// `GET /api/status`), a stream of updates per WebSocket client, the metrics,
+/// and the controller's commands. A `Service` that reads the runner's bounded
+/// stream, so a slow page never holds a cycle up.
+public final class SiteFeed: Service, @unchecked Sendable {
+    public let name: String
+    public let cycle: ControlCycle
+    public let runner: CycleRunner?
+    public let history: HistoryStore?
+    public let scripts: ScriptManager
+    public let metrics: SiteMetrics
+    private let stream: AsyncStream<PublishedCycle>?
+    private let lock = NSLock()
+    private var latestStatus: LiveStatus?
+    private var warnings: [String] = []
+    private var listeners: [UUID: AsyncStream<LiveStatus>.Continuation] = [:]
+
+    public init(name: String, cycle: ControlCycle, runner: CycleRunner?, history: HistoryStore?, scripts: ScriptManager) {
+        self.name = name
+        self.cycle = cycle
+        self.runner = runner
+        self.history = history
+        self.scripts = scripts
+        metrics = SiteMetrics(chargers: cycle.stations.map(\.settings.id))
+        stream = runner?.subscribe(label: "web", buffer: 16)
+    }
+
+    public func run() async throws {
+        guard let stream else { return }
+        for await published in stream { await take(published) }
+        lock.withLock { for l in listeners.values { l.finish() } }
+        try? await gracefulShutdown()
+    }
+
+    /// One cycle in: the status, the metrics, the WebSocket clients.
+    public func take(_ published: PublishedCycle) async {
+        let overrides = await cycle.overrides()
+        let fresh = published.record.events.filter { $0.kind == .commissioning }.map { "\($0.subject ?? ""): \($0.message)" }
+        let status: LiveStatus = lock.withLock {
+            warnings += fresh
+            return LiveStatus(site: name, published: published, overrides: overrides, warnings: warnings)
+        }
+        metrics.record(published, dropped: runner?.statistics.dropped ?? [:])
+        let targets = lock.withLock {
+            latestStatus = status
+            return Array(listeners.values)
+        }
+        for l in targets { l.yield(status) }
+    }
+
+    public var status: LiveStatus? { lock.withLock { latestStatus } }
+
+    /// Every status from now on; the newest wins when a client is slow.
+    public func updates() -> AsyncStream<LiveStatus> {
+        let id = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: LiveStatus.self, bufferingPolicy: .bufferingNewest(2))
+        continuation.onTermination = { [weak self] _ in self?.lock.withLock { _ = self?.listeners.removeValue(forKey: id) } }
+        lock.withLock {
+            listeners[id] = continuation
+            if let latestStatus { continuation.yield(latestStatus) }
+        }
+        return stream
+    }
+
+    public var clients: Int { lock.withLock { listeners.count } }
+}
+
+/// `/metrics` in Prometheus text format.
+public final class SiteMetrics: @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let cycleTime: DurationHistogram
+    private let cycles: Counter
+    private let overruns: Counter
+    private let current: [Gauge]
+    private let budget: [Gauge]
+    private let limit: [Gauge]
+    private let allocation: [String: Gauge]
+    private let deviceErrors: Counter
+    private let fallbacks: Counter
+    private let lock = NSLock()
+    private var dropGauges: [String: Gauge] = [:]
+
+    init(chargers: [String]) {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        cycleTime = registry.makeDurationHistogram(
+            descriptor: Self.name("fusebox_cycle_seconds", "Work of one control cycle"),
+            buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20), .milliseconds(50),
+                      .milliseconds(100), .milliseconds(200), .milliseconds(500), .seconds(1)])
+        cycles = registry.makeCounter(descriptor: Self.name("fusebox_cycles_total", "Control cycles run"))
+        overruns = registry.makeCounter(descriptor: Self.name("fusebox_cycle_overruns_total", "Cycles over their deadline"))
+        current = (1...3).map { registry.makeGauge(descriptor: Self.name("fusebox_grid_current_amperes", "Grid current per phase"), labels: [("phase", "L\($0)")]) }
+        budget = (1...3).map { registry.makeGauge(descriptor: Self.name("fusebox_budget_amperes", "Current left for the cars per phase"), labels: [("phase", "L\($0)")]) }
+        limit = (1...3).map { registry.makeGauge(descriptor: Self.name("fusebox_limit_amperes", "The limit in force per phase"), labels: [("phase", "L\($0)")]) }
+        allocation = Dictionary(uniqueKeysWithValues: chargers.map {
+            ($0, registry.makeGauge(descriptor: Self.name("fusebox_charger_limit_amperes", "The limit written to each charger"), labels: [("charger", $0)]))
+        })
+        deviceErrors = registry.makeCounter(descriptor: Self.name("fusebox_device_errors_total", "Device errors seen in cycles"))
+        fallbacks = registry.makeCounter(descriptor: Self.name("fusebox_policy_fallbacks_total", "Cycles allocated by the fallback"))
+    }
+
+    func record(_ p: PublishedCycle, dropped: [String: Int]) {
+        let r = p.record
+        cycleTime.record(.nanoseconds(Int64(p.timing.work * 1e9)))
+        cycles.increment()
+        if p.timing.overrun { overruns.increment() }
+        for (k, phase) in Phase.allCases.enumerated() {
+            current[k].set(r.snapshot.grid.current[phase])
+            budget[k].set(r.budget[phase])
+            limit[k].set(r.snapshot.limits.current[phase])
+        }
+        for (c, amps) in zip(r.snapshot.chargers, r.allocation) { allocation[c.id]?.set(amps) }
+        if !r.errors.isEmpty { deviceErrors.increment(by: Int64(r.errors.count)) }
+        if r.fallback != nil { fallbacks.increment() }
+        lock.withLock {
+            for (reader, count) in dropped {
+                let gauge = dropGauges[reader] ?? registry.makeGauge(
+                    descriptor: Self.name("fusebox_dropped_cycles", "Cycles a reader (history, web, log) lost by falling behind"),
+                    labels: [("reader", reader)])
+                dropGauges[reader] = gauge
+                gauge.set(Double(count))
+            }
+        }
+    }
+
+    private static func name(_ metric: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: metric, unitName: "", helpText: help)
+    }
+
+    public func text() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import FuseboxController
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+
+/// Where the server listens and who may log in (site.yaml's `http` part).
+public struct WebServerSettings: Sendable {
+    public var host = "0.0.0.0"
+    public var port = 4000
+    public var user = "admin"
+    /// bcrypt; without it the password is `serial`.
+    public var passwordHash: String?
+    public var serial = ""
+    /// Where API tokens are kept (their hashes); nil keeps them in memory only.
+    public var tokenFile: String?
+    public var failedLoginDelay: Duration = .seconds(1)
+
+    public init(listen: String = "0.0.0.0:4000", user: String = "admin", passwordHash: String? = nil, serial: String = "",
+                tokenFile: String? = nil) {
+        let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
+        host = parts.dropLast().joined(separator: ":")
+        if host.isEmpty { host = "0.0.0.0" }
+        port = parts.last.flatMap { Int($0) } ?? 4000
+        self.user = user
+        self.passwordHash = passwordHash
+        self.serial = serial
+        self.tokenFile = tokenFile
+    }
+}
+
+/// The web page, the REST API, the live WebSocket and /metrics, on one port.
+public enum WebServer {
+    /// The router alone: the tests run it in process.
+    public static func router(feed: SiteFeed, accounts: Accounts, settings: WebServerSettings) -> Router<FuseboxRequestContext> {
+        let router = Router(context: FuseboxRequestContext.self)
+        let api = API(feed: feed, accounts: accounts, failedLoginDelay: settings.failedLoginDelay, openAPI: Page.text("openapi.yaml"))
+        api.addPublicRoutes(to: router)
+        Page(accounts: accounts).addRoutes(to: router)
+        let authenticated = router.group("api").add(middleware: Authentication(accounts: accounts))
+        api.addRoutes(to: authenticated)
+        authenticated.get("live") { _, _ -> Response in
+            throw APIError(.badRequest, "/api/live is a WebSocket: send an Upgrade request")
+        }
+        router.group("metrics").add(middleware: Authentication(accounts: accounts)).get { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: feed.metrics.text())))
+        }
+        return router
+    }
+
+    /// The application, with the WebSocket upgrade for /api/live: a status per cycle.
+    public static func application(feed: SiteFeed, accounts: Accounts, settings: WebServerSettings,
+                                   logger: Logger = Logger(label: "fusebox.http")) -> some ApplicationProtocol {
+        Application(
+            router: router(feed: feed, accounts: accounts, settings: settings),
+            server: .http1WebSocketUpgrade { head, _, _ in
+                guard head.path?.split(separator: "?").first == "/api/live", await allowed(head, accounts: accounts) else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, _ in
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            // Reads until the client closes; what it sends is ignored.
+                            for try await _ in inbound {}
+                        }
+                        group.addTask {
+                            let encoder = JSONEncoder()
+                            encoder.outputFormatting = [.sortedKeys]
+                            for await status in feed.updates() {
+                                try await outbound.write(.text(String(decoding: try encoder.encode(status), as: UTF8.self)))
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                }
+            },
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "fusebox"),
+            logger: logger)
+    }
+
+    /// The upgrade request's own credentials (a browser sends its cookie; other
+    /// clients a bearer token), and an Origin, when there is one, of this host:
+    /// another site's page must not read the live status with the user's cookie.
+    static func allowed(_ head: HTTPRequest, accounts: Accounts) async -> Bool {
+        if let origin = head.headerFields[.origin], let authority = head.authority {
+            guard let url = URL(string: origin), let host = url.host else { return false }
+            let port = url.port.map { ":\($0)" } ?? ""
+            guard host + port == authority || host == authority else { return false }
+        }
+        if let auth = head.headerFields[.authorization], auth.hasPrefix("Bearer ") {
+            return await accounts.token(forSecret: String(auth.dropFirst(7))) != nil
+        }
+        for part in (head.headerFields[.cookie] ?? "").split(separator: ";") {
+            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == Authentication.cookie, await accounts.session(String(kv[1])) != nil { return true }
+        }
+        return false
+    }
+}
