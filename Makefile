@@ -3,26 +3,37 @@
 #   make test   the whole test suite
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config mbpoll socat
-# The independent Modbus peer of the tests (Tests/Support/modbus_peer.py).
+DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config mbpoll socat libjs-chart.js
+# A real browser for the page's end-to-end test, and wrk for its load test.
+TEST_DEBS := chromium chromium-driver wrk
+# The independent Modbus peer of the tests (Tests/Support/modbus_peer.py),
+# and Selenium to drive chromium (Tests/Support/browser_e2e.py).
 PYMODBUS := 3.16.1
 PYSERIAL := 3.5
+SELENIUM := 4.27.1
 
-.PHONY: deps test-deps build test demo bench clean
+.PHONY: deps install-debs test-deps build test demo bench clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEBS)"
+
+install-debs:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# Python packages the tests use as real peers.
-test-deps: deps
+# The real peers of the tests: Debian's browser and wrk, Python packages from PyPI.
+# (One install-debs for both lists: apt-get update runs once.)
+test-deps:
+	@$(MAKE) --no-print-directory install-debs PACKAGES="$(DEBS) $(TEST_DEBS)"
 	@python3 -c "import serial, pymodbus, sys; sys.exit(pymodbus.__version__ != '$(PYMODBUS)')" 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check pymodbus==$(PYMODBUS) pyserial==$(PYSERIAL)
+	@python3 -c "import selenium, sys; sys.exit(selenium.__version__ != '$(SELENIUM)')" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check selenium==$(SELENIUM)
 
 build: deps
 	$(SWIFT) build

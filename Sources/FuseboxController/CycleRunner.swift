@@ -77,7 +77,14 @@ public final class CycleRunner: Service, @unchecked Sendable {
     public func run() async throws {
         await cycle.note(SiteEvent(time: Date().timeIntervalSince1970, kind: .started,
                                    message: "controller started, one cycle every \(period) s"))
-        await cancelWhenGracefulShutdown { await self.loop() }
+        // Above the web server's and the history's tasks: under a flood of
+        // requests the cycle must still get the cores first.
+        // (A child task, so that cancelling on shutdown reaches it.)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask(priority: .high) { await self.loop() }
+            }
+        }
         let errors = await cycle.standDown(at: Date().timeIntervalSince1970)
         for e in errors { logger.error("on stopping: \(e)") }
         let last = await cycle.takePendingEvents()

@@ -70,7 +70,10 @@ struct API {
         }
 
         // Live status and the chargers.
-        api.get("status") { _, _ -> Response in try encode(try currentStatus()) }
+        api.get("status") { _, _ -> Response in
+            guard let body = feed.statusJSON else { throw APIError(.serviceUnavailable, "the controller has not finished its first cycle yet") }
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
+        }
         api.get("chargers") { _, _ -> Response in try encode(try currentStatus().chargers) }
         api.get("chargers/:id") { _, context -> Response in try encode(try charger(context)) }
         api.put("chargers/:id/limit") { request, context -> Response in

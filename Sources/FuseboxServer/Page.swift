@@ -7,12 +7,18 @@ struct Page {
     let accounts: Accounts
     static let chartJS = "/usr/share/javascript/chart.js/chart.min.js"
 
-    /// A resource of Sources/FuseboxServer/Page.
-    static func text(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Page"),
-              let data = try? Data(contentsOf: url) else { return "" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    /// A resource of Sources/FuseboxServer/Page, read once.
+    static func text(_ name: String) -> String { files[name] ?? "" }
+
+    static let files: [String: String] = {
+        var out: [String: String] = [:]
+        for name in ["index.html", "login.html", "app.js", "login.js", "style.css", "openapi.yaml"] {
+            if let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Page"), let data = try? Data(contentsOf: url) {
+                out[name] = String(decoding: data, as: UTF8.self)
+            }
+        }
+        return out
+    }()
 
     static let types = ["html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"]
 

@@ -2,6 +2,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxHistory
+import NIOCore
 import Prometheus
 import ServiceLifecycle
 
@@ -19,6 +20,8 @@ public final class SiteFeed: Service, @unchecked Sendable {
     private let stream: AsyncStream<PublishedCycle>?
     private let lock = NSLock()
     private var latestStatus: LiveStatus?
+    /// The latest status as JSON, encoded once per cycle however many clients read it.
+    private var latestJSON: ByteBuffer?
     private var warnings: [String] = []
     private var listeners: [UUID: AsyncStream<LiveStatus>.Continuation] = [:]
 
@@ -48,14 +51,23 @@ public final class SiteFeed: Service, @unchecked Sendable {
             return LiveStatus(site: name, published: published, overrides: overrides, warnings: warnings)
         }
         metrics.record(published, dropped: runner?.statistics.dropped ?? [:])
+        let encoded = (try? Self.encoder.encode(status)).map { ByteBuffer(bytes: $0) }
         let targets = lock.withLock {
             latestStatus = status
+            latestJSON = encoded
             return Array(listeners.values)
         }
         for l in targets { l.yield(status) }
     }
 
     public var status: LiveStatus? { lock.withLock { latestStatus } }
+    public var statusJSON: ByteBuffer? { lock.withLock { latestJSON } }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
 
     /// Every status from now on; the newest wins when a client is slow.
     public func updates() -> AsyncStream<LiveStatus> {

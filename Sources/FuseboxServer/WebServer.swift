@@ -51,7 +51,8 @@ public enum WebServer {
 
     /// The application, with the WebSocket upgrade for /api/live: a status per cycle.
     public static func application(feed: SiteFeed, accounts: Accounts, settings: WebServerSettings,
-                                   logger: Logger = Logger(label: "fusebox.http")) -> some ApplicationProtocol {
+                                   logger: Logger = Logger(label: "fusebox.http"),
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: router(feed: feed, accounts: accounts, settings: settings),
             server: .http1WebSocketUpgrade { head, _, _ in
@@ -63,10 +64,9 @@ public enum WebServer {
                             for try await _ in inbound {}
                         }
                         group.addTask {
-                            let encoder = JSONEncoder()
-                            encoder.outputFormatting = [.sortedKeys]
-                            for await status in feed.updates() {
-                                try await outbound.write(.text(String(decoding: try encoder.encode(status), as: UTF8.self)))
+                            for await _ in feed.updates() {
+                                // The status as encoded once for this cycle.
+                                if let json = feed.statusJSON { try await outbound.write(.text(String(buffer: json))) }
                             }
                         }
                         try await group.next()
@@ -75,6 +75,7 @@ public enum WebServer {
                 }
             },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "fusebox"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
     }
 

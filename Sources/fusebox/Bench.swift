@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Only this group: policy, modbus, cycle.")
+    @Option(help: "Only this group: policy, modbus, cycle, web (web needs wrk).")
     var only: String?
 
     @Option(help: "Seconds each cycle configuration runs on the wall clock.")
@@ -37,6 +37,9 @@ struct Bench: AsyncParsableCommand {
         }
         if only == nil || only == "modbus" {
             document["modbus"] = try await ModbusBench(rounds: rounds).run()
+        }
+        if only == "web" {
+            document["web"] = try await WebBench(seconds: cycleSeconds).run()
         }
         if only == nil || only == "cycle" {
             document["cycle"] = try await CycleBench(sizes: [10, 100], periods: [1, 0.1], seconds: cycleSeconds).run()

@@ -4,6 +4,9 @@ import FuseboxController
 import FuseboxCore
 import FuseboxDevices
 import FuseboxHistory
+import FuseboxServer
+import Logging
+import ServiceLifecycle
 import FuseboxLua
 import FuseboxModbus
 import FuseboxSimulation
@@ -34,41 +37,91 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "The policy chain, comma-separated.")
     var chain: String = "ripple,fair_share"
 
-    @Flag(help: "Take free ports instead of those in the file.")
+    @Flag(help: "Take free ports instead of those in the file (the web page's too, unless --port is given).")
     var anyPort = false
 
+    @Option(help: "The web page's port (0: any free port).")
+    var port: Int?
+
+    @Option(help: "The web page's password (user admin).")
+    var password = "demo"
+
     func run() async throws {
-        let parsed: SimConfig
+        var parsed: SimConfig
         do { parsed = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
+        // Today's date at the configured time of day, so that the page's clock and history make sense.
+        parsed.start += (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
         var controller = SiteConfig()
-        controller.name = "demo"
+        controller.name = "Fusebox demo"
         controller.limits = SiteLimits(current: PhaseValues(all: fuse), margin: 2)
         controller.chain = chain.split(separator: ",").map(String.init)
         let run: SimulatedRun
         do { run = try SimulatedRun(sim: parsed, controller: controller, anyPort: anyPort) } catch { throw Failure(message: "\(error)") }
         defer { run.stop() }
-        let model = run.model
-
-        say("fusebox demo: the controller driving \(config): \(parsed.chargers.count) chargers behind a \(Int(fuse)) A fuse (2 A margin)")
-        say("  policies \(controller.chain.joined(separator: " -> ")), one cycle per simulated second, \(speed)x real time")
-        for line in run.summary { say("  " + line) }
-        say("  (the web page on :4000 comes with the server; this is the console view)")
-        say("time      grid A (L1 L2 L3)     PV W   " + parsed.chargers.map { $0.id.padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
 
         let historyPath = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-demo-\(getpid()).db").path
         let store = try HistoryStore(path: historyPath)
         try store.saveChargers(run.config.chargers.map {
             ChargerSettingsRecord(id: $0.id, phases: $0.phases, min: $0.min, max: $0.max, priority: $0.priority)
         })
+        let scripts = ScriptManager(cycle: run.cycle, policies: .shipped(), drivers: .shipped(), policyDirectory: nil, driverDirectory: nil)
+        let feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts)
+        let web = WebServerSettings(listen: "0.0.0.0:\(port ?? (anyPort ? 0 : 4000))", user: "admin", serial: password)
+        let accounts = Accounts(user: web.user, passwordHash: nil, serial: password, tokenFile: nil)
+        var quiet = Logger(label: "fusebox.http")
+        quiet.logLevel = .warning
+
+        say("fusebox demo: the controller driving \(config): \(parsed.chargers.count) chargers behind a \(Int(fuse)) A fuse (2 A margin)")
+        say("  policies \(controller.chain.joined(separator: " -> ")), one cycle per simulated second, \(speed)x real time")
+        for line in run.summary { say("  " + line) }
         say("  history: \(historyPath) (fusebox history export --history \(historyPath) --what sessions)")
+        let http = WebServer.application(feed: feed, accounts: accounts, settings: web, logger: quiet) { port in
+            say("  web page: http://127.0.0.1:\(port)/  user admin, password \(password)")
+        }
+        let show = Show(run: run, feed: feed, store: store, cycles: cycles, speed: speed, fuse: fuse, chargers: parsed.chargers.map(\.id))
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: http), .init(service: show, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+        try await group.run()
+        if show.violations > 0 { throw Failure(message: "the demo saw \(show.violations) invariant violations") }
+    }
+}
+
+/// The demo's own loop: one cycle per simulated second at `speed` x real time,
+/// a status line every ten cycles, every event, the history, the page's feed.
+final class Show: Service, @unchecked Sendable {
+    let run: SimulatedRun
+    let feed: SiteFeed
+    let store: HistoryStore
+    let cycles: Int
+    let speed: Double
+    let fuse: Double
+    let chargers: [String]
+    private(set) var violations = 0
+
+    init(run: SimulatedRun, feed: SiteFeed, store: HistoryStore, cycles: Int, speed: Double, fuse: Double, chargers: [String]) {
+        self.run = run
+        self.feed = feed
+        self.store = store
+        self.cycles = cycles
+        self.speed = speed
+        self.fuse = fuse
+        self.chargers = chargers
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    private func loop() async {
+        let model = run.model
+        say("time      grid A (L1 L2 L3)     PV W   " + chargers.map { $0.padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
         var batch: [HistoryCycle] = []
         var events: [SiteEvent] = []
-
-        var violations = 0
         var done = 0
         var reported = Set<String>()   // each device error once
         var overFuse = 0              // seconds the real grid was over the fuse (reaction time of the cars)
-        while cycles == 0 || done < cycles {
+        while !Task.isCancelled, cycles == 0 || done < cycles {
             let record = await run.step()
             violations += record.invariantViolations.count
             if model.gridCurrent.array.max()! > fuse { overFuse += 1 }
@@ -79,23 +132,23 @@ struct Demo: AsyncParsableCommand {
                 say("  \(e)")
             }
             done += 1
+            await feed.take(PublishedCycle(record: record, timing: CycleTiming(started: record.time, work: 0, overrun: false), number: done))
             batch.append(HistoryCycle(record))
             events += record.events
             if batch.count >= 30 {
-                try await store.write(batch, events: events)
+                try? await store.write(batch, events: events)
                 batch.removeAll()
                 events.removeAll()
             }
-            if done % 10 == 1 { say(statusLine(model: model, record: record)) }
-            if speed > 0 { try await Task.sleep(for: .milliseconds(Int(1000 / speed))) }   // the pace of the show
+            if done % 10 == 1 { say(Self.statusLine(model: model, record: record)) }
+            if speed > 0 { try? await Task.sleep(for: .milliseconds(Int(1000 / speed))) }   // the pace of the show
         }
-        try await store.write(batch, events: events)
+        try? await store.write(batch, events: events)
         say("invariant violations: \(violations) in \(done) cycles; the grid was over the \(Int(fuse)) A fuse for \(overFuse) s"
             + " (cars follow a new limit after their reaction delay)")
-        if violations > 0 { throw Failure(message: "the demo saw \(violations) invariant violations") }
     }
 
-    private func statusLine(model: SiteModel, record: ControlCycle.Record) -> String {
+    static func statusLine(model: SiteModel, record: ControlCycle.Record) -> String {
         let t = Int(model.time) % 86_400
         let clock = String(format: "%02d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
         let grid = model.gridCurrent.array.map { String(format: "%5.1f", $0) }.joined(separator: " ")

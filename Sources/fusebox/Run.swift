@@ -5,6 +5,7 @@ import FuseboxCore
 import FuseboxDevices
 import FuseboxHistory
 import FuseboxLua
+import FuseboxServer
 import Logging
 import ServiceLifecycle
 
@@ -52,6 +53,16 @@ struct Run: AsyncParsableCommand {
         }
         say("  history: \(site.history.path)")
         let recorder = HistoryRecorder(store: store, runner: runner, logger: logger)
+        let scripts = ScriptManager(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers,
+                                    policyDirectory: site.policyDirectory, driverDirectory: site.driverDirectory)
+        let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts)
+        let web = WebServerSettings(listen: site.http.listen, user: site.http.user, passwordHash: site.http.passwordHash, serial: site.serial,
+                                    tokenFile: ((site.history.path as NSString).deletingLastPathComponent.isEmpty ? "."
+                                                : (site.history.path as NSString).deletingLastPathComponent) + "/tokens.json")
+        let accounts = Accounts(user: web.user, passwordHash: web.passwordHash, serial: web.serial, tokenFile: web.tokenFile)
+        let http = WebServer.application(feed: feed, accounts: accounts, settings: web, logger: logger) { port in
+            say("  web page: http://\(web.host == "0.0.0.0" ? "127.0.0.1" : web.host):\(port)/ (user \(web.user))")
+        }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
         let watcher = ScriptWatcher(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers, logger: logger)
         let group = ServiceGroup(configuration: .init(
@@ -59,6 +70,10 @@ struct Run: AsyncParsableCommand {
             // at the fail-safe current and ends the stream), its readers after it.
             services: [
                 .init(service: recorder),
+                .init(service: feed),
+                // The controller goes on without its page: a port already taken
+                // must not stop the chargers being looked after.
+                .init(service: http, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore),
                 .init(service: console),
                 .init(service: watcher),
                 .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup),

@@ -33,6 +33,7 @@ struct RunCommandTests {
             policy: { chain: [ripple, fair_share] }
             scripts: { policies: \(folder.path)/policies }
             history: { path: \(folder.path)/fusebox.db }
+            http: { listen: 127.0.0.1:0 }
             """
         try yaml.write(to: folder.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
         return (site, folder)

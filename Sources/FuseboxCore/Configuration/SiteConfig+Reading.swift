@@ -155,7 +155,7 @@ extension SiteConfig {
         if let h = r.map(top["http"], "http") {
             r.onlyKnown(h, "http", ["listen", "user", "password_hash"])
             http.listen = r.string(h["listen"], "http.listen", default: http.listen)
-            if http.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(1...65535).contains($0) }) ?? true {
+            if http.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
                 r.problem("http.listen: expected ADDRESS:PORT such as 0.0.0.0:4000, got \(http.listen)")
             }
             http.user = r.string(h["user"], "http.user", default: "admin")

@@ -65,8 +65,13 @@ function chargerCards(s) {
   }
 }
 
+// The site's own clock (a simulated site runs ahead of the wall clock): history ranges end here.
+let siteNow = Date.now() / 1000;
+
 function render(s) {
+  if (s.time) siteNow = s.time;
   $("site").textContent = s.site;
+  $("sessions-csv").href = `/api/sessions.csv?from=${siteNow - 30 * 86400}&to=${siteNow + 1}`;
   phaseCards(s);
   chargerCards(s);
   $("pv").textContent = s.pvPower === null || s.pvPower === undefined ? "no PV meter" : fmt(s.pvPower / 1000, 2) + " kW";
@@ -112,7 +117,7 @@ for (const button of document.querySelectorAll("nav button[data-tab]")) {
 let chart;
 async function loadHistory() {
   const span = Number($("history-range").value);
-  const to = Date.now() / 1000 + 1;
+  const to = siteNow + 1;
   const points = await api("GET", `/api/history?from=${to - span}&to=${to}`);
   const labels = points.map((p) => new Date(p.time * 1000).toLocaleTimeString());
   const series = (label, values, color, dash) => ({ label, data: values, borderColor: color, borderDash: dash || [], pointRadius: 0, borderWidth: 1.5, fill: false });
@@ -133,13 +138,13 @@ async function loadHistory() {
 $("history-load").onclick = () => loadHistory().catch((e) => alert(e.message));
 
 async function loadSessions() {
-  const sessions = await api("GET", "/api/sessions");
+  const sessions = await api("GET", `/api/sessions?from=${siteNow - 30 * 86400}&to=${siteNow + 1}`);
   $("sessions-body").innerHTML = sessions.reverse().map((s) =>
     `<tr><td>${s.charger}</td><td>${when(s.start)}</td><td>${s.end ? when(s.end) : "charging"}</td><td>${fmt(s.energy, 2)}</td><td>${fmt(s.peakPower / 1000, 1)}</td></tr>`).join("");
 }
 
 async function loadEvents() {
-  const events = await api("GET", "/api/events?limit=300");
+  const events = await api("GET", `/api/events?limit=300&from=${siteNow - 30 * 86400}&to=${siteNow + 1}`);
   const text = (s) => String(s).replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" }[c]));
   $("events-body").innerHTML = events.map((e) =>
     `<tr class="${e.kind}"><td>${when(e.time)}</td><td>${e.kind}</td><td>${text(e.subject || "")}</td><td>${text(e.message)}</td></tr>`).join("");

@@ -1,0 +1,30 @@
+import Foundation
+import FuseboxTesting
+import Testing
+
+/// The page in Debian's chromium (headless, through Selenium) against a real
+/// `fusebox demo`: Tests/Support/browser_e2e.py does what a site owner does and
+/// checks what the page shows. Screenshots land in test-artifacts/browser/.
+@Suite("The page in a real browser", .serialized)
+struct BrowserTests {
+    static let root = Expectation.repositoryRoot(from: #filePath)
+
+    @Test("log in, live values, a station limit, ripple locked, history, sessions CSV")
+    func endToEnd() throws {
+        let demo = try ChildProcess([Expectation.fuseboxBinary(from: #filePath), "demo", "--any-port", "--speed", "20", "--password", "e2e-pass"],
+                                    directory: Self.root)
+        defer { demo.signal(SIGTERM); _ = demo.waitForExit(timeout: 30) }
+        let line = try #require(demo.waitForLine(containing: "web page: http://", timeout: 60), "\(demo.output) \(demo.errorOutput)")
+        let url = String(line.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+        let artifacts = Self.root + "/test-artifacts/browser"
+        try? FileManager.default.removeItem(atPath: artifacts)
+        let browser = try ChildProcess(["python3", Self.root + "/Tests/Support/browser_e2e.py", url, "e2e-pass", artifacts])
+        let status = browser.waitForExit(timeout: 240)
+        #expect(status == 0, "\(browser.output.joined(separator: "\n"))\n\(browser.errorOutput.suffix(3000))")
+        #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 8, "\(browser.output)")
+        for shot in ["dashboard.png", "history.png"] {
+            let size = (try? FileManager.default.attributesOfItem(atPath: artifacts + "/" + shot)[.size] as? Int) ?? 0
+            #expect(size > 10_000, "\(shot): \(size) bytes")
+        }
+    }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The page in a real browser: Debian's chromium, headless, driven by Selenium
+(PyPI, pinned in the Makefile) against a running `fusebox demo`.
+
+    browser_e2e.py BASE_URL PASSWORD ARTIFACT_DIR
+
+Logs in, sees the per-phase values change live, sets a station's limit and sees
+it applied, switches ripple to locked and sees every station go to 0 A, opens
+the history chart, downloads the sessions CSV; saves screenshots of the
+dashboard and the history page. Prints "OK <step>" per step; exits 1 with the
+reason on the first failure.
+"""
+import os
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+base, password, artifacts = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+os.makedirs(artifacts, exist_ok=True)
+downloads = os.path.join(artifacts, "downloads")
+os.makedirs(downloads, exist_ok=True)
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1100"):
+    options.add_argument(arg)
+options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(driver, 30, poll_frequency=0.1)
+
+
+def step(name):
+    print("OK " + name, flush=True)
+
+
+def fail(reason):
+    driver.save_screenshot(os.path.join(artifacts, "failure.png"))
+    print("FAIL " + reason, flush=True)
+    driver.quit()
+    sys.exit(1)
+
+
+def until(condition, what):
+    try:
+        return wait.until(lambda d: condition())
+    except Exception as error:  # the timeout, or what the condition raised last
+        fail(f"{what}: {error}")
+
+
+def charger_limits():
+    # Read in one script call: the page redraws these elements every cycle.
+    pairs = driver.execute_script(
+        "return [...document.querySelectorAll('#chargers .charger')].map(c => [c.dataset.charger, c.querySelector('.limit').textContent])")
+    return {k: float(v) for k, v in pairs if v not in ("", "-")}
+
+
+def phase_currents():
+    return driver.execute_script("return [...document.querySelectorAll('#phases .amps')].map(e => e.textContent)")
+
+
+try:
+    driver.get(base + "/")
+    until(lambda: driver.current_url.endswith("/login"), "the dashboard sends a stranger to /login")
+    step("redirected to the login page")
+
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "submit").click()
+    until(lambda: driver.current_url.rstrip("/") == base, "logged in, on the dashboard")
+    until(lambda: driver.find_element(By.ID, "live").text == "live", "the WebSocket connects")
+    step("logged in; live updates connected")
+
+    first = until(lambda: phase_currents() or None, "per-phase currents shown")
+    if len(first) != 3:
+        fail(f"expected L1, L2, L3, got {first}")
+    until(lambda: phase_currents() != first, "the per-phase values change live")
+    step(f"per-phase values change live (first {first})")
+
+    until(lambda: len(charger_limits()) >= 2, "station cards shown")
+    card = driver.find_element(By.CSS_SELECTOR, '#chargers [data-charger="p01"]')
+    field = card.find_element(By.CLASS_NAME, "limit-input")
+    field.clear()
+    field.send_keys("7")
+    card.find_element(By.CLASS_NAME, "limit-set").click()
+    until(lambda: charger_limits()["p01"] <= 7.0 and "capped at 7.0 A" in card.find_element(By.CLASS_NAME, "currents").text,
+          "p01's limit of 7 A is applied")
+    step(f"station limit applied: {charger_limits()['p01']} A")
+
+    Select(driver.find_element(By.ID, "ripple-mode")).select_by_visible_text("locked")
+    driver.find_element(By.ID, "ripple-set").click()
+    until(lambda: driver.find_element(By.ID, "ripple").text.startswith("locked") and all(v == 0 for v in charger_limits().values()),
+          "ripple locked: every station at 0 A")
+    step("ripple locked: every station at 0 A")
+    driver.save_screenshot(os.path.join(artifacts, "dashboard.png"))
+    step("dashboard screenshot saved")
+
+    driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="history"]').click()
+    until(lambda: driver.execute_script("return typeof chart !== 'undefined' && chart.data.datasets[0].data.length") or None,
+          "the history chart has points")
+    points = driver.execute_script("return chart.data.datasets[0].data.length")
+    time.sleep(0.3)  # the chart's first paint, for the screenshot only: no assertion rests on it
+    driver.save_screenshot(os.path.join(artifacts, "history.png"))
+    step(f"history chart drawn with {points} points; screenshot saved")
+
+    driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="sessions"]').click()
+    until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#sessions-body tr")) > 0, "the sessions table has rows")
+    driver.find_element(By.ID, "sessions-csv").click()
+    path = os.path.join(downloads, "sessions.csv")
+    until(lambda: os.path.exists(path) and open(path).read().startswith("id,charger,start,end,energy_kwh,peak_power_w\n"),
+          "sessions.csv downloaded")
+    rows = open(path).read().strip().split("\n")[1:]
+    if not rows:
+        fail("sessions.csv has no sessions")
+    step(f"sessions CSV downloaded with {len(rows)} session(s)")
+finally:
+    driver.quit()
