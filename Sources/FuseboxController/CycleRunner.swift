@@ -79,11 +79,11 @@ public final class CycleRunner: Service, @unchecked Sendable {
                                    message: "controller started, one cycle every \(period) s"))
         // Above the web server's and the history's tasks: under a flood of
         // requests the cycle must still get the cores first.
-        // (A child task, so that cancelling on shutdown reaches it.)
+        // (A task of its own, which a shutdown cancels by hand: cancellation does
+        // not reach an unstructured task by itself.)
         await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask(priority: .high) { await self.loop() }
-            }
+            let loop = Task(priority: .high) { await self.loop() }
+            await withTaskCancellationHandler { await loop.value } onCancel: { loop.cancel() }
         }
         let errors = await cycle.standDown(at: Date().timeIntervalSince1970)
         for e in errors { logger.error("on stopping: \(e)") }
