@@ -95,7 +95,13 @@ try:
           "ripple locked: every station at 0 A")
     step("ripple locked: every station at 0 A")
     driver.save_screenshot(os.path.join(artifacts, "dashboard.png"))
-    step("dashboard screenshot saved")
+    driver.set_window_size(390, 844)  # a phone
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    if width > 400:
+        fail(f"on a phone's width the page scrolls sideways: {width} px")
+    driver.save_screenshot(os.path.join(artifacts, "dashboard-phone.png"))
+    driver.set_window_size(1280, 1100)
+    step("dashboard screenshots saved (desktop, and a phone's width without sideways scrolling)")
 
     driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="history"]').click()
     until(lambda: driver.execute_script("return typeof chart !== 'undefined' && chart.data.datasets[0].data.length") or None,
