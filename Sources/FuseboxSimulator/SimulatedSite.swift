@@ -118,5 +118,8 @@ public final class SimulatedSite: @unchecked Sendable {
         lastTime = model.time
     }
 
-    private final class Box: @unchecked Sendable { var device: SimulatedCharger? }
+    /// Weak: the charger holds its server, whose write hook holds this box; a
+    /// strong reference here made a cycle, and every simulated site leaked its
+    /// servers (LeakSanitizer found 74 of them, 29 MB, in one test run).
+    private final class Box: @unchecked Sendable { weak var device: SimulatedCharger? }
 }

@@ -40,25 +40,9 @@ struct CycleBench {
         // a step load as large as half the fuse halfway through.
         let fuse = max(63, 10 + 5 * n)
         let stepAfter = seconds / 2 + 2
-        var yaml = "site: { seed: 5, start: \"10:00\", base_load: 10, noise: 0.3 }\n"
-        yaml += "loads: [ { name: step, start: \(Int(stepAfter * 1000))ms, current: \(fuse / 2) } ]\nchargers:\n"
-        for i in 0..<n { yaml += "  - { id: c\(i), make: abb_terra, delay: 1s }\n" }
-        yaml += "cars:\n"
-        for i in 0..<n { yaml += "  - { charger: c\(i), arrive: 0s, wanted: 100 }\n" }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-sim-\(UUID().uuidString).yaml")
-        try yaml.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let sim = try SimulatorProcess(config: file.path)
+        let (sim, controller) = try BenchSite.start(chargers: n, period: period, fuse: fuse,
+                                                    loads: "loads: [ { name: step, start: \(Int(stepAfter * 1000))ms, current: \(fuse / 2) } ]\n")
         defer { sim.stop() }
-
-        var controller = SiteConfig()
-        controller.name = "bench"
-        controller.limits = SiteLimits(current: PhaseValues(all: Double(fuse)), margin: 2)
-        controller.period = period
-        controller.grid = .init(id: "grid", driver: "sdm630", address: .tcp(host: "127.0.0.1", port: sim.ports["grid"]!))
-        controller.chargers = (0..<n).map { i in
-            SiteConfig.Charger(device: .init(id: "c\(i)", driver: "abb_terra", address: .tcp(host: "127.0.0.1", port: sim.ports["c\(i)"]!)))
-        }
         let built = try SiteAssembly(config: controller).build()
         let cycles = Int(seconds / period)
         let runner = CycleRunner(cycle: built.cycle, period: period, limit: cycles)
@@ -91,6 +75,30 @@ struct CycleBench {
             "first_cycles_ms": firstCycles.map { ($0 * 1000 * 10).rounded() / 10 },
             "reaction_ms": reaction.map { ($0 * 1000).rounded() } ?? -1,
         ]
+    }
+}
+
+/// The benches' site: N ABB chargers with a car each, served by `fusebox sim` in
+/// its own process, and the controller's configuration for it.
+enum BenchSite {
+    static func start(chargers n: Int, period: Double, fuse: Int, loads: String = "") throws -> (SimulatorProcess, SiteConfig) {
+        var yaml = "site: { seed: 5, start: \"10:00\", base_load: 10, noise: 0.3 }\n" + loads + "chargers:\n"
+        for i in 0..<n { yaml += "  - { id: c\(i), make: abb_terra, delay: 1s }\n" }
+        yaml += "cars:\n"
+        for i in 0..<n { yaml += "  - { charger: c\(i), arrive: 0s, wanted: 100 }\n" }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-sim-\(UUID().uuidString).yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let sim = try SimulatorProcess(config: file.path)
+        var controller = SiteConfig()
+        controller.name = "bench"
+        controller.limits = SiteLimits(current: PhaseValues(all: Double(fuse)), margin: 2)
+        controller.period = period
+        controller.grid = .init(id: "grid", driver: "sdm630", address: .tcp(host: "127.0.0.1", port: sim.ports["grid"]!))
+        controller.chargers = (0..<n).map { i in
+            SiteConfig.Charger(device: .init(id: "c\(i)", driver: "abb_terra", address: .tcp(host: "127.0.0.1", port: sim.ports["c\(i)"]!)))
+        }
+        return (sim, controller)
     }
 }
 

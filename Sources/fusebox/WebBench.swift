@@ -16,24 +16,8 @@ struct WebBench {
     var seconds = 15.0
 
     func run() async throws -> [String: Any] {
-        var yaml = "site: { seed: 5, start: \"10:00\", base_load: 10, noise: 0.3 }\nchargers:\n"
-        for i in 0..<chargers { yaml += "  - { id: c\(i), make: abb_terra, delay: 1s }\n" }
-        yaml += "cars:\n"
-        for i in 0..<chargers { yaml += "  - { charger: c\(i), arrive: 0s, wanted: 100 }\n" }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-web-\(UUID().uuidString).yaml")
-        try yaml.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let sim = try SimulatorProcess(config: file.path)
+        let (sim, controller) = try BenchSite.start(chargers: chargers, period: period, fuse: 10 + 5 * chargers)
         defer { sim.stop() }
-
-        var controller = SiteConfig()
-        controller.name = "bench"
-        controller.limits = SiteLimits(current: PhaseValues(all: Double(10 + 5 * chargers)), margin: 2)
-        controller.period = period
-        controller.grid = .init(id: "grid", driver: "sdm630", address: .tcp(host: "127.0.0.1", port: sim.ports["grid"]!))
-        controller.chargers = (0..<chargers).map { i in
-            SiteConfig.Charger(device: .init(id: "c\(i)", driver: "abb_terra", address: .tcp(host: "127.0.0.1", port: sim.ports["c\(i)"]!)))
-        }
         let assembly = SiteAssembly(config: controller)
         let built = try assembly.build()
         let total = Int(seconds * 3 / period) + 40
