@@ -14,8 +14,8 @@ struct RunCommandTests {
     let binary = Expectation.fuseboxBinary(from: #filePath)
 
     /// The default simulated site on free ports, and a site.yaml for it in a fresh folder.
-    func site(phases override: [String: String] = [:]) throws -> (SimulatedSite, URL) {
-        let sim = try SimConfig.load(file: Self.root + "/config/sim.yaml")
+    func site(phases override: [String: String] = [:], sim simYAML: String? = nil) throws -> (SimulatedSite, URL) {
+        let sim = try simYAML.map { try SimConfig(yaml: $0) } ?? SimConfig.load(file: Self.root + "/config/sim.yaml")
         let site = try SimulatedSite(config: sim, anyPort: true)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("policies"), withIntermediateDirectories: true)
@@ -112,16 +112,24 @@ struct RunCommandTests {
     @Test("check --live: a charger wired to other phases than configured is found from the readings")
     func checkLive() async throws {
         // The simulated p02 is on building phases [2, 3, 1]; the file says [1, 2, 3].
-        let (site, folder) = try site(phases: ["p02": "[1, 2, 3]"])
+        // Only its car moves: a one-phase car at 5 s (250 ms after the check begins to watch), on a quiet building.
+        let (site, folder) = try site(phases: ["p02": "[1, 2, 3]"], sim: """
+            site: { base_load: 10, noise: 0.1 }
+            chargers:
+              - { id: p01, make: abb_terra, phases: [1, 2, 3] }
+              - { id: p02, make: abb_terra, phases: [2, 3, 1] }
+            cars: [ { charger: p02, arrive: 5s, phases: 1, max: 16 } ]
+            """)
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
-        // The site lives on by itself: a simulated second every 50 ms; p02's one-phase car comes at 20 s.
+        let child = try ChildProcess([binary, "check", "--live", "--seconds", "4", "--config", folder.appendingPathComponent("site.yaml").path])
+        // Once the check watches, the site lives on by itself: a simulated second every 50 ms.
+        #expect(child.waitForLine(containing: "watching for", timeout: 60) != nil, "\(child.output)")
         let ticker = Task.detached {
             while !Task.isCancelled {
                 site.tick(1)
                 try? await Task.sleep(for: .milliseconds(50))
             }
         }
-        let child = try ChildProcess([binary, "check", "--live", "--seconds", "4", "--config", folder.appendingPathComponent("site.yaml").path])
         #expect(child.waitForExit(timeout: 60) == 1)
         let warnings = child.output.filter { $0.hasPrefix("warning:") }
         #expect(warnings.count == 1, "\(child.output)")
