@@ -161,9 +161,11 @@ public struct CycleStats: Sendable {
     }
 
     /// The q-quantile (0...1) of recent cycle work, seconds.
-    public func quantile(_ q: Double) -> Double {
-        guard !recent.isEmpty else { return 0 }
-        let sorted = recent.sorted()
+    public func quantile(_ q: Double) -> Double { Self.quantile(recent.sorted(), q) }
+
+    /// The q-quantile (0...1) of `sorted` by nearest rank; 0 when empty.
+    public static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
     }
 }

@@ -12,25 +12,21 @@ import UnixSignals
 /// keeps running. The files are looked up again each time, so a site's own
 /// script that appears later takes over from the shipped one.
 public actor ScriptWatcher: Service {
-    public let cycle: ControlCycle
-    public let policies: PolicyLibrary
-    public let drivers: DriverLibrary
+    /// The one path by which a running script is replaced: the page's, the API's and this.
+    public let scripts: ScriptManager
     /// Seconds between looks at the files' modification times.
     public let interval: Double
     private nonisolated let logger: Logger
     private var seen: [String: Date] = [:]
 
-    public init(cycle: ControlCycle, policies: PolicyLibrary, drivers: DriverLibrary, interval: Double = 2,
-                logger: Logger = Logger(label: "fusebox.scripts")) {
-        self.cycle = cycle
-        self.policies = policies
-        self.drivers = drivers
+    public init(scripts: ScriptManager, interval: Double = 2, logger: Logger = Logger(label: "fusebox.scripts")) {
+        self.scripts = scripts
         self.interval = interval
         self.logger = logger
     }
 
     public func run() async throws {
-        for path in await paths() { _ = changed(path) }   // the files as they are now
+        for script in await scripts.list() { if let path = script.path { _ = changed(path) } }   // the files as they are now
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
@@ -53,34 +49,16 @@ public actor ScriptWatcher: Service {
     /// all); returns what happened, a line per script.
     public func reload(onlyChanged: Bool) async -> [String] {
         var lines: [String] = []
-        for name in await cycle.policyNames {
-            guard let path = policies.path(for: name), changed(path) || !onlyChanged else { continue }
+        for script in await scripts.list() {
+            guard let path = script.path, changed(path) || !onlyChanged, let kind = ScriptManager.Kind(rawValue: script.kind) else { continue }
             do {
-                let script = try PolicyScript(file: path)
-                switch await cycle.replacePolicy(script) {
-                case .success: lines.append("policy \(name): reloaded from \(path)")
-                case .failure(let e): lines.append("\(e)")
-                }
+                try await scripts.reload(kind, script.name)
+                lines.append("\(script.kind) \(script.name): reloaded from \(path)")
             } catch {
-                lines.append("policy \(name): \(path) refused, the running version stays: \(error)")
-                await cycle.note(.init(time: Date().timeIntervalSince1970, kind: .reloadRefused, subject: name, message: "\(error)"))
-            }
-        }
-        for name in await cycle.driverNames {
-            guard let path = drivers.path(for: name), changed(path) || !onlyChanged else { continue }
-            let results = await cycle.reloadDriver(name) { try DriverScript(file: path) }
-            for (id, r) in results.sorted(by: { $0.key < $1.key }) {
-                switch r {
-                case .success: lines.append("driver \(name) on \(id): reloaded from \(path)")
-                case .failure(let e): lines.append("driver \(name) on \(id): \(e)")
-                }
+                lines.append("\(script.kind) \(script.name): \(path) refused, the running version stays: \(error)")
             }
         }
         return lines
-    }
-
-    private func paths() async -> [String] {
-        await cycle.policyNames.compactMap { policies.path(for: $0) } + cycle.driverNames.compactMap { drivers.path(for: $0) }
     }
 
     /// Whether `path` changed since it was last seen (and remembers it now).

@@ -64,10 +64,7 @@ struct CycleBench {
             if reaction == nil, total < before - Double(fuse) / 4 { reaction = p.timing.started + p.timing.work - stepAt }
         }
         works.sort()
-        func ms(_ q: Double) -> Double {
-            guard !works.isEmpty else { return 0 }
-            return (works[min(works.count - 1, Int((Double(works.count - 1) * q).rounded()))] * 1000 * 100).rounded() / 100
-        }
+        func ms(_ q: Double) -> Double { (CycleStats.quantile(works, q) * 100_000).rounded() / 100 }
         let stats = runner.statistics
         return [
             "cycles": stats.cycles, "overruns": stats.overruns,

@@ -64,7 +64,7 @@ struct Run: AsyncParsableCommand {
             say("  web page: http://\(web.host == "0.0.0.0" ? "127.0.0.1" : web.host):\(port)/ (user \(web.user))")
         }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
-        let watcher = ScriptWatcher(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers, logger: logger)
+        let watcher = ScriptWatcher(scripts: scripts, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the runner first (it leaves the chargers
             // at the fail-safe current and ends the stream), its readers after it.

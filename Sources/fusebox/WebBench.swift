@@ -56,7 +56,7 @@ struct WebBench {
         func window(_ a: Double, _ b: Double) -> [String: Any] {
             let w = works.filter { $0.0 >= a && $0.0 < b }.map(\.1).sorted()
             guard !w.isEmpty else { return ["cycles": 0] }
-            let q = { (x: Double) in (w[min(w.count - 1, Int((Double(w.count - 1) * x).rounded()))] * 100_000).rounded() / 100 }
+            let q = { (x: Double) in (CycleStats.quantile(w, x) * 100_000).rounded() / 100 }
             return ["cycles": w.count, "median_work_ms": q(0.5), "p99_work_ms": q(0.99), "max_work_ms": q(1)]
         }
         return [
