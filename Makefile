@@ -7,12 +7,14 @@ DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config mbpoll socat libjs
 # A real browser for the page's end-to-end test, and wrk for its load test.
 TEST_DEBS := chromium chromium-driver wrk
 # The independent Modbus peer of the tests (Tests/Support/modbus_peer.py),
-# and Selenium to drive chromium (Tests/Support/browser_e2e.py).
+# Selenium to drive chromium (Tests/Support/browser_e2e.py), and schemathesis to
+# fuzz the REST API against docs/openapi.yaml (Tests/Support/api_fuzz.py).
 PYMODBUS := 3.16.1
 PYSERIAL := 3.5
 SELENIUM := 4.27.1
+SCHEMATHESIS := 3.39.16
 
-.PHONY: deps install-debs test-deps build test check-sanitizers demo bench clean
+.PHONY: deps install-debs test-deps build test check-sanitizers fuzz demo bench clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
@@ -34,6 +36,8 @@ test-deps:
 	  python3 -m pip install --quiet --disable-pip-version-check pymodbus==$(PYMODBUS) pyserial==$(PYSERIAL)
 	@python3 -c "import selenium, sys; sys.exit(selenium.__version__ != '$(SELENIUM)')" 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check selenium==$(SELENIUM)
+	@python3 -c "import schemathesis, sys; sys.exit(schemathesis.__version__ != '$(SCHEMATHESIS)')" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS)
 
 build: deps
 	$(SWIFT) build
@@ -41,6 +45,13 @@ build: deps
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The fuzzers for longer than make test runs them, with a new seed each time
+# (FUZZ_SECONDS per target, FUZZ_EXAMPLES per API operation, FUZZ_SEED to repeat
+# a run). What they find is kept in Tests/FuseboxFuzzTests/Kept/ (docs/reliability.md).
+fuzz: test-deps
+	$(SWIFT) build --product fusebox
+	Tests/Support/fuzz.sh
 
 demo: deps
 	$(SWIFT) build -c release --product fusebox

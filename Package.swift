@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         .systemLibrary(
@@ -45,15 +46,16 @@ let package = Package(
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
         .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus"]),
         // SQLite history through GRDB: samples, events, sessions, retention, queries.
+        .target(name: "FuseboxYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "FuseboxHistory", dependencies: ["FuseboxCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "FuseboxController", dependencies: [
-            "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxHistory", "CGPIO", .product(name: "Yams", package: "Yams"),
+            "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxHistory", "FuseboxYAML", "CGPIO", .product(name: "Yams", package: "Yams"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "FuseboxSimulator", dependencies: [
-            "FuseboxCore", "FuseboxModbus", .product(name: "Yams", package: "Yams"),
+            "FuseboxCore", "FuseboxModbus", "FuseboxYAML", .product(name: "Yams", package: "Yams"),
         ]),
         // The web page, the REST API, live updates, login and /metrics (Hummingbird).
         .target(name: "FuseboxServer", dependencies: [
@@ -63,25 +65,32 @@ let package = Package(
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Yams", package: "Yams"),
         ], resources: [.copy("Page")]),
         // The controller driving the simulated site in simulated time: demo, scenarios, bench.
         .target(name: "FuseboxSimulation", dependencies: [
-            "FuseboxController", "FuseboxSimulator", "FuseboxModbus", "FuseboxLua", "FuseboxCore", .product(name: "Yams", package: "Yams"),
+            "FuseboxController", "FuseboxSimulator", "FuseboxHistory", "FuseboxYAML", "FuseboxModbus", "FuseboxLua", "FuseboxCore", .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(
             name: "fusebox",
             dependencies: [
-                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "FuseboxHistory", "FuseboxServer", "CModbus",
+                "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxDevices", "FuseboxSimulator", "FuseboxController", "FuseboxSimulation", "FuseboxHistory", "FuseboxServer", "FuseboxFuzz", "CModbus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ]
         ),
-        // Loading and checking the JSON case files; used by the tests only.
+        // Loading and checking the JSON case files, random sites: for the tests and the fuzzers.
         .target(name: "FuseboxTesting", dependencies: ["FuseboxCore"]),
+        .target(name: "FuseboxFuzz", dependencies: [
+            "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxModbus", "FuseboxSimulator", "FuseboxSimulation",
+            "FuseboxController", "FuseboxTesting", "FuseboxYAML", .product(name: "Yams", package: "Yams"),
+        ]),
+        .testTarget(name: "FuseboxFuzzTests", dependencies: ["FuseboxFuzz", "FuseboxTesting"], exclude: ["Kept"]),
         .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),

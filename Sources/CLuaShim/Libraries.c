@@ -165,6 +165,64 @@ static int safe_wrap(lua_State *L) {
     return 1;
 }
 
+// The instruction hook never fires inside a C function, so a library call
+// that loops in C escapes the budget. Two do: string.rep of an empty string
+// (a billion empty copies took 6 s; the policy fuzzer found it) and pattern
+// matching, whose backtracking grows as the subject's length to the power of
+// the pattern's quantifiers.
+static int safe_rep(lua_State *L) {
+    size_t l, lsep = 0;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || l + lsep == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+#define PATTERN_COST_LIMIT 1e9
+
+// find, match, gmatch, gsub: refuses a match whose worst case is beyond the
+// budget's reach, then calls the library's own function (upvalue 1).
+static int safe_pattern(lua_State *L) {
+    size_t ls = 0, lp = 0;
+    luaL_checklstring(L, 1, &ls);
+    const char *p = luaL_checklstring(L, 2, &lp);
+    int plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);   // find(s, p, init, plain)
+    if (!plain) {
+        int quantifiers = 0;
+        for (size_t i = 0; i < lp; i++) {
+            if (p[i] == '%') { i++; continue; }
+            if (p[i] == '*' || p[i] == '+' || p[i] == '-') quantifiers++;
+        }
+        double cost = 1;
+        for (int k = 0; k <= quantifiers && cost <= PATTERN_COST_LIMIT; k++) cost *= (double)ls + 1;
+        if (cost > PATTERN_COST_LIMIT)
+            return luaL_error(L, "string pattern too costly: %d quantifiers over %d bytes could outlast the time budget",
+                              quantifiers, (int)ls);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void wrap_string_function(lua_State *L, int table, const char *name, lua_CFunction wrapper, int isFind) {
+    lua_getfield(L, table, name);
+    if (wrapper == safe_pattern) {
+        lua_pushboolean(L, isFind);
+        lua_pushcclosure(L, wrapper, 2);
+    } else {
+        lua_pushcclosure(L, wrapper, 1);
+    }
+    lua_setfield(L, table, name);
+}
+
 static void remove_field(lua_State *L, int table, const char *name) {
     lua_pushnil(L);
     lua_setfield(L, table, name);
@@ -212,7 +270,13 @@ int sandbox_setup(lua_State *L) {
     lua_setfield(L, g, "fusebox");
 
     lua_getfield(L, g, "string");
-    remove_field(L, lua_gettop(L), "dump");
+    int str = lua_gettop(L);
+    remove_field(L, str, "dump");
+    wrap_string_function(L, str, "rep", safe_rep, 0);
+    wrap_string_function(L, str, "find", safe_pattern, 1);
+    wrap_string_function(L, str, "match", safe_pattern, 0);
+    wrap_string_function(L, str, "gmatch", safe_pattern, 0);
+    wrap_string_function(L, str, "gsub", safe_pattern, 0);
     lua_pop(L, 1);
 
     // Seed math.random from the host, then take randomseed away.

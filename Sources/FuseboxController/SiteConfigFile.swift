@@ -1,5 +1,6 @@
 import Foundation
 import FuseboxCore
+import FuseboxYAML
 import Yams
 
 extension SiteConfig {
@@ -13,7 +14,7 @@ extension SiteConfig {
 
     public init(yaml: String, file: String = "site.yaml", addresses: Bool = true) throws(Problems) {
         let root: Any?
-        do { root = try Yams.load(yaml: yaml) } catch {
+        do { root = try ConfigYAML.load(yaml) } catch {
             throw Problems(messages: ["\(file): not valid YAML: \(error)"])
         }
         try self.init(tree: root as Any, file: file, addresses: addresses)

@@ -16,6 +16,35 @@ public struct DeviceReading: Sendable, Equatable {
     public var power: Double?
     /// kWh (a meter's total, a charger's session).
     public var energy: Double?
+
+    /// The ranges a reading must keep to be handed on. Wider than any device the
+    /// project supports, narrow enough that a misread register (a float read as
+    /// an integer, the wrong word order, noise) is refused, not believed.
+    public enum Plausible {
+        /// A per phase: 1 MVA at 400 V is 1.4 kA; a charger is far below.
+        public static let current = 10_000.0
+        public static let voltage = 0.0...1_000.0
+        /// W, per phase or in all.
+        public static let power = 100e6
+        /// kWh.
+        public static let energy = 0.0...1e10
+    }
+
+    /// Why the reading is outside its type, or nil. A charger's currents are
+    /// magnitudes (a little below zero is a sensor's offset, not a direction),
+    /// except while it discharges; a meter's are signed.
+    public func implausibility(charger: Bool) -> String? {
+        for (name, values) in [("current", current), ("voltage", voltage), ("phase_power", phasePower)] where values.count > 3 {
+            return "\(values.count) values of \(name), at most 3 expected"
+        }
+        for v in current + voltage + phasePower + [power ?? 0, energy ?? 0] where !v.isFinite { return "a value that is not a number" }
+        let lowest = charger && status != .discharging ? -0.5 : -Plausible.current
+        for a in current where a < lowest || a > Plausible.current { return "current \(a) A" }
+        for v in voltage where !Plausible.voltage.contains(v) { return "voltage \(v) V" }
+        for w in phasePower + [power ?? 0] where abs(w) > Plausible.power { return "power \(w) W" }
+        if let e = energy, !Plausible.energy.contains(e) { return "energy \(e) kWh" }
+        return nil
+    }
 }
 
 /// A failed poll or apply: the driver's error, or the device's.
@@ -160,8 +189,8 @@ public final class LuaDevice: @unchecked Sendable {
         }
         let r = DeviceReading(status: status, current: numbers("current"), voltage: numbers("voltage"),
                               phasePower: numbers("phase_power"), power: reading["power"].number, energy: reading["energy"].number)
-        for v in r.current + r.voltage + r.phasePower + [r.power ?? 0, r.energy ?? 0] where !v.isFinite {
-            throw DeviceError(device: id, message: "driver \(script.name) reported a value that is not a number")
+        if let why = r.implausibility(charger: script.kind == .charger) {
+            throw DeviceError(device: id, message: "driver \(script.name) reported \(why), which no device of its kind can")
         }
         return r
     }

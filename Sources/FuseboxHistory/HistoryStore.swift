@@ -329,6 +329,11 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// How many raw samples (one per cycle) the file holds.
+    public func sampleCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM samples") ?? 0 }
+    }
+
     /// `PRAGMA integrity_check`: "ok" for a sound file.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }

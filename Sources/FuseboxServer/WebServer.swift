@@ -55,7 +55,7 @@ public enum WebServer {
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: router(feed: feed, accounts: accounts, settings: settings),
-            server: .http1WebSocketUpgrade { head, _, _ in
+            server: .answeringHTTP1WebSocketUpgrade { head, _, _ in
                 guard head.path?.split(separator: "?").first == "/api/live", await allowed(head, accounts: accounts) else { return .dontUpgrade }
                 return .upgrade([:]) { inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { group in

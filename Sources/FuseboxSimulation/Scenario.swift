@@ -4,6 +4,7 @@ import FuseboxCore
 import FuseboxLua
 import FuseboxModbus
 import FuseboxSimulator
+import FuseboxYAML
 import Yams
 
 /// A control scenario stored as data (Tests/FuseboxControllerTests/Scenarios,
@@ -78,7 +79,10 @@ public struct Scenario: Sendable, CustomStringConvertible {
 
     public static func load(file: String) throws -> Scenario {
         guard let data = FileManager.default.contents(atPath: file) else { throw SiteConfig.Problems(messages: ["cannot read \(file)"]) }
-        let root = try Yams.load(yaml: String(decoding: data, as: UTF8.self))   // JSON is YAML
+        let root: Any?
+        do { root = try ConfigYAML.load(String(decoding: data, as: UTF8.self)) } catch {   // JSON is YAML
+            throw SiteConfig.Problems(messages: ["\(file): not valid YAML: \(error)"])
+        }
         return try Scenario(tree: root as Any, file: file)
     }
 
@@ -89,6 +93,10 @@ public struct Scenario: Sendable, CustomStringConvertible {
         name = r.string(top["name"], "name", default: (file as NSString).lastPathComponent)
         self.file = file
         duration = r.duration(top["duration"], "duration", default: 60)
+        if duration > 30 * 86_400 {
+            r.problem("duration: expected at most 30 days of simulated time (fusebox soak runs longer), got \(duration) s")
+            duration = 60
+        }
         var simProblems: [String] = []
         do { sim = try SimConfig(tree: top["sim"] ?? [String: Any](), file: file + " sim") } catch {
             simProblems = error.messages
@@ -110,7 +118,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
             let action: Action?
             if let l = r.map(m["load"], "\(path).load") {
                 action = .load(name: r.string(l["name"], "\(path).load.name", default: "load"),
-                               current: r.phases(l["current"], "\(path).load.current", default: .zero),
+                               current: r.phases(l["current"], "\(path).load.current", default: .zero, range: -1_000...1_000),
                                duration: r.duration(l["for"], "\(path).load.for", default: .infinity))
             } else if m["meter"] != nil {
                 action = .meter(silent: r.choice(m["meter"], "\(path).meter", ["silent", "answers"], default: "silent") == "silent")
@@ -179,7 +187,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
             case "every_car_charged_by": checks.append(.everyCarCharged(by: r.duration(m[key], "\(path).\(key)", default: 0)))
             case "energy_at_least": checks.append(.energyAtLeast(r.number(m[key], "\(path).\(key)", default: 0, range: 0...1e9)))
             case "ev_import_at_most": checks.append(.evImportAtMost(r.number(m[key], "\(path).\(key)", default: 0, range: 0...1e9)))
-            default: r.problem("\(path).\(key): unknown check")
+            default: r.problem("\(ConfigReader.path(path, key)): unknown check")
             }
         }
         if checks.isEmpty { r.problem("expect: a scenario must expect something") }

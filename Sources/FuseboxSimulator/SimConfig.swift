@@ -1,6 +1,7 @@
 import Foundation
 import FuseboxCore
 import FuseboxModbus
+import FuseboxYAML
 import Yams
 
 /// A simulated site as `sim.yaml` describes it (docs/simulator.md). Loading
@@ -46,7 +47,7 @@ public struct SimConfig: Sendable {
 
     public init(yaml: String, file: String = "sim.yaml") throws(Problems) {
         let root: Any?
-        do { root = try Yams.load(yaml: yaml) } catch {
+        do { root = try ConfigYAML.load(yaml) } catch {
             throw Problems(messages: ["\(file): not valid YAML: \(error)"])
         }
         try self.init(tree: root as Any, file: file)
@@ -61,7 +62,7 @@ public struct SimConfig: Sendable {
         if let site = r.map(top["site"], "site") {
             seed = UInt64(r.int(site["seed"], "site.seed", default: 1, range: 0...Int.max))
             start = r.timeOfDay(site["start"], "site.start", default: 8 * 3600)
-            baseLoad = r.phases(site["base_load"], "site.base_load", default: PhaseValues(all: 10))
+            baseLoad = r.phases(site["base_load"], "site.base_load", default: PhaseValues(all: 10), range: -1_000...1_000)
             noise = r.number(site["noise"], "site.noise", default: 0.5, range: 0...100)
             if let pv = r.map(site["pv"], "site.pv") {
                 pvPeak = r.number(pv["peak"], "site.pv.peak", default: 0, range: 0...10_000_000)
@@ -81,7 +82,7 @@ public struct SimConfig: Sendable {
                 name: r.string(l["name"], "\(path).name", default: "load \(n + 1)"),
                 start: r.duration(l["start"], "\(path).start", default: 0),
                 end: r.duration(l["end"], "\(path).end", default: .infinity),
-                current: r.phases(l["current"], "\(path).current", default: .zero)))
+                current: r.phases(l["current"], "\(path).current", default: .zero, range: -1_000...1_000)))
         }
         var ids = Set<String>()
         for (n, c) in r.list(top["chargers"], "chargers").enumerated() {
@@ -126,7 +127,7 @@ public struct SimConfig: Sendable {
         }
         if chargers.isEmpty { r.problem("chargers: expected at least one charger") }
         for key in top.keys where !["site", "meter", "loads", "chargers", "cars"].contains(key) {
-            r.problem("\(key): unknown key; expected site, meter, loads, chargers or cars")
+            r.problem("\(ConfigReader.path("", key)): unknown key; expected site, meter, loads, chargers or cars")
         }
         problems = r.problems
         if !problems.isEmpty { throw Problems(messages: problems.map { "\(file): \($0)" }) }

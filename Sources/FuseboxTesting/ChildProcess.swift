@@ -119,3 +119,28 @@ public final class ChildProcess: @unchecked Sendable {
 
     deinit { reap(process) }
 }
+
+/// `fusebox demo` on free ports, for tests that need the real server: the
+/// process (stop it with SIGTERM) and the page's URL once it serves.
+public struct RunningDemo {
+    public let process: ChildProcess
+    public let url: String
+
+    public struct NotServing: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(binary: String, repository: String, password: String) throws {
+        process = try ChildProcess([binary, "demo", "--any-port", "--speed", "20", "--password", password], directory: repository)
+        guard let line = process.waitForLine(containing: "web page: http://", timeout: 60) else {
+            process.signal(SIGTERM)
+            throw NotServing(description: "fusebox demo did not serve within 60 s: \(process.output.suffix(20)) \(process.errorOutput.suffix(2000))")
+        }
+        url = String(line.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+    }
+
+    public func stop() {
+        process.signal(SIGTERM)
+        _ = process.waitForExit(timeout: 30)
+    }
+}

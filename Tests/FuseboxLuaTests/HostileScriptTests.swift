@@ -80,7 +80,11 @@ struct HostileScriptTests {
 
         let chain = PolicyChain(scripts: [script])
         for round in 0..<2 {   // and again: the same state keeps failing the same way, never worse
+            let start = DispatchTime.now().uptimeNanoseconds
             let outcome = chain.allocate(hostileSite)
+            // Containment, not speed: a call that outlives its budget tenfold was not stopped by it.
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            #expect(seconds < 10 * hostileLimits.time, "\(c.file) round \(round): the call ran \(seconds) s, the budget is \(hostileLimits.time) s")
             #expect(InvariantCheck.violations(outcome.allocation, snapshot: hostileSite).isEmpty)
             if c.kinds == ["ok"] {
                 #expect(outcome.fallback == nil, "\(c.file) round \(round): \(String(describing: outcome.fallback))")

@@ -11,11 +11,9 @@ struct BrowserTests {
 
     @Test("log in, live values, a station limit, ripple locked, history, sessions CSV")
     func endToEnd() throws {
-        let demo = try ChildProcess([Expectation.fuseboxBinary(from: #filePath), "demo", "--any-port", "--speed", "20", "--password", "e2e-pass"],
-                                    directory: Self.root)
-        defer { demo.signal(SIGTERM); _ = demo.waitForExit(timeout: 30) }
-        let line = try #require(demo.waitForLine(containing: "web page: http://", timeout: 60), "\(demo.output) \(demo.errorOutput)")
-        let url = String(line.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+        let demo = try RunningDemo(binary: Expectation.fuseboxBinary(from: #filePath), repository: Self.root, password: "e2e-pass")
+        defer { demo.stop() }
+        let url = demo.url
         let artifacts = Self.root + "/test-artifacts/browser"
         try? FileManager.default.removeItem(atPath: artifacts)
         let browser = try ChildProcess(["python3", Self.root + "/Tests/Support/browser_e2e.py", url, "e2e-pass", artifacts])

@@ -55,16 +55,21 @@ public struct ConfigReader {
         return s
     }
 
-    /// One number for all three phases, or three.
-    public mutating func phases(_ v: Any?, _ path: String, default d: PhaseValues) -> PhaseValues {
+    /// One number for all three phases, or three, each within `range`.
+    public mutating func phases(_ v: Any?, _ path: String, default d: PhaseValues, range: ClosedRange<Double>) -> PhaseValues {
         guard let v else { return d }
-        if let one = (v as? Double) ?? (v as? Int).map(Double.init) { return PhaseValues(all: one) }
+        var values: [Double]?
+        if let one = (v as? Double) ?? (v as? Int).map(Double.init) { values = [one, one, one] }
         if let l = v as? [Any], l.count == 3 {
             let n = l.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
-            if n.count == 3 { return PhaseValues(n[0], n[1], n[2]) }
+            if n.count == 3 { values = n }
         }
-        problem("\(path): expected one number or three numbers for L1, L2, L3, got \(v)")
-        return d
+        // (A NaN is in no range: `contains` is false for it.)
+        guard let values, values.allSatisfy({ range.contains($0) }) else {
+            problem("\(path): expected one number or three numbers for L1, L2, L3, each from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            return d
+        }
+        return PhaseValues(values[0], values[1], values[2])
     }
 
     public mutating func phaseList(_ v: Any?, _ path: String) -> [Phase] {
@@ -80,8 +85,9 @@ public struct ConfigReader {
     /// "500ms", "5s", "10m", "8h", or a number of seconds.
     public mutating func duration(_ v: Any?, _ path: String, default d: Double) -> Double {
         guard let v else { return d }
-        if let n = (v as? Double) ?? (v as? Int).map(Double.init), n >= 0 { return n }
-        if let s = v as? String, let seconds = ConfigReader.seconds(s) { return seconds }
+        // Finite: ".inf" would be a timer that never fires or a run that never ends.
+        if let n = (v as? Double) ?? (v as? Int).map(Double.init), n >= 0, n.isFinite { return n }
+        if let s = v as? String, let seconds = ConfigReader.seconds(s), seconds.isFinite { return seconds }
         problem("\(path): expected a duration such as 500ms, 5s, 10m or 8h, got \(v)")
         return d
     }
@@ -122,8 +128,17 @@ public struct ConfigReader {
     /// Flags keys this version does not know: a misspelt key must not be ignored.
     public mutating func onlyKnown(_ map: [String: Any], _ path: String, _ known: [String]) {
         for key in map.keys.sorted() where !known.contains(key) {
-            problem("\(path.isEmpty ? key : path + "." + key): unknown key; expected \(known.joined(separator: ", "))")
+            problem("\(ConfigReader.path(path, key)): unknown key; expected \(known.joined(separator: ", "))")
         }
+    }
+
+    /// `path.key`, with the key in quotes when it is empty or has characters a
+    /// key path does not (a stray quote, a colon, a space): the message must
+    /// still show where the problem is.
+    public static func path(_ path: String, _ key: String) -> String {
+        let plain = !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+        let shown = plain ? key : "\"" + key.unicodeScalars.map { $0.isASCII && $0.value >= 32 && $0 != "\"" && $0 != "\\" ? String($0) : $0.escaped(asASCII: true) }.joined() + "\""
+        return path.isEmpty ? shown : path + "." + shown
     }
 
     /// "500ms", "5s", "10m", "8h", "1d", "2w", "2y" (365 days), or combined as "3h30m", as seconds;

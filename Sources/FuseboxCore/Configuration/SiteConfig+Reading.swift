@@ -18,10 +18,7 @@ extension SiteConfig {
             if let limit = r.map(site["limit"], "site.limit") {
                 r.onlyKnown(limit, "site.limit", ["current", "margin"])
                 if limit["current"] == nil { r.problem("site.limit.current: missing (required): the fuse, A per phase") }
-                limits.current = r.phases(limit["current"], "site.limit.current", default: limits.current)
-                if limits.current.array.contains(where: { $0 <= 0 || $0 > 4000 }) {
-                    r.problem("site.limit.current: expected A per phase from 1 to 4000, got \(limit["current"]!)")
-                }
+                limits.current = r.phases(limit["current"], "site.limit.current", default: limits.current, range: 1...4000)
                 limits.margin = r.number(limit["margin"], "site.limit.margin", default: 2, range: 0...1000)
             } else {
                 r.problem("site.limit: missing (required): { current: A per phase, margin: A }")
@@ -95,7 +92,7 @@ extension SiteConfig {
             } else if m["circuits"] != nil {
                 r.problem("\(path).circuits: expected at most 8 levels of sub-distribution")
             }
-            return Circuit(id: id, limit: r.phases(m["limit"], "\(path).limit", default: .zero),
+            return Circuit(id: id, limit: r.phases(m["limit"], "\(path).limit", default: .zero, range: 0...10_000),
                            margin: r.number(m["margin"], "\(path).margin", default: 0, range: 0...1000),
                            chargers: members, circuits: inner)
         }
@@ -119,10 +116,10 @@ extension SiteConfig {
             if let s = r.map(p["settings"], "policy.settings") {
                 for (name, value) in s {
                     if !chain.contains(name) {
-                        r.problem("policy.settings.\(name): expected settings of a policy in the chain (\(chain.joined(separator: ", ")))")
+                        r.problem("\(ConfigReader.path("policy.settings", name)): expected settings of a policy in the chain (\(chain.joined(separator: ", ")))")
                     }
                     guard let v = ConfigValue(tree: value), case .map = v else {
-                        r.problem("policy.settings.\(name): expected a mapping of settings")
+                        r.problem("\(ConfigReader.path("policy.settings", name)): expected a mapping of settings")
                         continue
                     }
                     policySettings[name] = v
