@@ -14,7 +14,7 @@ PYSERIAL := 3.5
 SELENIUM := 4.27.1
 SCHEMATHESIS := 3.39.16
 
-.PHONY: deps install-debs test-deps build test check-sanitizers fuzz demo bench clean
+.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
@@ -52,6 +52,12 @@ test: test-deps
 fuzz: test-deps
 	$(SWIFT) build --product fusebox
 	Tests/Support/fuzz.sh
+
+# A simulated week of the demo site at full speed (about 30 minutes here); the
+# report is JSON on stdout (docs/reliability.md).
+soak: deps
+	$(SWIFT) build -c release --product fusebox
+	.build/release/fusebox soak --days 7
 
 demo: deps
 	$(SWIFT) build -c release --product fusebox
