@@ -78,6 +78,11 @@ public actor ControlCycle {
     private var pacer: LimitPacer
 
     private var setpoints: [Double?]
+    /// Since when a charger draws more than its setpoint (nil: it follows it).
+    private var overSetpointSince: [Double?]
+    /// Chargers that take writes but do not follow them (after `pacing.settle`):
+    /// their draw is counted as the building's load, and they are given 0.
+    private var notFollowing: [Bool]
     private var writtenAt: [Double]
     private var responding: [Bool?]
     private var enabled: [Bool]
@@ -112,10 +117,42 @@ public actor ControlCycle {
         signal = RippleSignal(contacts: contacts.map(\.1))
         pacer = LimitPacer(settings: settings.pacing)
         setpoints = Array(repeating: nil, count: stations.count)
+        overSetpointSince = Array(repeating: nil, count: stations.count)
+        notFollowing = Array(repeating: false, count: stations.count)
         writtenAt = Array(repeating: -.infinity, count: stations.count)
         responding = Array(repeating: nil, count: stations.count)
         enabled = Array(repeating: true, count: stations.count)
         priorities = Array(repeating: nil, count: stations.count)
+    }
+
+    /// A charger that answers and acknowledges its limits but goes on drawing
+    /// more (a firmware fault, a write to the wrong register) would take its
+    /// excess out of the margin, or past it: the allocation counts on it
+    /// following. Once it has drawn over its setpoint for `pacing.settle` (the
+    /// cars' reaction is 3 s), its draw is left in the building's load, where
+    /// the budget sees it, and it is given 0 until it follows again.
+    private func followCheck(_ i: Int, _ c: inout ChargerSnapshot, at time: Double, events: inout [SiteEvent]) {
+        let drawing = c.current.max() ?? 0
+        guard let setpoint = setpoints[i], drawing > setpoint + 1 + 0.05 * setpoint else {
+            overSetpointSince[i] = nil
+            if notFollowing[i] {
+                notFollowing[i] = false
+                events.append(SiteEvent(time: time, kind: .deviceRecovered, subject: c.id, message: "follows its limit again"))
+            }
+            return
+        }
+        let since = overSetpointSince[i] ?? time
+        overSetpointSince[i] = since
+        if !notFollowing[i], time - since >= settings.pacing.settle {
+            notFollowing[i] = true
+            events.append(SiteEvent(time: time, kind: .deviceError, subject: c.id, message: String(
+                format: "draws %.1f A with a limit of %.1f A for %.0f s: counted as the building's load and given 0 until it follows",
+                drawing, setpoint, time - since)))
+        }
+        if notFollowing[i] {
+            c.current = c.current.map { _ in 0 }
+            c.cableMax = 0
+        }
     }
 
     /// Steps 1 to 3 of a cycle: sample the meters and contacts, poll the chargers,
@@ -190,6 +227,7 @@ public actor ControlCycle {
                 if responding[i] == false {
                     events.append(SiteEvent(time: time, kind: .deviceRecovered, subject: c.id, message: "answers again"))
                 }
+                followCheck(i, &c, at: time, events: &events)
             case .failure(let e):
                 errors.append(e.description)
                 c.responding = false
@@ -251,11 +289,11 @@ public actor ControlCycle {
         }
 
         // 7. Cut at once, raise slowly; write what changed and what is due for a
-        // refresh (to answering chargers only).
+        // refresh (to answering chargers only; to one that does not follow, every cycle).
         let targets = pacer.pace(allowed, chargers: chargers, at: time)
         await withTaskGroup(of: (Int, String?).self) { group in
             for (i, s) in stations.enumerated() where chargers[i].responding
-                && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh) {
+                && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh || notFollowing[i]) {
                 let amps = targets[i]
                 group.addTask {
                     switch await s.device.apply(amps: amps, phases: s.settings.phases.count) {

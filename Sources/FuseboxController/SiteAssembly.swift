@@ -58,7 +58,7 @@ public struct SiteAssembly {
         }
         func connection(_ e: ModbusEndpoint, name: String) -> ModbusConnection {
             if let c = connections[e] { return c }
-            let c = ModbusConnection(endpoint: e, name: name, timeouts: timeouts)
+            let c = ModbusConnection(endpoint: e, name: name, timeouts: timeouts, clock: clock)
             connections[e] = c
             return c
         }

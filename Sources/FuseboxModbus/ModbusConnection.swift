@@ -49,12 +49,17 @@ public final class ModbusConnection: @unchecked Sendable {
     // Touched on `queue` only.
     private var context: OpaquePointer?
     private var failedAttempts = 0
-    private var nextAttempt: ContinuousClock.Instant?
+    private var nextAttempt: Double?
+    /// Seconds on the clock the backoff is measured by: the wall clock, or a
+    /// simulation's, so that a simulated minute of backoff is a minute there.
+    private let clock: @Sendable () -> Double
 
-    public init(endpoint: ModbusEndpoint, name: String, timeouts: ModbusTimeouts = ModbusTimeouts()) {
+    public init(endpoint: ModbusEndpoint, name: String, timeouts: ModbusTimeouts = ModbusTimeouts(),
+                clock: @escaping @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }) {
         self.endpoint = endpoint
         self.name = name
         self.timeouts = timeouts
+        self.clock = clock
         queue = DispatchQueue(label: "fusebox.modbus.\(endpoint)")
     }
 
@@ -142,10 +147,10 @@ public final class ModbusConnection: @unchecked Sendable {
 
     private func connect() -> Result<OpaquePointer, ModbusError.Kind> {
         if let context { return .success(context) }
-        let clock = ContinuousClock()
-        if let next = nextAttempt, clock.now < next {
-            let left = clock.now.duration(to: next)
-            return .failure(.backingOff(seconds: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18))
+        let now = clock()
+        // (A wait longer than the longest backoff means the clock went back: try now.)
+        if let next = nextAttempt, now < next, next - now <= timeouts.maxBackoff {
+            return .failure(.backingOff(seconds: next - now))
         }
         let created: OpaquePointer?
         switch endpoint {
@@ -162,7 +167,7 @@ public final class ModbusConnection: @unchecked Sendable {
             modbus_free(ctx)
             failedAttempts += 1
             let wait = min(timeouts.maxBackoff, timeouts.backoff * Double(1 << min(failedAttempts - 1, 16)))
-            nextAttempt = clock.now.advanced(by: .milliseconds(Int(wait * 1000)))
+            nextAttempt = now + wait
             return .failure(code == ECONNREFUSED ? .connectionRefused : .connectionFailed(ModbusConnection.message(code)))
         }
         failedAttempts = 0

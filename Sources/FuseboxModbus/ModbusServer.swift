@@ -24,6 +24,8 @@ public final class ModbusServer: @unchecked Sendable {
         case exception(ModbusException)
         /// Accept writes without applying them (the answer says they were applied).
         case ignoreWrites
+        /// Answer normally, this many seconds late (a slow gateway, a busy charger CPU).
+        case slow(Double)
     }
 
     /// A write a client made, after it was applied.
@@ -208,6 +210,11 @@ public final class ModbusServer: @unchecked Sendable {
         guard query.count >= 8 else { return }
         let unit = Int(query[6])
         let function = ModbusFunction(rawValue: query[7])
+        // A slow device keeps the lock free while it dawdles: the simulator
+        // goes on publishing its state meanwhile.
+        if case .slow(let seconds)? = lock.withLock({ faults[unit] }), seconds > 0 {
+            usleep(UInt32(min(seconds, 60) * 1_000_000))
+        }
         lock.lock()
         let bank = banks[unit]
         let fault = faults[unit] ?? .none
@@ -229,7 +236,7 @@ public final class ModbusServer: @unchecked Sendable {
             defer { modbus_mapping_free(scratch) }
             _ = query.withUnsafeBufferPointer { modbus_reply(ctx, $0.baseAddress, Int32(query.count), scratch) }
             return
-        case .none, .ignoreWrites:
+        case .none, .ignoreWrites, .slow:
             _ = query.withUnsafeBufferPointer { modbus_reply(ctx, $0.baseAddress, Int32(query.count), bank) }
         }
         if let function, ModbusServer.isWrite(function), query.count >= 12 {

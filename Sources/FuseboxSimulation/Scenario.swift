@@ -18,7 +18,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
     public enum Action: Sendable {
         case load(name: String, current: PhaseValues, duration: Double)
         case meter(silent: Bool)
-        case charger(String, silent: Bool)
+        case charger(String, fault: ModbusServer.Fault)
         case contact(String, closed: Bool)
         case rippleAPI(RippleMode?, ttl: Double)
         case siteLimit(Double?, ttl: Double)
@@ -123,7 +123,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
             } else if m["meter"] != nil {
                 action = .meter(silent: r.choice(m["meter"], "\(path).meter", ["silent", "answers"], default: "silent") == "silent")
             } else if let id = m["charger"] as? String, m["fault"] != nil {
-                action = .charger(id, silent: r.choice(m["fault"], "\(path).fault", ["silent", "none"], default: "none") == "silent")
+                action = .charger(id, fault: SimConfig.fault(m, path, &r))
             } else if let c = m["contact"] as? String {
                 action = .contact(c, closed: r.bool(m["closed"], "\(path).closed", default: true))
             } else if m["ripple"] != nil {
@@ -324,9 +324,9 @@ public struct Scenario: Sendable, CustomStringConvertible {
             model.steps.append(.init(name: name, start: model.time, end: model.time + duration, current: current))
         case .meter(let silent):
             run.site.meter.setFault(silent ? .silent : .none, unit: run.site.meterUnit)
-        case .charger(let id, let silent):
+        case .charger(let id, let fault):
             guard let c = run.site.chargers.first(where: { $0.id == id }) else { return }
-            c.server.setFault(silent ? .silent : .none, unit: c.device.map.unit)
+            c.server.setFault(fault, unit: c.device.map.unit)
         case .contact(let name, let closed):
             // Written whole and renamed into place: the reader never sees half a file.
             try? Data((closed ? "1\n" : "0\n").utf8).write(to: folder.appendingPathComponent(String(name.dropFirst())), options: .atomic)

@@ -20,6 +20,8 @@ public struct SimConfig: Sendable {
     public var seed: UInt64 = 1
     public var start: Double = 8 * 3600
     public var baseLoad = PhaseValues(all: 10)
+    /// Hourly factors on the base load (nil: flat), by name or as 24 numbers.
+    public var dailyShape: [Double]?
     public var noise = 0.5
     public var pvPeak = 0.0
     public var cloudy = false
@@ -64,6 +66,17 @@ public struct SimConfig: Sendable {
             start = r.timeOfDay(site["start"], "site.start", default: 8 * 3600)
             baseLoad = r.phases(site["base_load"], "site.base_load", default: PhaseValues(all: 10), range: -1_000...1_000)
             noise = r.number(site["noise"], "site.noise", default: 0.5, range: 0...100)
+            if let name = site["daily_shape"] as? String, name != "flat" {
+                dailyShape = SiteModel.dailyShapes[name]
+                if dailyShape == nil {
+                    r.problem("site.daily_shape: expected flat, \(SiteModel.dailyShapes.keys.sorted().joined(separator: ", ")) or 24 factors, got \(name)")
+                }
+            } else if site["daily_shape"] != nil, !(site["daily_shape"] is String) {
+                let factors = r.list(site["daily_shape"], "site.daily_shape").compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+                if factors.count == 24, factors.allSatisfy({ (0...10).contains($0) }) { dailyShape = factors } else {
+                    r.problem("site.daily_shape: expected flat, \(SiteModel.dailyShapes.keys.sorted().joined(separator: ", ")) or 24 factors from 0 to 10, got \(site["daily_shape"]!)")
+                }
+            }
             if let pv = r.map(site["pv"], "site.pv") {
                 pvPeak = r.number(pv["peak"], "site.pv.peak", default: 0, range: 0...10_000_000)
                 cloudy = r.bool(pv["cloudy"], "site.pv.cloudy", default: false)
@@ -101,15 +114,9 @@ public struct SimConfig: Sendable {
                 reactionDelay: r.duration(c["delay"], "\(path).delay", default: 3),
                 failsafeCurrent: r.number(c["failsafe"], "\(path).failsafe", default: 6, range: 0...80))
             if c["watchdog"] != nil { charger.watchdog = r.duration(c["watchdog"], "\(path).watchdog", default: 60) }
-            let faultName = r.string(c["fault"], "\(path).fault", default: "none")
-            let faults: [String: ModbusServer.Fault] = ["none": .none, "silent": .silent,
-                                                         "busy": .exception(.serverDeviceBusy), "ignore_writes": .ignoreWrites]
-            if faults[faultName] == nil {
-                r.problem("\(path).fault: expected none, silent, busy or ignore_writes, got \"\(faultName)\"")
-            }
             chargers.append(ChargerEntry(id: id, make: make, port: r.optionalInt(c["port"], "\(path).port", range: 1...65535),
                                          unit: r.int(c["unit"], "\(path).unit", default: 1, range: 0...255), charger: charger,
-                                         fault: faults[faultName] ?? .none))
+                                         fault: SimConfig.fault(c, path, &r)))
         }
         for (n, v) in r.list(top["cars"], "cars").enumerated() {
             let path = "cars[\(n)]"
@@ -133,6 +140,32 @@ public struct SimConfig: Sendable {
         if !problems.isEmpty { throw Problems(messages: problems.map { "\(file): \($0)" }) }
     }
 
+    /// The names of the faults a simulated device can be told to have.
+    public static let faultNames = ["none", "silent", "busy", "ignore_writes", "slow", "exception"]
+
+    /// A device's fault from `fault:` (one of `faultNames`), with `answer_delay:` for
+    /// slow and `exception:` (a Modbus exception by name or code) for exception.
+    public static func fault(_ m: [String: Any], _ path: String, _ r: inout ConfigReader) -> ModbusServer.Fault {
+        switch r.choice(m["fault"], "\(path).fault", faultNames, default: "none") {
+        case "silent": return .silent
+        case "busy": return .exception(.serverDeviceBusy)
+        case "ignore_writes": return .ignoreWrites
+        case "slow": return .slow(r.duration(m["answer_delay"], "\(path).answer_delay", default: 0.5))
+        case "exception":
+            let names = Dictionary(uniqueKeysWithValues: ModbusException.allCases.map {
+                ($0.description.replacingOccurrences(of: " ", with: "_"), $0)
+            })
+            if let code = m["exception"] as? Int, let e = ModbusException(rawValue: UInt8(clamping: code)) { return .exception(e) }
+            let name = r.string(m["exception"], "\(path).exception", default: "server_device_failure")
+            guard let e = names[name] else {
+                r.problem("\(path).exception: expected a Modbus exception code or one of \(names.keys.sorted().joined(separator: ", ")), got \(name)")
+                return .none
+            }
+            return .exception(e)
+        default: return .none
+        }
+    }
+
     /// Reads and checks a sim.yaml file.
     public static func load(file: String) throws(Problems) -> SimConfig {
         guard let data = FileManager.default.contents(atPath: file) else { throw Problems(messages: ["cannot read \(file)"]) }
@@ -145,6 +178,7 @@ public struct SimConfig: Sendable {
             SiteModel.StepLoad(name: $0.name, start: start + $0.start, end: start + $0.end, current: $0.current)
         }, pvPeak: pvPeak, cloudy: cloudy, seed: seed)
         model.noiseAmplitude = noise
+        model.dailyShape = dailyShape
         model.visits = visits.map { SiteModel.Visit(charger: $0.charger, arrive: start + $0.arrive, leave: start + $0.leave, car: $0.car) }
         var maps: [String: any ChargerRegisterMap] = [:]
         var ports: [String: Int] = [:]

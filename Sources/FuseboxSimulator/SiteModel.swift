@@ -110,6 +110,9 @@ public final class SiteModel {
     private var arrived = Set<Int>()
     private var left = Set<Int>()
     public var baseLoad: PhaseValues
+    /// 24 factors on the base load, one per hour of the day (at the half hour),
+    /// followed linearly in between; nil for a flat day.
+    public var dailyShape: [Double]?
     public var steps: [StepLoad]
     /// W at noon on a clear day; 0 for no PV.
     public var pvPeak: Double
@@ -206,6 +209,23 @@ public final class SiteModel {
         return v
     }
 
+    /// The factor of `dailyShape` now: 1 for a flat day.
+    public var shapeFactor: Double {
+        guard let shape = dailyShape, shape.count == 24 else { return 1 }
+        let hour = time.truncatingRemainder(dividingBy: 86_400) / 3600 - 0.5
+        let h = (hour + 24).truncatingRemainder(dividingBy: 24)
+        let i = Int(h), f = h - Double(i)
+        return shape[i] * (1 - f) + shape[(i + 1) % 24] * f
+    }
+
+    /// Shapes of a day a site can take by name (sim.yaml `site.daily_shape`).
+    public static let dailyShapes: [String: [Double]] = [
+        // Offices and shops: a low night, the working day, the evening cleaners.
+        "office": [0.5, 0.5, 0.5, 0.5, 0.5, 0.55, 0.7, 0.9, 1, 1, 1, 1, 1, 1, 1, 1, 0.95, 0.85, 0.7, 0.6, 0.55, 0.5, 0.5, 0.5],
+        // Flats: breakfast, an empty day, the evening peak.
+        "home": [0.4, 0.35, 0.35, 0.35, 0.35, 0.45, 0.75, 0.9, 0.7, 0.5, 0.5, 0.55, 0.6, 0.5, 0.5, 0.55, 0.7, 0.9, 1, 1, 0.9, 0.75, 0.6, 0.45],
+    ]
+
     /// W the PV makes now: a half sine from 06:00 to 18:00, dimmed by clouds.
     public var pvPower: Double {
         guard pvPeak > 0 else { return 0 }
@@ -220,8 +240,9 @@ public final class SiteModel {
     public var gridCurrent: PhaseValues {
         let pvPerPhase = pvPower / 3 / 230
         let ev = evCurrent
+        let shape = shapeFactor
         return baseLoad.map { p, base in
-            base + noise[p] + steps.filter { $0.start <= time && time < $0.end }.reduce(0.0) { $0 + $1.current[p] }
+            base * shape + noise[p] + steps.filter { $0.start <= time && time < $0.end }.reduce(0.0) { $0 + $1.current[p] }
                 + ev[p] - pvPerPhase
         }
     }

@@ -41,7 +41,7 @@ struct SimConfigTests {
                              "chargers[0].phases: expected 1 to 3 different building phases",
                              #"chargers[1].id: "p01" is used twice"#, "chargers[1].delay: expected a duration",
                              "cars[0].charger: expected the id of a charger above", "cars[0].phases: expected 1 or 3",
-                             "chargers[0].fault: expected none, silent, busy or ignore_writes",
+                             "chargers[0].fault: expected one of none, silent, busy, ignore_writes, slow, exception",
                              "extra: unknown key"] {
                 #expect(text.contains(expected), "missing: \(expected)\n\(text)")
             }

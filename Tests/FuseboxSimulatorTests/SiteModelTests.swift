@@ -13,6 +13,23 @@ struct SiteModelTests {
         return m
     }
 
+    @Test("the base load follows its daily shape: half at night, whole by day, in between at the half hours")
+    func dailyShape() throws {
+        let m = quiet([], base: 20)
+        m.dailyShape = try #require(SiteModel.dailyShapes["office"])
+        m.step(3.5 * 3600)   // 03:30: the night factor
+        #expect(abs(m.gridCurrent.l1 - 10) < 1e-9)
+        m.step(8 * 3600)     // 11:30
+        #expect(abs(m.gridCurrent.l2 - 20) < 1e-9)
+        m.step(6.5 * 3600)   // 18:00: halfway from 0.85 (17:30) to 0.7 (18:30)
+        #expect(abs(m.gridCurrent.l3 - 20 * 0.775) < 1e-9)
+        m.step(86_400)       // the next day at 18:00: the same
+        #expect(abs(m.gridCurrent.l3 - 20 * 0.775) < 1e-9)
+        let flat = quiet([], base: 20)
+        flat.step(3.5 * 3600)
+        #expect(flat.gridCurrent.l1 == 20)
+    }
+
     @Test("a car follows a new limit only after the reaction delay")
     func reactionDelay() {
         let m = quiet([SiteModel.Charger(id: "p01", maxCurrent: 16, reactionDelay: 3)])
