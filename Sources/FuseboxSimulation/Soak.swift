@@ -24,6 +24,8 @@ public struct Soak {
         public var historyMaxBytes: Int = 256 << 20
         public var fuse: Double = 63
         public var chain: [String] = ["ripple", "fair_share"]
+        /// Seconds of simulated time between two driver hot-reloads (0: none).
+        public var reloadEvery: Double = 3600
         /// Called once per simulated hour with a line of progress.
         public var progress: (@Sendable (String) -> Void)?
 
@@ -125,8 +127,10 @@ public struct Soak {
             timeline.add(midnight + 17.5 * 3600, .ripple(.locked, ttl: 900))
             timeline.add(midnight, .weather(cloudy: day % 3 == 2))
         }
-        for hour in 1..<Int((end / 3600).rounded(.up)) {
-            timeline.add(Double(hour) * 3600 + 1800, .reload(drivers[hour % drivers.count]))
+        if settings.reloadEvery > 0 {
+            for n in 1..<Int((end / settings.reloadEvery).rounded(.up)) {
+                timeline.add(Double(n) * settings.reloadEvery + settings.reloadEvery / 2, .reload(drivers[n % drivers.count]))
+            }
         }
 
         // A histogram, not a list: a week of cycle times kept one by one grew

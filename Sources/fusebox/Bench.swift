@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Only this group: policy, modbus, cycle, web (web needs wrk).")
+    @Option(help: "Only this group: policy, modbus, cycle, web, scale (web and scale need wrk).")
     var only: String?
 
     @Option(help: "Seconds each cycle configuration runs on the wall clock.")
@@ -24,6 +24,9 @@ struct Bench: AsyncParsableCommand {
 
     @Option(help: "Charger counts, comma-separated.")
     var sizes: String = "10,100,1000"
+
+    @Option(help: "Chargers of the scale run (on ten circuits).")
+    var scaleChargers: Int = 1000
 
     @Option(help: "Policies to measure beside the native fallback, comma-separated.")
     var policies: String = "fair_share,priority,pv_surplus,ripple"
@@ -40,6 +43,9 @@ struct Bench: AsyncParsableCommand {
         }
         if only == "web" {
             document["web"] = try await WebBench(seconds: cycleSeconds).run()
+        }
+        if only == "scale" {
+            document["scale"] = try await WebBench(chargers: scaleChargers, period: 1, seconds: cycleSeconds, circuits: 10, page: false, warmUp: 10).run()
         }
         if only == nil || only == "cycle" {
             document["cycle"] = try await CycleBench(sizes: [10, 100], periods: [1, 0.1], seconds: cycleSeconds).run()

@@ -78,7 +78,10 @@ struct CycleBench {
 /// The benches' site: N ABB chargers with a car each, served by `fusebox sim` in
 /// its own process, and the controller's configuration for it.
 enum BenchSite {
-    static func start(chargers n: Int, period: Double, fuse: Int, loads: String = "") throws -> (SimulatorProcess, SiteConfig) {
+    /// With `circuits`, the chargers are split evenly over that many
+    /// sub-distributions of 2 A per phase per charger: tighter than the chargers'
+    /// 16 A, so the circuits, not the fuse, decide.
+    static func start(chargers n: Int, period: Double, fuse: Int, loads: String = "", circuits: Int = 0) throws -> (SimulatorProcess, SiteConfig) {
         var yaml = "site: { seed: 5, start: \"10:00\", base_load: 10, noise: 0.3 }\n" + loads + "chargers:\n"
         for i in 0..<n { yaml += "  - { id: c\(i), make: abb_terra, delay: 1s }\n" }
         yaml += "cars:\n"
@@ -94,6 +97,13 @@ enum BenchSite {
         controller.grid = .init(id: "grid", driver: "sdm630", address: .tcp(host: "127.0.0.1", port: sim.ports["grid"]!))
         controller.chargers = (0..<n).map { i in
             SiteConfig.Charger(device: .init(id: "c\(i)", driver: "abb_terra", address: .tcp(host: "127.0.0.1", port: sim.ports["c\(i)"]!)))
+        }
+        if circuits > 0 {
+            let per = (n + circuits - 1) / circuits
+            controller.circuits = stride(from: 0, to: n, by: per).enumerated().map { k, first in
+                let members = (first..<min(n, first + per)).map { "c\($0)" }
+                return Circuit(id: "board-\(k + 1)", limit: PhaseValues(all: Double(2 * members.count)), margin: 1, chargers: members)
+            }
         }
         return (sim, controller)
     }

@@ -35,6 +35,9 @@ struct Soak: AsyncParsableCommand {
     @Option(help: "Seed of the cars' comings and goings.")
     var seed: UInt64 = 1
 
+    @Option(help: "Minutes of simulated time between two driver hot-reloads (0: none).")
+    var reloadMinutes: Double = 60
+
     func run() async throws {
         let sim: SimConfig
         do { sim = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
@@ -47,6 +50,7 @@ struct Soak: AsyncParsableCommand {
         settings.period = period
         settings.retention = retentionHours * 3600
         settings.seed = seed
+        settings.reloadEvery = reloadMinutes * 60
         settings.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let report = try await FuseboxSimulation.Soak(sim: sim, settings: settings).run()
         let encoder = JSONEncoder()

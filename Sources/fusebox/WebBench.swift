@@ -2,6 +2,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxServer
+import FuseboxSimulation
 import Logging
 import ServiceLifecycle
 
@@ -10,17 +11,25 @@ import ServiceLifecycle
 /// loads the status endpoint, then the page, with 200 connections. Reported:
 /// requests per second, and the cycle's work p99 in each phase beside a phase
 /// with no web load, all in one run.
+///
+/// `fusebox bench --only scale` is the same run at 1000 chargers on 10 circuits,
+/// a 1 s period, without the page phase, with the process's memory.
 struct WebBench {
     var chargers = 100
     var period = 0.1
     var seconds = 15.0
+    /// Sub-distributions, each with an equal share of the chargers (0: none).
+    var circuits = 0
+    var page = true
+    /// Seconds before measuring: connecting to every charger, each driver's init.
+    var warmUp = 3.0
 
     func run() async throws -> [String: Any] {
-        let (sim, controller) = try BenchSite.start(chargers: chargers, period: period, fuse: 10 + 5 * chargers)
+        let (sim, controller) = try BenchSite.start(chargers: chargers, period: period, fuse: 10 + 5 * chargers, circuits: circuits)
         defer { sim.stop() }
         let assembly = SiteAssembly(config: controller)
         let built = try assembly.build()
-        let total = Int(seconds * 3 / period) + 40
+        let total = Int((seconds * 3 + warmUp) / period) + 40
         var quiet = Logger(label: "bench")
         quiet.logLevel = .error
         let runner = CycleRunner(cycle: built.cycle, period: period, limit: total, logger: quiet)
@@ -40,14 +49,18 @@ struct WebBench {
         // Phases on the wall clock: warm-up, no load, the status endpoint, the page.
         while port.value == 0 { try await Task.sleep(for: .milliseconds(20)) }
         let base = "http://127.0.0.1:\(port.value)"
-        try await Task.sleep(for: .seconds(3))   // connections to 100 chargers, drivers' init: not measured
+        try await Task.sleep(for: .seconds(warmUp))   // connections to every charger, drivers' init: not measured
         let quietFrom = Date().timeIntervalSince1970
         try await Task.sleep(for: .seconds(seconds))
         let statusFrom = Date().timeIntervalSince1970
         let statusLoad = try wrk(base + "/api/status", cookie: session)
         let pageFrom = Date().timeIntervalSince1970
-        let pageLoad = try wrk(base + "/", cookie: session)
+        let pageLoad = page ? try wrk(base + "/", cookie: session) : [:]
         let pageTo = Date().timeIntervalSince1970
+        let statusBytes = feed.statusJSON?.readableBytes ?? 0
+        let residentMB = FuseboxSimulation.Soak.residentMB()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         await group.triggerGracefulShutdown()
         _ = try? await running.value
 
@@ -59,13 +72,18 @@ struct WebBench {
             let q = { (x: Double) in (CycleStats.quantile(w, x) * 100_000).rounded() / 100 }
             return ["cycles": w.count, "median_work_ms": q(0.5), "p99_work_ms": q(0.99), "max_work_ms": q(1)]
         }
-        return [
-            "chargers": chargers, "period_ms": Int(period * 1000), "connections": 200,
+        var result: [String: Any] = [
+            "chargers": chargers, "circuits": circuits, "period_ms": Int(period * 1000), "connections": 200,
             "no_web_load": window(quietFrom, statusFrom),
             "status_endpoint": window(statusFrom, pageFrom).merging(statusLoad) { a, _ in a },
-            "page": window(pageFrom, pageTo).merging(pageLoad) { a, _ in a },
+            "status_bytes": statusBytes,
             "overruns": runner.statistics.overruns,
+            // The controller and the web server together, as `fusebox run` is.
+            "resident_mb": (residentMB * 10).rounded() / 10,
+            "peak_resident_mb": (Double(usage.ru_maxrss) / 1024 * 10).rounded() / 10,
         ]
+        if page { result["page"] = window(pageFrom, pageTo).merging(pageLoad) { a, _ in a } }
+        return result
     }
 
     /// wrk with 200 connections for `seconds`; its requests per second and latencies.
