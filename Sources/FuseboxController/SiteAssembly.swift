@@ -10,6 +10,9 @@ import FuseboxModbus
 /// settings, and the ripple contacts. Every script is loaded here, so
 /// `fusebox check` and `fusebox run` fail the same way, with every problem at once.
 public struct SiteAssembly {
+    /// Modbus TCP connections one controller keeps open at most (see `build`).
+    public static let maxTCPConnections = 800
+
     public var config: SiteConfig
     public var drivers: DriverLibrary
     public var policies: PolicyLibrary
@@ -110,6 +113,15 @@ public struct SiteAssembly {
             summary.append("\(contact.name): \(input.activeWhenClosed ? "closed" : "open") means \(input.mode.rawValue)")
         }
 
+        // libmodbus waits for an answer with select(), which aborts the process on
+        // a descriptor above 1023: past this many connections the controller
+        // would die mid-run (the scale bench found it at 1000 chargers).
+        let tcp = connections.keys.filter { if case .tcp = $0 { true } else { false } }.count
+        if tcp > SiteAssembly.maxTCPConnections {
+            problems.append("chargers: \(tcp) Modbus TCP connections; at most \(SiteAssembly.maxTCPConnections) per controller "
+                            + "(libmodbus cannot wait on more than 1024 descriptors): split the site over two controllers, "
+                            + "or reach chargers through gateways that serve several unit ids on one connection")
+        }
         guard problems.isEmpty, let meter else { throw Problems(messages: problems) }
         var settingsByPolicy: [String: LuaValue] = [:]
         for (name, value) in config.policySettings { settingsByPolicy[name] = value.luaValue }

@@ -133,12 +133,21 @@ public struct SimConfig: Sendable {
                            wanted: r.number(v["wanted"], "\(path).wanted", default: 30, range: 0...200))))
         }
         if chargers.isEmpty { r.problem("chargers: expected at least one charger") }
+        // Each charger is a server of its own (a listener and a wake pipe, and a
+        // socket per client), and libmodbus waits with select(), which aborts on
+        // a descriptor above 1023 (found by the scale bench at 1000 chargers).
+        if chargers.count > SimConfig.maxChargers {
+            r.problem("chargers: at most \(SimConfig.maxChargers) per simulator process, got \(chargers.count) (run several: fusebox bench does)")
+        }
         for key in top.keys where !["site", "meter", "loads", "chargers", "cars"].contains(key) {
             r.problem("\(ConfigReader.path("", key)): unknown key; expected site, meter, loads, chargers or cars")
         }
         problems = r.problems
         if !problems.isEmpty { throw Problems(messages: problems.map { "\(file): \($0)" }) }
     }
+
+    /// Chargers one simulator process can serve (see the check in init).
+    public static let maxChargers = 250
 
     /// The names of the faults a simulated device can be told to have.
     public static let faultNames = ["none", "silent", "busy", "ignore_writes", "slow", "exception"]

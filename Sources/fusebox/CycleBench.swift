@@ -81,15 +81,31 @@ enum BenchSite {
     /// With `circuits`, the chargers are split evenly over that many
     /// sub-distributions of 2 A per phase per charger: tighter than the chargers'
     /// 16 A, so the circuits, not the fuse, decide.
-    static func start(chargers n: Int, period: Double, fuse: Int, loads: String = "", circuits: Int = 0) throws -> (SimulatorProcess, SiteConfig) {
-        var yaml = "site: { seed: 5, start: \"10:00\", base_load: 10, noise: 0.3 }\n" + loads + "chargers:\n"
-        for i in 0..<n { yaml += "  - { id: c\(i), make: abb_terra, delay: 1s }\n" }
-        yaml += "cars:\n"
-        for i in 0..<n { yaml += "  - { charger: c\(i), arrive: 0s, wanted: 100 }\n" }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-sim-\(UUID().uuidString).yaml")
-        try yaml.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let sim = try SimulatorProcess(config: file.path)
+    ///
+    /// One `fusebox sim` serves at most `perProcess` chargers: libmodbus waits
+    /// for a frame with select(), which aborts on a descriptor above 1023, and
+    /// each simulated charger takes three (its listener and its wake pipe) plus
+    /// one per client. Larger sites run in several processes; the first one
+    /// also serves the grid meter and the loads (the others' cars are not on it).
+    static let perProcess = 200
+
+    static func start(chargers n: Int, period: Double, fuse: Int, loads: String = "", circuits: Int = 0) throws -> (SimulatorProcesses, SiteConfig) {
+        var processes: [SimulatorProcess] = []
+        for first in stride(from: 0, to: max(n, 1), by: perProcess) {
+            var yaml = "site: { seed: 5, start: \"10:00\", base_load: 10, noise: 0.3 }\n" + (first == 0 ? loads : "") + "chargers:\n"
+            let ids = first..<min(n, first + perProcess)
+            for i in ids { yaml += "  - { id: c\(i), make: abb_terra, delay: 1s }\n" }
+            yaml += "cars:\n"
+            for i in ids { yaml += "  - { charger: c\(i), arrive: 0s, wanted: 100 }\n" }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-sim-\(UUID().uuidString).yaml")
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            do { processes.append(try SimulatorProcess(config: file.path)) } catch {
+                processes.forEach { $0.stop() }
+                throw error
+            }
+        }
+        let sim = SimulatorProcesses(processes)
         var controller = SiteConfig()
         controller.name = "bench"
         controller.limits = SiteLimits(current: PhaseValues(all: Double(fuse)), margin: 2)
@@ -109,9 +125,24 @@ enum BenchSite {
     }
 }
 
+/// Several `fusebox sim` processes as one site: every port, the first one's start.
+final class SimulatorProcesses {
+    let processes: [SimulatorProcess]
+    let ports: [String: Int]
+    var started: Double { processes.first?.started ?? 0 }
+
+    init(_ processes: [SimulatorProcess]) {
+        self.processes = processes
+        ports = processes.reduce(into: [:]) { all, p in all.merge(p.ports) { first, _ in first } }
+    }
+
+    func stop() { processes.forEach { $0.stop() } }
+}
+
 /// `fusebox sim --any-port` in a child process: its ports, read off its start-up lines.
 final class SimulatorProcess {
     let process = Process()
+    let errorLog = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-bench-sim-\(UUID().uuidString).log").path
     private(set) var ports: [String: Int] = [:]
     /// When it said "ready" (seconds since 1970): its simulated time 0.
     private(set) var started = 0.0
@@ -121,7 +152,9 @@ final class SimulatorProcess {
         process.arguments = ["sim", "--config", config, "--any-port", "--status", "3600"]
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        // Kept: when the simulator dies mid-bench, its last words are here.
+        _ = FileManager.default.createFile(atPath: errorLog, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errorLog) ?? FileHandle.nullDevice
         try process.run()
         var text = ""
         let handle = out.fileHandleForReading
@@ -142,7 +175,10 @@ final class SimulatorProcess {
     }
 
     func stop() {
-        guard process.isRunning else { return }
+        guard process.isRunning else {
+            FileHandle.standardError.write(Data("fusebox sim ended during the bench (status \(process.terminationStatus)); its stderr: \(errorLog)\n".utf8))
+            return
+        }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }

@@ -68,4 +68,29 @@ struct SiteConfigTests {
         #expect(config.chargers[0].device.address == .rtu(path: "/dev/ttyUSB0", baud: 9600, parity: "N"))
         #expect(config.chargers[0].phases == [.l3])
     }
+
+    @Test("more Modbus TCP connections than libmodbus can wait on: refused by name, not an abort mid-run", arguments: [800, 801])
+    func tooManyConnections(_ n: Int) throws {
+        var config = SiteConfig()
+        config.grid = .init(id: "grid", driver: "sdm630", address: .tcp(host: "10.0.0.1", port: 502))
+        // 800 chargers on their own addresses plus the meter: 801 connections at n = 800.
+        config.chargers = (0..<n).map { i in
+            SiteConfig.Charger(device: .init(id: "c\(i)", driver: "abb_terra", address: .tcp(host: "10.0.\(i / 250).\(i % 250 + 2)", port: 502)))
+        }
+        do {
+            _ = try SiteAssembly(config: config).build()
+            Issue.record("\(n) chargers: expected a problem")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("\(n + 1) Modbus TCP connections; at most \(SiteAssembly.maxTCPConnections)"), "\(text.prefix(400))")
+        }
+        // The same chargers behind gateways (ten unit ids per connection) are fine.
+        config.chargers = config.chargers.enumerated().map { i, c in
+            var c = c
+            c.device.address = .tcp(host: "10.1.0.\(i / 10 + 2)", port: 502)
+            c.device.unit = i % 10 + 1
+            return c
+        }
+        _ = try SiteAssembly(config: config).build()
+    }
 }
