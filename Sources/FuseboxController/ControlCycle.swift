@@ -129,8 +129,10 @@ public actor ControlCycle {
     /// more (a firmware fault, a write to the wrong register) would take its
     /// excess out of the margin, or past it: the allocation counts on it
     /// following. Once it has drawn over its setpoint for `pacing.settle` (the
-    /// cars' reaction is 3 s), its draw is left in the building's load, where
-    /// the budget sees it, and it is given 0 until it follows again.
+    /// cars' reaction is 3 s), it is marked as not following (`followsLimit`),
+    /// so that the budget leaves its measured draw in the building's load, and
+    /// it is given 0 until it follows again. Its reading stays as measured, for
+    /// the page and the history.
     private func followCheck(_ i: Int, _ c: inout ChargerSnapshot, at time: Double, events: inout [SiteEvent]) {
         let drawing = c.current.max() ?? 0
         guard let setpoint = setpoints[i], drawing > setpoint + 1 + 0.05 * setpoint else {
@@ -150,7 +152,7 @@ public actor ControlCycle {
                 drawing, setpoint, time - since)))
         }
         if notFollowing[i] {
-            c.current = c.current.map { _ in 0 }
+            c.followsLimit = false
             c.cableMax = 0
         }
     }

@@ -92,7 +92,9 @@ public struct Budget: Sendable, Equatable {
             for p in phases { w[p] += 1; v += voltage[p] }
             onPhase[i] = w
             volts[i] = v
-            if responding[i] {
+            if responding[i] && !chargers[i].followsLimit {
+                // It draws what it draws whatever it is given: building load.
+            } else if responding[i] {
                 let current = chargers[i].current
                 for k in 0..<Swift.min(phases.count, current.count) {
                     measured[phases[k]] += current[k]

@@ -23,12 +23,16 @@ public struct ChargerSnapshot: Sendable, Equatable, Codable {
     public var connectedFor: Double
     /// False when the charger did not answer this cycle.
     public var responding: Bool
+    /// False when it answers but has not followed its limit for a while: its
+    /// measured draw then stays in the building's load (Budget), since the
+    /// allocation cannot count on it changing.
+    public var followsLimit: Bool
 
     public init(
         id: String, status: ChargerStatus, phases: [Phase] = [.l1, .l2, .l3],
         min: Double = 6, max: Double = 16, cableMax: Double? = nil, priority: Int = 0,
         current: [Double] = [], setpoint: Double? = nil, sessionEnergy: Double = 0,
-        connectedFor: Double = 0, responding: Bool = true
+        connectedFor: Double = 0, responding: Bool = true, followsLimit: Bool = true
     ) {
         self.id = id
         self.status = status
@@ -42,6 +46,7 @@ public struct ChargerSnapshot: Sendable, Equatable, Codable {
         self.sessionEnergy = sessionEnergy
         self.connectedFor = connectedFor
         self.responding = responding
+        self.followsLimit = followsLimit
     }
 
     /// The most this charger may be given: its own max and its cable's, whichever is lower.
@@ -73,6 +78,7 @@ public struct ChargerSnapshot: Sendable, Equatable, Codable {
         case cableMax = "cable_max"
         case sessionEnergy = "session_energy"
         case connectedFor = "connected_for"
+        case followsLimit = "follows_limit"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -89,6 +95,7 @@ public struct ChargerSnapshot: Sendable, Equatable, Codable {
         sessionEnergy = try c.decodeIfPresent(Double.self, forKey: .sessionEnergy) ?? 0
         connectedFor = try c.decodeIfPresent(Double.self, forKey: .connectedFor) ?? 0
         responding = try c.decodeIfPresent(Bool.self, forKey: .responding) ?? true
+        followsLimit = try c.decodeIfPresent(Bool.self, forKey: .followsLimit) ?? true
         if let problem = validationProblem {
             throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: problem))
         }

@@ -67,7 +67,7 @@ public struct DriverFuzzer: FuzzTarget {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         guard let c = try? decoder.decode(Case.self, from: Data(input.utf8)) else { return nil }   // a mangled kept file: nothing to run
-        let unit = Self.unit(of: c.driver)
+        let unit = Self.unit
         let server = ModbusServer(units: [unit])
         do { try server.start() } catch { return "the simulator would not start: \(error)" }
         defer { server.stop() }
@@ -106,8 +106,8 @@ public struct DriverFuzzer: FuzzTarget {
         return nil
     }
 
-    /// One unit id for all: the map and the device are both given it.
-    static func unit(of driver: String) -> Int { 1 }
+    /// One unit id for every make: the map and the device are both given it.
+    static let unit = 1
 
     static func publish(_ driver: String, status: ChargerStatus, amps: [Double], unit: Int, into bank: inout ModbusServer.Bank) {
         switch driver {
@@ -128,7 +128,7 @@ public struct DriverFuzzer: FuzzTarget {
         lock.lock()
         defer { lock.unlock() }
         if let known = written[driver] { return known }
-        let unit = Self.unit(of: driver)
+        let unit = Self.unit
         let server = ModbusServer(units: [unit])   // not started: only its banks are used
         var found: [(Int, Int)] = []
         server.withBank(unit: unit) { bank in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FuseboxController
 import FuseboxCore
 import FuseboxLua
 
@@ -25,8 +26,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Charger counts, comma-separated.")
     var sizes: String = "10,100,1000"
 
-    @Option(help: "Chargers of the scale run (on ten circuits).")
-    var scaleChargers: Int = 1000
+    @Option(help: "Chargers of the scale run (on ten circuits); the default is as many as one controller takes beside its meter.")
+    var scaleChargers: Int = SiteAssembly.maxTCPConnections - 1
 
     @Option(help: "Policies to measure beside the native fallback, comma-separated.")
     var policies: String = "fair_share,priority,pv_surplus,ripple"

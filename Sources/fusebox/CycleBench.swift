@@ -1,6 +1,7 @@
 import Foundation
 import FuseboxController
 import FuseboxCore
+import FuseboxSimulator
 
 /// `fusebox bench --only cycle`: the control cycle on the wall clock, built from
 /// a site configuration as `fusebox run` builds it, against a simulated site of
@@ -82,12 +83,12 @@ enum BenchSite {
     /// sub-distributions of 2 A per phase per charger: tighter than the chargers'
     /// 16 A, so the circuits, not the fuse, decide.
     ///
-    /// One `fusebox sim` serves at most `perProcess` chargers: libmodbus waits
+    /// One `fusebox sim` serves at most `SimConfig.maxChargers`: libmodbus waits
     /// for a frame with select(), which aborts on a descriptor above 1023, and
     /// each simulated charger takes three (its listener and its wake pipe) plus
     /// one per client. Larger sites run in several processes; the first one
     /// also serves the grid meter and the loads (the others' cars are not on it).
-    static let perProcess = 200
+    static let perProcess = SimConfig.maxChargers
 
     static func start(chargers n: Int, period: Double, fuse: Int, loads: String = "", circuits: Int = 0) throws -> (SimulatorProcesses, SiteConfig) {
         var processes: [SimulatorProcess] = []

@@ -12,7 +12,8 @@ import ServiceLifecycle
 /// requests per second, and the cycle's work p99 in each phase beside a phase
 /// with no web load, all in one run.
 ///
-/// `fusebox bench --only scale` is the same run at 1000 chargers on 10 circuits,
+/// `fusebox bench --only scale` is the same run at 799 chargers (with the meter,
+/// the most connections one controller takes: SiteAssembly) on 10 circuits,
 /// a 1 s period, without the page phase, with the process's memory.
 struct WebBench {
     var chargers = 100
