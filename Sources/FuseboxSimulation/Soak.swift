@@ -24,6 +24,10 @@ public struct Soak {
         public var historyMaxBytes: Int = 256 << 20
         public var fuse: Double = 63
         public var chain: [String] = ["ripple", "fair_share"]
+        /// Whether a cycle slower than the period fails the soak. A wall-clock
+        /// check: right for the release week (`make soak`), not for the short
+        /// debug day of `make test` on a shared machine (tests time nothing).
+        public var overrunsFail = true
         /// Seconds of simulated time between two driver hot-reloads (0: none).
         public var reloadEvery: Double = 3600
         /// Called once per simulated hour with a line of progress.
@@ -234,7 +238,7 @@ public struct Soak {
 
         // The checks of a soak: what must hold however long the site runs.
         if report.invariantViolations > 0 { report.failures.append("\(report.invariantViolations) invariant violations, first: \(report.firstViolations.joined(separator: "; "))") }
-        if report.overruns > 0 { report.failures.append("\(report.overruns) cycles took longer than the \(settings.period) s period") }
+        if settings.overrunsFail, report.overruns > 0 { report.failures.append("\(report.overruns) cycles took longer than the \(settings.period) s period") }
         if report.failsafeEntered != report.meterOutages {
             report.failures.append("\(report.meterOutages) meter outages but the fail-safe was entered \(report.failsafeEntered) times")
         }
