@@ -418,3 +418,5 @@ fb_status fb_set_device_io(fb_sandbox *s, fb_io_function io, void *context, fb_b
     int status = run_protected(s, device_meta_setup, s, budget);
     return status == LUA_OK ? FB_OK : classify(s, status, error);
 }
+
+void fb_set_device_http(fb_sandbox *s, fb_http_function http) { s->http = http; }

@@ -40,6 +40,7 @@ struct fb_sandbox {
     fb_control control;
     fb_io_function io;      // a device's I/O, when the script is a driver
     void *io_context;
+    fb_http_function http;  // a cloud driver's HTTP, when it has one
 };
 
 // Device.c: the `dev` methods of driver scripts.

@@ -56,7 +56,7 @@ public struct SiteAssembly {
             case .tcp(let host, let port): return .tcp(host: host, port: port)
             case .rtu(let path, let baud, let parity):
                 return .rtu(path: path, baud: baud, parity: ModbusEndpoint.Parity(rawValue: parity) ?? .none)
-            case .none: return nil
+            case .none, .web: return nil
             }
         }
         func connection(_ e: ModbusEndpoint, name: String) -> ModbusConnection {
@@ -66,12 +66,37 @@ public struct SiteAssembly {
             return c
         }
         func device(_ d: SiteConfig.Device, path: String) -> LuaDevice? {
+            if case .web(let api, let allow) = d.address { return cloudDevice(d, api: api, allow: allow, path: path) }
             guard let e = endpoint(d) else { problems.append("\(path): no address to reach \(d.id) at"); return nil }
             do {
                 let script = try drivers.load(d.driver)
+                if script.transport == .http {
+                    problems.append("\(path).api: driver \(d.driver) talks to the vendor's cloud: give the API URL as api, not host and port")
+                    return nil
+                }
                 let made = try LuaDevice(id: d.id, script: script, connection: connection(e, name: d.id), unit: d.unit,
                                          config: d.settings.luaValue, clock: clock)
                 summary.append("\(d.id): \(d.driver) at \(e) unit \(d.unit)")
+                return made
+            } catch {
+                problems.append("\(path).driver: \(error)")
+                return nil
+            }
+        }
+
+        func cloudDevice(_ d: SiteConfig.Device, api: String, allow: [String], path: String) -> LuaDevice? {
+            do {
+                let script = try drivers.load(d.driver)
+                guard script.transport == .http else {
+                    problems.append("\(path).api: driver \(d.driver) speaks Modbus: give host and port (or a serial port), not api")
+                    return nil
+                }
+                // The driver reads the API's address with its other settings.
+                var settings = d.settings
+                if case .map(var m) = settings, m["api"] == nil { m["api"] = .string(api); settings = .map(m) }
+                let web = WebAccess(name: d.id, api: api, allow: allow)
+                let made = try LuaDevice(id: d.id, script: script, web: web, config: settings.luaValue, clock: clock)
+                summary.append("\(d.id): \(d.driver) at \(api)")
                 return made
             } catch {
                 problems.append("\(path).driver: \(error)")

@@ -72,6 +72,148 @@ function fusebox.ascii(regs, i, n)
   return (s:gsub("%z.*$", ""):gsub("%s+$", ""))
 end
 
+-- JSON for cloud drivers. Objects become tables with string keys, arrays
+-- sequences, null becomes fusebox.null. Errors name the offset.
+fusebox.null = setmetatable({}, { __tostring = function() return "null" end })
+
+local escapes = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+
+function fusebox.json_decode(text)
+  if type(text) ~= "string" then error("json_decode: expected a string, got " .. type(text), 2) end
+  local pos = 1
+  local function fail(what) error(string.format("JSON at offset %d: %s", pos, what), 0) end
+  local function skip() pos = text:find("[^ \t\r\n]", pos) or #text + 1 end
+  local value
+  local function str()
+    pos = pos + 1
+    local parts = {}
+    while true do
+      local s, e = text:find('["\\]', pos)
+      if not s then fail("unterminated string") end
+      parts[#parts + 1] = text:sub(pos, s - 1)
+      pos = e + 1
+      if text:sub(s, s) == '"' then break end
+      local c = text:sub(pos, pos)
+      if c == "u" then
+        local hex = text:match("^%x%x%x%x", pos + 1)
+        if not hex then fail("bad \\u escape") end
+        parts[#parts + 1] = utf8.char(tonumber(hex, 16))
+        pos = pos + 5
+      elseif escapes[c] then
+        parts[#parts + 1] = escapes[c]
+        pos = pos + 1
+      else
+        fail("bad escape")
+      end
+    end
+    return table.concat(parts)
+  end
+  function value(depth)
+    if depth > 64 then fail("nested deeper than 64") end
+    skip()
+    local c = text:sub(pos, pos)
+    if c == "{" then
+      local t = {}
+      pos = pos + 1
+      skip()
+      if text:sub(pos, pos) == "}" then pos = pos + 1 return t end
+      while true do
+        skip()
+        if text:sub(pos, pos) ~= '"' then fail("expected a key") end
+        local k = str()
+        skip()
+        if text:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        pos = pos + 1
+        t[k] = value(depth + 1)
+        skip()
+        local d = text:sub(pos, pos)
+        pos = pos + 1
+        if d == "}" then return t end
+        if d ~= "," then fail("expected ',' or '}'") end
+      end
+    elseif c == "[" then
+      local t = {}
+      pos = pos + 1
+      skip()
+      if text:sub(pos, pos) == "]" then pos = pos + 1 return t end
+      while true do
+        t[#t + 1] = value(depth + 1)
+        skip()
+        local d = text:sub(pos, pos)
+        pos = pos + 1
+        if d == "]" then return t end
+        if d ~= "," then fail("expected ',' or ']'") end
+      end
+    elseif c == '"' then
+      return str()
+    elseif text:find("^true", pos) then pos = pos + 4 return true
+    elseif text:find("^false", pos) then pos = pos + 5 return false
+    elseif text:find("^null", pos) then pos = pos + 4 return fusebox.null
+    else
+      -- One quantifier over a short window: the sandbox refuses patterns whose
+      -- backtracking could be long, and tonumber does the checking.
+      local n = text:sub(pos, pos + 39):match("^[-+%d.eE]+")
+      if not n or not tonumber(n) then fail("unexpected " .. (c == "" and "end" or "'" .. c .. "'")) end
+      pos = pos + #n
+      return tonumber(n)
+    end
+  end
+  local ok, result = pcall(value, 0)
+  if not ok then return nil, result end
+  skip()
+  if pos <= #text then return nil, string.format("JSON at offset %d: text after the value", pos) end
+  return result
+end
+
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+    return named[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+function fusebox.json_encode(v, depth)
+  depth = depth or 0
+  if depth > 64 then error("json_encode: nested deeper than 64", 2) end
+  local t = type(v)
+  if v == nil or v == fusebox.null then return "null"
+  elseif t == "boolean" then return tostring(v)
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then error("json_encode: " .. tostring(v) .. " is not a JSON number", 2) end
+    if math.type(v) == "integer" then return tostring(v) end
+    return string.format("%.14g", v)
+  elseif t == "string" then return quote(v)
+  elseif t == "table" then
+    local out = {}
+    if #v > 0 or next(v) == nil then
+      for i = 1, #v do out[i] = fusebox.json_encode(v[i], depth + 1) end
+      return "[" .. table.concat(out, ",") .. "]"
+    end
+    local keys = {}
+    for k in pairs(v) do
+      if type(k) ~= "string" then error("json_encode: an object's keys must be strings", 2) end
+      keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    for i, k in ipairs(keys) do out[i] = quote(k) .. ":" .. fusebox.json_encode(v[k], depth + 1) end
+    return "{" .. table.concat(out, ",") .. "}"
+  end
+  error("json_encode: cannot encode a " .. t, 2)
+end
+
+-- application/x-www-form-urlencoded, keys sorted (for token requests).
+function fusebox.form(fields)
+  local function escape(s)
+    return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+  end
+  local keys = {}
+  for k in pairs(fields) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = escape(k) .. "=" .. escape(fields[k]) end
+  return table.concat(out, "&")
+end
+
 _G.fusebox = fusebox
 return fusebox
 """#

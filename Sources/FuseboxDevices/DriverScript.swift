@@ -4,12 +4,21 @@ import FuseboxLua
 /// What a driver is for.
 public enum DeviceKind: String, Sendable { case charger, meter }
 
+/// How a driver reaches its device (`transport.type` in the script).
+public enum DriverTransport: String, Sendable {
+    /// Modbus TCP or RTU: where is the device's configuration (host and port, or a serial line).
+    case modbus
+    /// A vendor's cloud API: the device's configuration gives its `api` URL.
+    case http
+}
+
 /// A loaded driver (DESIGN "The driver contract"): one file returning
 /// `{ name, kind, init?, poll, apply? }`, compiled in its own sandbox.
 public final class DriverScript {
     public let name: String
     public let kind: DeviceKind
     public let origin: String
+    public let transport: DriverTransport
     let sandbox: LuaSandbox
     let hasInit: Bool
 
@@ -28,6 +37,11 @@ public final class DriverScript {
             throw contract("a charger driver needs a function 'apply'")
         }
         hasInit = try sandbox.moduleField("init") == .opaque("function")
+        switch try sandbox.moduleField("transport")["type"] {
+        case .nil, .string("modbus-tcp"), .string("modbus-rtu"), .string("modbus"): transport = .modbus
+        case .string("http"): transport = .http
+        case let other: throw contract("transport.type must be \"modbus-tcp\", \"modbus-rtu\" or \"http\", got \(other.brief)")
+        }
         name = try sandbox.moduleField("name").string ?? stem
         self.kind = kind
         self.origin = origin

@@ -54,15 +54,17 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(device): \(message)" }
 }
 
-/// A device run by a Lua driver over one Modbus connection. Its Lua state and
-/// the connection's libmodbus context are used together on the connection's
-/// queue only: a `poll` runs there whole, so the driver's register reads make
-/// no thread hop.
+/// A device run by a Lua driver over one Modbus connection, or over HTTP for a
+/// cloud charger. Its Lua state and the connection's libmodbus context (or the
+/// HTTP client) are used together on the connection's queue only: a `poll`
+/// runs there whole, so the driver's register reads make no thread hop.
 public final class LuaDevice: @unchecked Sendable {
     public let id: String
     /// Changed only on the connection's queue (by `reload`).
     public private(set) var script: DriverScript
-    public let connection: ModbusConnection
+    /// The Modbus connection, or nil for a device reached over HTTP (`web`).
+    public let connection: ModbusConnection?
+    public let web: WebAccess?
     public let unit: Int
     private let config: LuaValue
     private let io: DeviceIO
@@ -77,20 +79,55 @@ public final class LuaDevice: @unchecked Sendable {
         self.id = id
         self.script = script
         self.connection = connection
+        web = nil
         self.unit = unit
         self.config = config
         self.clock = clock
-        io = DeviceIO(unit: unit)
+        io = DeviceIO(unit: unit, web: nil)
+        try Self.bind(script, to: io)
+    }
+
+    /// A cloud charger: its driver talks HTTP through `web` (`dev:http`), and
+    /// has no registers.
+    public init(id: String, script: DriverScript, web: WebAccess, config: LuaValue = .table([]),
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) throws(LuaError) {
+        self.id = id
+        self.script = script
+        connection = nil
+        self.web = web
+        unit = 0
+        self.config = config
+        self.clock = clock
+        io = DeviceIO(unit: 0, web: web)
+        try Self.bind(script, to: io)
+    }
+
+    private static func bind(_ script: DriverScript, to io: DeviceIO) throws(LuaError) {
         try script.sandbox.setDeviceIO(deviceIO, context: Unmanaged.passUnretained(io).toOpaque())
+        if io.web != nil { script.sandbox.setDeviceHTTP(deviceHTTP) }
+    }
+
+    /// Where the device is, for messages and the start-up log.
+    public var link: String {
+        if let connection { return "\(connection.endpoint) unit \(unit)" }
+        return web.map { "HTTP to \($0.allowed.sorted().joined(separator: ", "))" } ?? "nowhere"
+    }
+
+    /// Runs `body` alone with the device's link: on the Modbus connection's
+    /// queue with its session, or on the HTTP client's queue.
+    private func serially<T: Sendable>(_ body: @escaping @Sendable (ModbusSession?) -> T) async -> T {
+        if let connection { return await connection.withSession { body($0) } }
+        guard let web else { return body(nil) }
+        return await web.serially { body(nil) }
     }
 
     public func poll() async -> Result<DeviceReading, DeviceError> {
-        await connection.withSession { session in self.onQueue(session) { try self.pollNow() } }
+        await serially { session in self.onQueue(session) { try self.pollNow() } }
     }
 
     /// Writes a current limit (A per phase, 0 pauses) through the driver's `apply`.
     public func apply(amps: Double, phases: Int = 3) async -> Result<Void, DeviceError> {
-        await connection.withSession { session in
+        await serially { session in
             self.onQueue(session) {
                 let out = try self.call("apply", on: self.script) { t in
                     t.number(amps)
@@ -113,13 +150,13 @@ public final class LuaDevice: @unchecked Sendable {
         }
         // The caller gave the script away (`sending`): it moves to the queue.
         let handoff = Handoff(replacement)
-        return await connection.withSession { session in
+        return await serially { session in
             let replacement = handoff.value
             let old = (script: self.script, initialized: self.initialized)
             self.io.session = session
             defer { self.io.session = nil }
             do {
-                try replacement.sandbox.setDeviceIO(deviceIO, context: Unmanaged.passUnretained(self.io).toOpaque())
+                try Self.bind(replacement, to: self.io)
                 try replacement.sandbox.setPersistent(old.script.sandbox.persistent)
                 self.script = replacement
                 self.initialized = false
@@ -137,7 +174,7 @@ public final class LuaDevice: @unchecked Sendable {
 
     // MARK: - on the connection's queue
 
-    private func onQueue<T>(_ session: ModbusSession, _ body: () throws -> T) -> Result<T, DeviceError> {
+    private func onQueue<T>(_ session: ModbusSession?, _ body: () throws -> T) -> Result<T, DeviceError> {
         io.session = session
         defer { io.session = nil }
         do {
@@ -200,7 +237,58 @@ public final class LuaDevice: @unchecked Sendable {
 final class DeviceIO: @unchecked Sendable {
     let unit: Int
     var session: ModbusSession?
-    init(unit: Int) { self.unit = unit }
+    let web: WebAccess?
+    /// The last HTTP answer's body: the shim copies it into Lua after
+    /// `deviceHTTP` has returned, so it must outlive that call (and not move).
+    private(set) var answer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    init(unit: Int, web: WebAccess?) {
+        self.unit = unit
+        self.web = web
+    }
+
+    deinit { answer.deallocate() }
+
+    func keep(_ body: Data) -> UnsafePointer<CChar> {
+        answer.deallocate()
+        answer = .allocate(byteCount: body.count + 1, alignment: 1)
+        _ = body.copyBytes(to: answer.bindMemory(to: UInt8.self))
+        answer[body.count] = 0
+        return UnsafePointer(answer.baseAddress!.assumingMemoryBound(to: CChar.self))
+    }
+}
+
+private func fill(_ error: UnsafeMutablePointer<CChar>?, _ errorLength: Int, _ message: String) -> Int32 {
+    if let error, errorLength > 0 {
+        let bytes = Array(message.utf8.prefix(errorLength - 1))
+        for (i, b) in bytes.enumerated() { error[i] = CChar(bitPattern: b) }
+        error[bytes.count] = 0
+    }
+    return -1
+}
+
+/// The host side of `dev:http` (CLuaShim/Device.c): the blocking request on
+/// the device's queue, then a status; the body stays in `io.answer`.
+private func deviceHTTP(context: UnsafeMutableRawPointer?, method: UnsafePointer<CChar>?, url: UnsafePointer<CChar>?,
+                        headers: UnsafePointer<CChar>?, body: UnsafePointer<CChar>?, bodyLength: Int, timeoutMs: Int32,
+                        response: UnsafeMutablePointer<UnsafePointer<CChar>?>?, responseLength: UnsafeMutablePointer<Int>?,
+                        error: UnsafeMutablePointer<CChar>?, errorLength: Int) -> Int32 {
+    guard let context, let method, let url, let response, let responseLength else { return -1 }
+    let io = Unmanaged<DeviceIO>.fromOpaque(context).takeUnretainedValue()
+    guard let web = io.web else { return fill(error, errorLength, "this device has no HTTP") }
+    var fields: [(String, String)] = []
+    for line in (headers.map { String(cString: $0) } ?? "").split(separator: "\n") {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        fields.append((String(line[..<colon]), String(line[line.index(colon, offsetBy: 2)...])))
+    }
+    let payload = body.map { Data(bytes: $0, count: bodyLength) }
+    switch web.request(method: String(cString: method), url: String(cString: url), headers: fields, body: payload,
+                       timeout: Double(timeoutMs) / 1000) {
+    case .failure(let e): return fill(error, errorLength, e.message)
+    case .success(let answer):
+        response.pointee = io.keep(answer.body)
+        responseLength.pointee = answer.body.count
+        return Int32(clamping: answer.status)
+    }
 }
 
 /// The host side of `dev:read_holding` and friends (CLuaShim/Device.c): no Lua
@@ -217,6 +305,7 @@ private func deviceIO(context: UnsafeMutableRawPointer?, function: Int32, addres
         }
         return -1
     }
+    if io.web != nil { return fail("this device is reached over HTTP: it has no registers") }
     guard let session = io.session, let fc = ModbusFunction(rawValue: UInt8(function)) else {
         return fail("device I/O outside a poll or apply")
     }

@@ -122,6 +122,11 @@ public final class LuaSandbox {
         try check(fb_set_device_io(handle, io, context, &error))
     }
 
+    /// Gives `dev` its `http` method (cloud drivers), with the context of `setDeviceIO`.
+    public func setDeviceHTTP(_ http: fb_http_function) {
+        fb_set_device_http(handle, http)
+    }
+
     /// What the script printed since the last call to this.
     public func takeLog() -> String {
         var out = fb_buffer()

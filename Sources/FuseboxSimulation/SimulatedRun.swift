@@ -22,12 +22,20 @@ public final class SimulatedRun {
     public init(sim: SimConfig, controller: SiteConfig = SiteConfig(), anyPort: Bool = true,
                 timeouts: ModbusTimeouts = ModbusTimeouts(response: 0.2, backoff: 0.05, maxBackoff: 1)) throws {
         self.sim = sim
-        site = try SimulatedSite(config: sim, anyPort: anyPort)
+        let served = try SimulatedSite(config: sim, anyPort: anyPort)
+        site = served
         var config = controller
         if config.chargers.isEmpty {
             config.chargers = sim.chargers.map { c in
-                SiteConfig.Charger(device: .init(id: c.id, driver: c.make, address: .none, unit: c.unit),
-                                   max: c.charger.maxCurrent, phases: c.charger.phases)
+                guard SimConfig.cloudMakes.contains(c.make), let port = served.port(of: c.id) else {
+                    return SiteConfig.Charger(device: .init(id: c.id, driver: c.make, address: .none, unit: c.unit),
+                                              max: c.charger.maxCurrent, phases: c.charger.phases)
+                }
+                // The stand-in takes any account; the charger's id in the cloud is its id here.
+                let settings = ConfigValue.map(["charger_id": .string(c.id), "username": .string("fusebox"), "password": .string("simulated")])
+                return SiteConfig.Charger(device: .init(id: c.id, driver: c.make, address: .web(api: "http://127.0.0.1:\(port)", allow: []),
+                                                        settings: settings),
+                                          max: c.charger.maxCurrent, phases: c.charger.phases)
             }
         }
         if config.grid.driver.isEmpty { config.grid.driver = "sdm630" }

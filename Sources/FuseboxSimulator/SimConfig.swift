@@ -46,6 +46,12 @@ public struct SimConfig: Sendable {
         "weidmueller_ac_smart": { WeidmuellerMap(unit: $0) }, "phoenix_ev_cc": { PhoenixMap(unit: $0) },
         "alfen_eve": { AlfenEveMap(unit: $0) },
     ]
+    /// Makes reached through their vendor's cloud: served by a stand-in HTTP
+    /// API (one for all such chargers of a site) instead of a Modbus server.
+    public static let cloudMakes: Set<String> = ["zaptec"]
+
+    /// The ids of the chargers reached through a cloud API.
+    public var cloudChargers: [String] { chargers.filter { SimConfig.cloudMakes.contains($0.make) }.map(\.id) }
 
     public init(yaml: String, file: String = "sim.yaml") throws(Problems) {
         let root: Any?
@@ -105,8 +111,12 @@ public struct SimConfig: Sendable {
             if id.isEmpty { r.problem("\(path).id: missing (required)") }
             else if !ids.insert(id).inserted { r.problem("\(path).id: \"\(id)\" is used twice") }
             let make = r.string(c["make"], "\(path).make", default: "")
-            if SimConfig.makes[make] == nil {
-                r.problem("\(path).make: expected one of \(SimConfig.makes.keys.sorted().joined(separator: ", ")), got \"\(make)\"")
+            if SimConfig.makes[make] == nil && !SimConfig.cloudMakes.contains(make) {
+                let known = Set(SimConfig.makes.keys).union(SimConfig.cloudMakes).sorted()
+                r.problem("\(path).make: expected one of \(known.joined(separator: ", ")), got \"\(make)\"")
+            }
+            if SimConfig.cloudMakes.contains(make) {
+                for key in ["unit", "fault"] where c[key] != nil { r.problem("\(path).\(key): a \(make) charger is reached through its cloud API, it has no Modbus \(key)") }
             }
             var charger = SiteModel.Charger(
                 id: id, phases: r.phaseList(c["phases"], "\(path).phases"),

@@ -16,6 +16,9 @@ public final class SimulatedSite: @unchecked Sendable {
     private var pvEnergy = 0.0
     private var lastTime: Double
     public private(set) var chargers: [(id: String, server: ModbusServer, device: SimulatedCharger)] = []
+    /// The cloud API of the chargers that have one (Zaptec), when the site has such chargers.
+    public private(set) var cloud: ZaptecStandIn?
+    private var cloudIDs: Set<String> = []
     private let lock = NSLock()
     /// Writes since the last tick: a limit, or nil for any other write (a feed).
     private var writes: [(id: String, amps: Double?)] = []
@@ -25,7 +28,7 @@ public final class SimulatedSite: @unchecked Sendable {
     /// `servePV`, the PV inverter gets a port ("pv" in `ports`, else a free one).
     public init(model: SiteModel, maps: [String: any ChargerRegisterMap], ports: [String: Int] = [:],
                 host: String = "127.0.0.1", meterUnit: Int = 1, faults: [String: ModbusServer.Fault] = [:],
-                servePV: Bool = false, pvUnit: Int = 1) throws(ModbusError) {
+                servePV: Bool = false, pvUnit: Int = 1, cloudChargers: [String] = []) throws {
         self.model = model
         self.meterUnit = meterUnit
         self.pvUnit = pvUnit
@@ -53,25 +56,34 @@ public final class SimulatedSite: @unchecked Sendable {
             box.device = device
             chargers.append((c.id, server, device))
         }
+        if !cloudChargers.isEmpty {
+            let stand = ZaptecStandIn(chargers: cloudChargers, host: host, port: cloudChargers.lazy.compactMap { ports[$0] }.first ?? 0) {
+                [weak self] id, amps in self?.queue(id, amps)
+            }
+            try stand.start()
+            cloud = stand
+            cloudIDs = Set(cloudChargers)
+        }
         model.step(0)   // cars due at the start are in before anything is served
         publish()
     }
 
     /// The site `config` describes, served: its ports (or free ones with
     /// `anyPort`), its faults, its PV inverter when it has a port.
-    public convenience init(config: SimConfig, anyPort: Bool = false) throws(ModbusError) {
+    public convenience init(config: SimConfig, anyPort: Bool = false) throws {
         let (model, maps, ports) = config.build()
         var fixed = anyPort ? [:] : ports
         if !anyPort, let p = config.pvPort { fixed["pv"] = p }
         try self.init(model: model, maps: maps, ports: fixed, meterUnit: config.meterUnit,
                       faults: Dictionary(uniqueKeysWithValues: config.chargers.map { ($0.id, $0.fault) }),
-                      servePV: config.pvPort != nil, pvUnit: config.pvUnit)
+                      servePV: config.pvPort != nil, pvUnit: config.pvUnit, cloudChargers: config.cloudChargers)
     }
 
     /// The TCP port of a charger's (or, for "grid", the meter's) server.
     public func port(of id: String) -> Int? {
         if id == "grid" { return meter.port }
         if id == "pv" { return pv?.port }
+        if cloudIDs.contains(id) { return cloud?.port }
         return chargers.first { $0.id == id }?.server.port
     }
 
@@ -92,6 +104,7 @@ public final class SimulatedSite: @unchecked Sendable {
         meter.stop()
         pv?.stop()
         for c in chargers { c.server.stop() }
+        cloud?.stop()
     }
 
     private func queue(_ id: String, _ amps: Double?) {
@@ -104,6 +117,9 @@ public final class SimulatedSite: @unchecked Sendable {
         for c in chargers {
             guard let i = model.chargers.firstIndex(where: { $0.id == c.id }) else { continue }
             c.device.show(model.state(of: i))
+        }
+        if let cloud {
+            for (i, c) in model.chargers.enumerated() where cloudIDs.contains(c.id) { cloud.show(c.id, model.state(of: i)) }
         }
         let current = model.gridCurrent
         meter.withBank(unit: meterUnit) {

@@ -17,4 +17,23 @@ public enum JSONCases {
             return []
         }
     }
+
+    /// `Cases/NAME.json` as a list of objects, each with a "name", kept as
+    /// JSON: for cases whose steps vary too much for one Decodable type.
+    public static func named(_ name: String, beside filePath: String = #filePath,
+                             sourceLocation: SourceLocation = #_sourceLocation) -> [NamedCase] {
+        let url = URL(fileURLWithPath: filePath).deletingLastPathComponent().appendingPathComponent(name)
+        guard let data = try? Data(contentsOf: url), let list = try? JSONSerialization.jsonObject(with: data) as? [Any], !list.isEmpty else {
+            Issue.record("\(name): missing, empty or not a JSON list", sourceLocation: sourceLocation)
+            return []
+        }
+        return list.map { NamedCase(name: ((($0 as? [String: Any])?["name"]) as? String) ?? "?", json: JSONValue($0)) }
+    }
+}
+
+/// One case of `JSONCases.named`: its name (what the test shows) and its JSON.
+public struct NamedCase: Sendable, CustomStringConvertible {
+    public var name: String
+    public var json: JSONValue
+    public var description: String { name }
 }

@@ -13,7 +13,8 @@ import FuseboxSimulation
 import FuseboxSimulator
 
 /// The main job on an embedded default: the simulated site of config/sim.yaml
-/// (a meter, PV, six chargers of six makes) on loopback Modbus TCP, and the
+/// (a meter, PV, seven chargers of seven makes, one through a stand-in for its
+/// vendor's cloud) on loopback Modbus TCP and HTTP, and the
 /// control cycle driving it through the shipped drivers and policies. Every
 /// cycle is checked against the invariants, and the seconds the real grid spent
 /// over the fuse (while cars follow a new limit) are counted. (The web page on

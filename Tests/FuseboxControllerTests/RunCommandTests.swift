@@ -21,8 +21,12 @@ struct RunCommandTests {
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("policies"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Self.root + "/policies/fair_share.lua",
                                          toPath: folder.appendingPathComponent("policies/fair_share.lua").path)
-        let chargers = sim.chargers.map { c in
-            "  - { id: \(c.id), driver: \(c.make), host: 127.0.0.1, port: \(site.port(of: c.id)!), unit: \(c.unit), max: \(c.charger.maxCurrent), phases: \(override[c.id] ?? "[" + c.charger.phases.map { String($0.rawValue) }.joined(separator: ", ") + "]") }"
+        let chargers: String = sim.chargers.map { c -> String in
+            let phases = override[c.id] ?? "[" + c.charger.phases.map { String($0.rawValue) }.joined(separator: ", ") + "]"
+            let address = SimConfig.cloudMakes.contains(c.make)
+                ? "api: http://127.0.0.1:\(site.port(of: c.id)!), settings: { charger_id: \(c.id), username: u, password: p }"
+                : "host: 127.0.0.1, port: \(site.port(of: c.id)!), unit: \(c.unit)"
+            return "  - { id: \(c.id), driver: \(c.make), \(address), max: \(c.charger.maxCurrent), phases: \(phases) }"
         }.joined(separator: "\n")
         let yaml = """
             site: { name: test site, serial: T1, period: 200ms, limit: { current: 63, margin: 2 }, failsafe: { meter_timeout: 5s, current: 6 } }

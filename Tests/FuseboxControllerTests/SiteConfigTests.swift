@@ -45,7 +45,8 @@ struct SiteConfigTests {
         #expect(config.failsafe == FailsafeSettings(meterTimeout: 5, current: 0))
         #expect(config.grid == SiteConfig.Device(id: "grid", driver: "sdm630", address: .tcp(host: "127.0.0.1", port: 1502), unit: 1))
         #expect(config.pv?.driver == "sunspec")
-        #expect(config.chargers.map(\.id) == ["p01", "p02", "p03", "p04", "p05", "p06"])
+        #expect(config.chargers.map(\.id) == ["p01", "p02", "p03", "p04", "p05", "p06", "z07"])
+        #expect(config.chargers[6].device.address == .web(api: "http://127.0.0.1:1530", allow: []))
         #expect(config.chargers[1].phases == [.l2, .l3, .l1])
         #expect(config.chargers[2].priority == 1 && config.chargers[2].max == 32)
         #expect(config.circuits.first?.chargers == ["p05", "p06"])
@@ -92,5 +93,28 @@ struct SiteConfigTests {
             return c
         }
         _ = try SiteAssembly(config: config).build()
+    }
+
+    @Test("a cloud driver needs an API URL and a Modbus driver a Modbus address: a mix-up is named, with what to give instead")
+    func transportMismatch() throws {
+        var config = SiteConfig()
+        config.grid = .init(id: "grid", driver: "sdm630", address: .tcp(host: "10.0.0.1", port: 502))
+        config.chargers = [
+            SiteConfig.Charger(device: .init(id: "z1", driver: "zaptec", address: .tcp(host: "10.0.0.2", port: 502))),
+            SiteConfig.Charger(device: .init(id: "a1", driver: "abb_terra", address: .web(api: "https://api.zaptec.com", allow: []))),
+            SiteConfig.Charger(device: .init(id: "z2", driver: "zaptec", address: .web(api: "https://api.zaptec.com", allow: []))),
+        ]
+        do {
+            _ = try SiteAssembly(config: config).build()
+            Issue.record("expected two problems")
+        } catch {
+            #expect(error.messages == [
+                "chargers[0].api: driver zaptec talks to the vendor's cloud: give the API URL as api, not host and port",
+                "chargers[1].api: driver abb_terra speaks Modbus: give host and port (or a serial port), not api",
+            ])
+        }
+        config.chargers.removeFirst(2)
+        let built = try SiteAssembly(config: config).build()
+        #expect(built.summary.contains("z2: zaptec at https://api.zaptec.com"), "\(built.summary)")
     }
 }

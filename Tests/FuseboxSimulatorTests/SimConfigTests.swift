@@ -6,15 +6,16 @@ import Testing
 
 @Suite("sim.yaml and fusebox sim", .serialized)
 struct SimConfigTests {
-    @Test("the default site: a meter, PV, six chargers of six makes on different rotations")
+    @Test("the default site: a meter, PV, seven chargers of seven makes on different rotations, one through its cloud")
     func defaultSite() throws {
         let text = try String(contentsOfFile: root + "/config/sim.yaml", encoding: .utf8)
         let config = try SimConfig(yaml: text)
-        #expect(config.chargers.count == 6)
-        #expect(Set(config.chargers.map(\.make)).count == 6)
+        #expect(config.chargers.count == 7)
+        #expect(Set(config.chargers.map(\.make)).count == 7)
+        #expect(config.cloudChargers == ["z07"])
         #expect(Set(config.chargers.map { $0.charger.phases.map(\.rawValue) }).count == 3, "three rotations")
         #expect(config.pvPeak > 0)
-        #expect(config.visits.count == 6)
+        #expect(config.visits.count == 7)
         let ends: [Double] = config.loads.map(\.end)
         #expect(ends == [600, 12_600])
         #expect(config.start == 7.5 * 3600)
@@ -107,8 +108,8 @@ struct DemoCommandTests {
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text.suffix(800))")
         #expect(text.contains("invariant violations: 0 in 300 cycles"), "\(text.suffix(800))")
-        // By the last status line all six cars charge.
+        // By the last status line all seven cars charge.
         let last = text.split(separator: "\n").last { $0.first?.isNumber == true }.map(String.init) ?? ""
-        #expect(last.components(separatedBy: " C").count - 1 == 6, "\(last)")
+        #expect(last.components(separatedBy: " C").count - 1 == 7, "\(last)")
     }
 }

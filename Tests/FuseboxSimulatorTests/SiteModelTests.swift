@@ -16,7 +16,8 @@ struct SiteModelTests {
     @Test("the base load follows its daily shape: half at night, whole by day, in between at the half hours")
     func dailyShape() throws {
         let m = quiet([], base: 20)
-        m.dailyShape = try #require(SiteModel.dailyShapes["office"])
+        let office: [Double] = try #require(SiteModel.dailyShapes["office"])
+        m.dailyShape = office
         m.step(3.5 * 3600)   // 03:30: the night factor
         #expect(abs(m.gridCurrent.l1 - 10) < 1e-9)
         m.step(8 * 3600)     // 11:30

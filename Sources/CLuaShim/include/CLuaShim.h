@@ -112,6 +112,19 @@ typedef int (*fb_io_function)(void *context, int function, int address, int coun
 /// metatable on their first argument.
 fb_status fb_set_device_io(fb_sandbox *sandbox, fb_io_function io, void *context, fb_buffer *error);
 
+/// The host's HTTP request for cloud drivers (`dev:http`): `headers` is
+/// "Name: value" lines, each ended by "\n". Returns the HTTP status, with
+/// `*response` pointing at the body (owned by the host, valid until its next
+/// request), or -1 with `error` filled. Called with no Lua call in progress
+/// on the host's side: it must not call back into Lua.
+typedef int (*fb_http_function)(void *context, const char *method, const char *url, const char *headers,
+                                const char *body, size_t body_length, int timeout_ms,
+                                const char **response, size_t *response_length, char *error, size_t error_length);
+
+/// Gives `dev` its `http` method, calling `http` with the context of
+/// `fb_set_device_io` (set that first).
+void fb_set_device_http(fb_sandbox *sandbox, fb_http_function http);
+
 /// Bytes the state holds now, and the most it held since it was opened.
 size_t fb_memory_used(const fb_sandbox *sandbox);
 size_t fb_memory_peak(const fb_sandbox *sandbox);

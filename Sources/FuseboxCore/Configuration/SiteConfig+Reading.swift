@@ -1,3 +1,5 @@
+import Foundation
+
 extension SiteConfig {
     /// Reads a parsed site.yaml (or the controller part of a scenario file),
     /// collecting every problem with its key path and what was expected.
@@ -57,7 +59,7 @@ extension SiteConfig {
         for (n, c) in r.list(top["chargers"], "chargers").enumerated() {
             let path = "chargers[\(n)]"
             guard let m = r.map(c, path) else { continue }
-            r.onlyKnown(m, path, ["id", "driver", "host", "port", "unit", "baud", "parity", "settings",
+            r.onlyKnown(m, path, ["id", "driver", "host", "port", "unit", "baud", "parity", "api", "allow", "settings",
                                   "min", "max", "phases", "priority", "enabled"])
             let id = r.string(m["id"], "\(path).id", default: "")
             if id.isEmpty { r.problem("\(path).id: missing (required)") }
@@ -181,6 +183,26 @@ extension SiteConfig {
     }
 
     private static func address(_ r: inout ConfigReader, _ m: [String: Any], _ path: String, required: Bool) -> Address {
+        if m["api"] != nil || m["allow"] != nil {
+            for key in ["host", "port", "baud", "parity", "unit"] where m[key] != nil {
+                r.problem("\(path).\(key): a cloud device (api) has no \(key)")
+            }
+            let api = r.string(m["api"], "\(path).api", default: "")
+            guard let url = URL(string: api), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
+                  let host = url.host, !host.isEmpty else {
+                r.problem("\(path).api: expected the vendor's API URL, such as https://api.zaptec.com, got \"\(api)\"")
+                return .none
+            }
+            var allow: [String] = []
+            for (n, h) in r.list(m["allow"], "\(path).allow").enumerated() {
+                guard let host = h as? String, !host.isEmpty, !host.contains("/"), !host.contains("@") else {
+                    r.problem("\(path).allow[\(n)]: expected a host name, or host:port, got \(h)")
+                    continue
+                }
+                allow.append(host)
+            }
+            return .web(api: api, allow: allow)
+        }
         if let p = m["port"] as? String {
             if m["host"] != nil { r.problem("\(path).host: a serial line (port \(p)) has no host") }
             let baud = r.int(m["baud"], "\(path).baud", default: 9600, range: 300...921_600)
@@ -199,7 +221,7 @@ extension SiteConfig {
     private static func device(_ r: inout ConfigReader, _ v: Any?, _ path: String, id: String, addresses: Bool,
                                checked: Bool = false) -> Device? {
         guard let m = r.map(v, path) else { return nil }
-        if !checked { r.onlyKnown(m, path, ["driver", "host", "port", "unit", "baud", "parity", "settings"]) }
+        if !checked { r.onlyKnown(m, path, ["driver", "host", "port", "unit", "baud", "parity", "api", "allow", "settings"]) }
         let driver = r.string(m["driver"], "\(path).driver", default: "")
         if driver.isEmpty && addresses { r.problem("\(path).driver: missing (required): the name of a driver script") }
         var settings = ConfigValue.map([:])

@@ -6,6 +6,9 @@ public struct SiteConfig: Sendable {
     public enum Address: Sendable, Equatable, CustomStringConvertible {
         case tcp(host: String, port: Int)
         case rtu(path: String, baud: Int, parity: String)
+        /// A cloud charger: the vendor's API at `api`, the only host its driver
+        /// may reach besides those in `allow`.
+        case web(api: String, allow: [String])
         /// A device the site does not reach itself (the simulator fills these in).
         case none
 
@@ -13,6 +16,7 @@ public struct SiteConfig: Sendable {
             switch self {
             case .tcp(let host, let port): "\(host):\(port)"
             case .rtu(let path, let baud, let parity): "\(path) \(baud) 8\(parity)1"
+            case .web(let api, _): api
             case .none: "no address"
             }
         }

@@ -1,0 +1,64 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Tests/Support/zaptec_peer.py: Python's http.server standing in for Zaptec's
+/// cloud API. It prints "READY <port>" when it listens, then "REQ ..." for
+/// each request; `/_test/...` endpoints change its state between steps.
+public final class ZaptecPeer: @unchecked Sendable {
+    private let child: ChildProcess
+    public let port: Int
+    public var base: String { "http://127.0.0.1:\(port)" }
+
+    public static let script = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/zaptec_peer.py"
+
+    /// Starts the peer with `setup` (the JSON of zaptec_peer.py) and waits until it listens.
+    public init(setup: [String: Any]) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("zaptec-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: setup).write(to: file)
+        child = try ChildProcess(["python3", ZaptecPeer.script, file.path])
+        guard let ready = child.waitForLine(prefix: "READY", timeout: 20) else {
+            child.signal(SIGKILL)
+            throw CaseError("the Zaptec stand-in did not start: \(child.errorOutput.suffix(2000))")
+        }
+        port = Int(ready.split(separator: " ")[1]) ?? 0
+    }
+
+    /// Every request line since the last mark, in order: waits for mark `n` to
+    /// come back, so no request of the step is still on its way.
+    public func requests(mark n: Int) throws -> [String] {
+        try control("/_test/mark?n=\(n)")
+        guard let lines = child.takeLines(through: "MARK \(n)", timeout: 10) else { throw CaseError("the stand-in did not answer mark \(n)") }
+        return lines.filter { $0.hasPrefix("REQ ") }.map { String($0.dropFirst(4)) }
+    }
+
+    /// Merges observations: ["ZAP-1": ["710": "1"]].
+    public func set(_ observations: [String: Any]) throws { try control("/_test/set", observations) }
+
+    /// Forgets every token: the next API call gets 401.
+    public func revoke() throws { try control("/_test/revoke") }
+
+    private func control(_ path: String, _ body: [String: Any] = [:]) throws {
+        var request = URLRequest(url: URL(string: base + path)!, timeoutInterval: 10)
+        request.httpMethod = "POST"
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let done = DispatchSemaphore(value: 0)
+        let status = StatusBox()
+        URLSession.shared.dataTask(with: request) { _, response, _ in
+            status.value = (response as? HTTPURLResponse)?.statusCode ?? -1
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 15)
+        guard status.value == 200 else { throw CaseError("the stand-in's \(path) answered \(status.value)") }
+    }
+}
+
+private final class StatusBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = 0
+    var value: Int {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
