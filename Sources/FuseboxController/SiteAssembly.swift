@@ -10,9 +10,6 @@ import FuseboxModbus
 /// settings, and the ripple contacts. Every script is loaded here, so
 /// `fusebox check` and `fusebox run` fail the same way, with every problem at once.
 public struct SiteAssembly {
-    /// Modbus TCP connections one controller keeps open at most (see `build`).
-    public static let maxTCPConnections = 800
-
     public var config: SiteConfig
     public var drivers: DriverLibrary
     public var policies: PolicyLibrary
@@ -21,6 +18,8 @@ public struct SiteAssembly {
     public var timeouts: ModbusTimeouts
     /// Seconds for the drivers' `dev.time` (simulated time in scenarios).
     public var clock: @Sendable () -> Double
+    /// Files and sockets this process may open (`DescriptorLimit.raise()`, raised on first use).
+    public var descriptorLimit: Int
 
     public init(config: SiteConfig, drivers: DriverLibrary? = nil, policies: PolicyLibrary? = nil,
                 timeouts: ModbusTimeouts = ModbusTimeouts(),
@@ -32,6 +31,7 @@ public struct SiteAssembly {
         self.timeouts = timeouts
         self.endpointOverride = endpointOverride
         self.clock = clock
+        descriptorLimit = DescriptorLimit.raise()
     }
 
     public struct Problems: Error, CustomStringConvertible {
@@ -138,14 +138,13 @@ public struct SiteAssembly {
             summary.append("\(contact.name): \(input.activeWhenClosed ? "closed" : "open") means \(input.mode.rawValue)")
         }
 
-        // libmodbus waits for an answer with select(), which aborts the process on
-        // a descriptor above 1023: past this many connections the controller
-        // would die mid-run (the scale bench found it at 1000 chargers).
+        // Each TCP endpoint holds a socket for as long as the controller runs: more
+        // than the process may open would fail mid-run, connection by connection.
         let tcp = connections.keys.filter { if case .tcp = $0 { true } else { false } }.count
-        if tcp > SiteAssembly.maxTCPConnections {
-            problems.append("chargers: \(tcp) Modbus TCP connections; at most \(SiteAssembly.maxTCPConnections) per controller "
-                            + "(libmodbus cannot wait on more than 1024 descriptors): split the site over two controllers, "
-                            + "or reach chargers through gateways that serve several unit ids on one connection")
+        if tcp + DescriptorLimit.reserve > descriptorLimit {
+            problems.append("chargers: \(tcp) Modbus TCP connections and \(DescriptorLimit.reserve) descriptors for the rest need "
+                            + "\(tcp + DescriptorLimit.reserve), but this process may open \(descriptorLimit) (ulimit -n): "
+                            + "raise LimitNOFILE= in the systemd unit, or reach chargers through gateways that serve several unit ids on one connection")
         }
         guard problems.isEmpty, let meter else { throw Problems(messages: problems) }
         var settingsByPolicy: [String: LuaValue] = [:]

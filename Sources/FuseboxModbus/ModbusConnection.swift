@@ -34,8 +34,9 @@ public struct ModbusTimeouts: Sendable, Equatable {
     }
 }
 
-/// One TCP endpoint or one serial line, and the only owner of its libmodbus
-/// context. Like GRDB's `SerializedDatabase`, every use of the C handle runs on
+/// One TCP endpoint or one serial line, and the only owner of its connection:
+/// a libmodbus context on a serial line, our own poll()-based socket on TCP
+/// (ModbusTCPSocket says why). Like GRDB's `SerializedDatabase`, every use of the C handle runs on
 /// one private serial queue, so requests to several unit ids on the same line
 /// never interleave; callers just `await`. A request that fails on the
 /// connection closes it; the next request reconnects, after a backoff that
@@ -46,8 +47,10 @@ public final class ModbusConnection: @unchecked Sendable {
     public let name: String
     public let timeouts: ModbusTimeouts
     private let queue: DispatchQueue
-    // Touched on `queue` only.
+    // Touched on `queue` only: the libmodbus context of a serial line, or our
+    // own socket for Modbus TCP (see ModbusTCPSocket for why not libmodbus).
     private var context: OpaquePointer?
+    private var socket: ModbusTCPSocket?
     private var failedAttempts = 0
     private var nextAttempt: Double?
     /// Seconds on the clock the backoff is measured by: the wall clock, or a
@@ -121,62 +124,83 @@ public final class ModbusConnection: @unchecked Sendable {
 
     // MARK: - the owner's queue
 
+    /// What a request goes through: libmodbus on a serial line, our socket on TCP.
+    private enum Link {
+        case serial(OpaquePointer)
+        case tcp(ModbusTCPSocket)
+    }
+
     fileprivate func performOnQueue<T>(
-        _ function: ModbusFunction, unit: Int, address: Int, _ body: (OpaquePointer) -> (Int32, T)
+        _ function: ModbusFunction, unit: Int, address: Int,
+        serial: (OpaquePointer) -> (Int32, T), tcp: (ModbusTCPSocket) -> Result<T, ModbusError.Kind>
     ) -> Result<T, ModbusError> {
         func failure(_ kind: ModbusError.Kind) -> Result<T, ModbusError> {
             .failure(ModbusError(kind, device: "\(name) (\(endpoint))", unit: unit, function: function, address: address))
         }
-        let ctx: OpaquePointer
+        let result: Result<T, ModbusError.Kind>
         switch connect() {
-        case .success(let c): ctx = c
         case .failure(let kind): return failure(kind)
+        case .success(.tcp(let socket)): result = tcp(socket)
+        case .success(.serial(let ctx)):
+            modbus_set_slave(ctx, Int32(unit))
+            let (rc, value) = serial(ctx)
+            result = rc >= 0 ? .success(value) : .failure(ModbusConnection.classify(errno))
         }
-        modbus_set_slave(ctx, Int32(unit))
-        let (rc, value) = body(ctx)
-        if rc >= 0 { return .success(value) }
-        let code = errno
-        let kind = ModbusConnection.classify(code)
-        // After a timeout or a broken answer the stream may be out of step: start afresh.
-        switch kind {
-        case .exception: break
-        default: disconnect()
+        switch result {
+        case .success(let value): return .success(value)
+        case .failure(.exception(let e)): return failure(.exception(e))
+        case .failure(let kind):
+            // After a timeout or a broken answer the stream may be out of step: start afresh.
+            disconnect()
+            return failure(kind)
         }
-        return failure(kind)
     }
 
-    private func connect() -> Result<OpaquePointer, ModbusError.Kind> {
-        if let context { return .success(context) }
+    private func connect() -> Result<Link, ModbusError.Kind> {
+        if let context { return .success(.serial(context)) }
+        if let socket { return .success(.tcp(socket)) }
         let now = clock()
         // (A wait longer than the longest backoff means the clock went back: try now.)
         if let next = nextAttempt, now < next, next - now <= timeouts.maxBackoff {
             return .failure(.backingOff(seconds: next - now))
         }
-        let created: OpaquePointer?
-        switch endpoint {
-        case .tcp(let host, let port):
-            created = modbus_new_tcp(host, Int32(port))
-        case .rtu(let path, let baud, let parity, let dataBits, let stopBits):
-            created = modbus_new_rtu(path, Int32(baud), CChar(parity.rawValue.utf8.first!), Int32(dataBits), Int32(stopBits))
-        }
-        guard let ctx = created else { return .failure(.connectionFailed(ModbusConnection.message(errno))) }
-        let whole = timeouts.response.rounded(.down)
-        modbus_set_response_timeout(ctx, UInt32(whole), UInt32((timeouts.response - whole) * 1_000_000))
-        if modbus_connect(ctx) == -1 {
-            let code = errno
-            modbus_free(ctx)
+        func failed(_ kind: ModbusError.Kind) -> Result<Link, ModbusError.Kind> {
             failedAttempts += 1
             let wait = min(timeouts.maxBackoff, timeouts.backoff * Double(1 << min(failedAttempts - 1, 16)))
             nextAttempt = now + wait
-            return .failure(code == ECONNREFUSED ? .connectionRefused : .connectionFailed(ModbusConnection.message(code)))
+            return .failure(kind)
+        }
+        let link: Link
+        switch endpoint {
+        case .tcp(let host, let port):
+            // A connection takes at most the response timeout, or one second.
+            switch ModbusTCPSocket.connect(host: host, port: port, timeout: max(timeouts.response, 1)) {
+            case .success(let s):
+                socket = s
+                link = .tcp(s)
+            case .failure(let kind): return failed(kind)
+            }
+        case .rtu(let path, let baud, let parity, let dataBits, let stopBits):
+            guard let ctx = modbus_new_rtu(path, Int32(baud), CChar(parity.rawValue.utf8.first!), Int32(dataBits), Int32(stopBits)) else {
+                return .failure(.connectionFailed(ModbusConnection.message(errno)))
+            }
+            let whole = timeouts.response.rounded(.down)
+            modbus_set_response_timeout(ctx, UInt32(whole), UInt32((timeouts.response - whole) * 1_000_000))
+            if modbus_connect(ctx) == -1 {
+                let code = errno
+                modbus_free(ctx)
+                return failed(code == ECONNREFUSED ? .connectionRefused : .connectionFailed(ModbusConnection.message(code)))
+            }
+            context = ctx
+            link = .serial(ctx)
         }
         failedAttempts = 0
         nextAttempt = nil
-        context = ctx
-        return .success(ctx)
+        return .success(link)
     }
 
     private func disconnect() {
+        socket = nil
         guard let ctx = context else { return }
         modbus_close(ctx)
         modbus_free(ctx)
@@ -214,7 +238,7 @@ public struct ModbusSession {
             return .failure(ModbusError(.invalidRequest(what), device: connection.name, unit: unit,
                                         function: function, address: address))
         }
-        return connection.performOnQueue(function, unit: unit, address: address) { ctx in
+        return connection.performOnQueue(function, unit: unit, address: address, serial: { ctx in
             switch function {
             case .readHoldingRegisters, .readInputRegisters:
                 var out = [UInt16](repeating: 0, count: count)
@@ -233,7 +257,7 @@ public struct ModbusSession {
                 }
                 return (rc, out.map { UInt16($0) })
             }
-        }
+        }, tcp: { $0.read(function, unit: unit, address: address, count: count, timeout: connection.timeouts.response) })
     }
 
     public func write(_ function: ModbusFunction, unit: Int, address: Int, values: [UInt16]) -> Result<Void, ModbusError> {
@@ -241,7 +265,7 @@ public struct ModbusSession {
             return .failure(ModbusError(.invalidRequest("\(values.count) registers; a write takes 1 to 123"),
                                         device: connection.name, unit: unit, function: function, address: address))
         }
-        return connection.performOnQueue(function, unit: unit, address: address) { ctx in
+        return connection.performOnQueue(function, unit: unit, address: address, serial: { ctx in
             switch function {
             case .writeSingleRegister: return (modbus_write_register(ctx, Int32(address), values[0]), ())
             case .writeSingleCoil: return (modbus_write_bit(ctx, Int32(address), values[0] == 0 ? 0 : 1), ())
@@ -249,6 +273,6 @@ public struct ModbusSession {
                 let rc = values.withUnsafeBufferPointer { modbus_write_registers(ctx, Int32(address), Int32(values.count), $0.baseAddress) }
                 return (rc, ())
             }
-        }
+        }, tcp: { $0.write(function, unit: unit, address: address, values: values, timeout: connection.timeouts.response) })
     }
 }

@@ -27,7 +27,7 @@ struct Bench: AsyncParsableCommand {
     var sizes: String = "10,100,1000"
 
     @Option(help: "Chargers of the scale run (on ten circuits); the default is as many as one controller takes beside its meter.")
-    var scaleChargers: Int = SiteAssembly.maxTCPConnections - 1
+    var scaleChargers: Int = 1000
 
     @Option(help: "Policies to measure beside the native fallback, comma-separated.")
     var policies: String = "fair_share,priority,pv_surplus,ripple"

@@ -59,6 +59,22 @@ struct RunCommandTests {
         for c in site.model.chargers { #expect(c.commanded == 6, "\(c.id): left at \(String(describing: c.commanded)) A") }
     }
 
+    @Test("with every descriptor below 1100 taken, the controller still reads and writes its chargers (libmodbus's select() aborted there)")
+    func highDescriptors() throws {
+        let (site, folder) = try site()
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        // bash opens 3..1100 and execs the controller, which inherits them: every
+        // socket it opens is above 1100, as on a site with 1000 chargers.
+        let command = "for fd in $(seq 3 1100); do eval \"exec $fd</dev/null\"; done; exec \"$0\" \"$@\""
+        let child = try ChildProcess(["bash", "-c", command, binary, "run", "--config", folder.appendingPathComponent("site.yaml").path,
+                                      "--cycles", "10", "--status-every", "1"])
+        #expect(child.waitForExit(timeout: 60) == 0, "\(child.output.suffix(20)) \(child.errorOutput.suffix(2000))")
+        #expect(child.output.filter { $0.hasPrefix("cycle ") }.count == 10)
+        #expect(!child.output.contains { $0.hasPrefix("error:") || $0.contains("device_error") }, "\(child.output.suffix(20))")
+        site.tick(0)
+        for c in site.model.chargers { #expect(c.commanded == 6, "\(c.id): left at \(String(describing: c.commanded)) A") }
+    }
+
     @Test("a script file that changes is reloaded; a broken one is refused and the old one runs on; SIGTERM stops it cleanly")
     func hotReloadAndStop() throws {
         let (site, folder) = try site()
