@@ -66,7 +66,15 @@ struct WebBench {
         _ = try? await running.value
 
         var works: [(Double, Double)] = []
-        for await p in timings { works.append((p.timing.started, p.timing.work)) }
+        // Measured cycles must be of a site that answers: a dead simulator polls fast.
+        var errors = 0, unavailable = 0, measured = 0
+        for await p in timings {
+            works.append((p.timing.started, p.timing.work))
+            guard p.timing.started >= quietFrom else { continue }
+            measured += 1
+            errors += p.record.errors.count
+            unavailable += p.record.snapshot.chargers.filter { $0.status == .unavailable }.count
+        }
         func window(_ a: Double, _ b: Double) -> [String: Any] {
             let w = works.filter { $0.0 >= a && $0.0 < b }.map(\.1).sorted()
             guard !w.isEmpty else { return ["cycles": 0] }
@@ -79,6 +87,8 @@ struct WebBench {
             "status_endpoint": window(statusFrom, pageFrom).merging(statusLoad) { a, _ in a },
             "status_bytes": statusBytes,
             "overruns": runner.statistics.overruns,
+            "device_errors_per_cycle": measured > 0 ? Double(errors) / Double(measured) : 0,
+            "chargers_unavailable_per_cycle": measured > 0 ? Double(unavailable) / Double(measured) : 0,
             // The controller and the web server together, as `fusebox run` is.
             "resident_mb": (residentMB * 10).rounded() / 10,
             "peak_resident_mb": (Double(usage.ru_maxrss) / 1024 * 10).rounded() / 10,
