@@ -3,7 +3,7 @@
 #   make test   the whole test suite
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev pkg-config mbpoll socat libjs-chart.js
+DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev libcurl4-openssl-dev pkg-config mbpoll socat libjs-chart.js
 # A real browser for the page's end-to-end test, and wrk for its load test.
 TEST_DEBS := chromium chromium-driver wrk
 # The independent Modbus peer of the tests (Tests/Support/modbus_peer.py),

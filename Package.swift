@@ -44,7 +44,11 @@ let package = Package(
         .target(name: "FuseboxCore"),
         .target(name: "FuseboxLua", dependencies: ["CLuaShim", "FuseboxCore"]),
         .target(name: "FuseboxModbus", dependencies: ["CModbus"]),
-        .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus"]),
+        // The HTTP client of cloud drivers: libcurl's easy interface (libcurl4-openssl-dev).
+        .target(name: "CHTTP", linkerSettings: [.linkedLibrary("curl")]),
+        // What malloc holds, for the soak's memory report.
+        .target(name: "CHeap"),
+        .target(name: "FuseboxDevices", dependencies: ["FuseboxCore", "FuseboxLua", "FuseboxModbus", "CHTTP"]),
         // SQLite history through GRDB: samples, events, sessions, retention, queries.
         .target(name: "FuseboxYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "FuseboxHistory", dependencies: ["FuseboxCore", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -72,6 +76,7 @@ let package = Package(
         ], resources: [.copy("Page")]),
         // The controller driving the simulated site in simulated time: demo, scenarios, bench.
         .target(name: "FuseboxSimulation", dependencies: [
+            "CHeap",
             "FuseboxController", "FuseboxSimulator", "FuseboxHistory", "FuseboxYAML", "FuseboxModbus", "FuseboxLua", "FuseboxCore", .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(

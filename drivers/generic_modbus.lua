@@ -1,9 +1,8 @@
--- Generic Modbus charger or meter: every register, encoding and status value
--- comes from the device's configuration, so an unlisted device needs no new
--- script (reference/devices.md, "Generic Modbus").
+-- Generic Modbus charger: every register, encoding and status value comes
+-- from the device's configuration, so an unlisted charger needs no new script
+-- (reference/devices.md, "Generic Modbus"). Meters: generic_meter.
 --
--- config (site.yaml, under the device):
---   kind: charger | meter                    (charger)
+-- config (site.yaml, under the device's settings):
 --   status:  { table: hr|ir, address: 100, type: uint16, map: { "0": free, "1": occupied, "2": charging } }
 --            (or letters: true for an IEC 61851 letter in the low byte)
 --   current: { table: ir, address: 1008, type: uint16, order: high_first, scale: 0.001, count: 3, stride: 2 }
@@ -11,19 +10,12 @@
 --   limit:   { address: 5004, type: uint16, order: high_first, scale: 1, fc: 6 | 16 }
 --   enable:  { coil: 400 }                   (optional: a coil set true to charge, false at 0 A)
 
-local sizes = { int16 = 1, uint16 = 1, int32 = 2, uint32 = 2, float32 = 2, float64 = 4, int64 = 4, uint64 = 4 }
 local letters = { A = "free", B = "occupied", C = "charging", D = "charging", E = "unavailable", F = "unavailable" }
 
-local function read(dev, spec, count)
-  local n = (sizes[spec.type or "uint16"] or 1) * (count or 1)
-  if spec.table == "ir" then return dev:read_input(spec.address, n) end
-  return dev:read_holding(spec.address, n)
-end
-
 local function value(dev, spec)
-  local r, err = read(dev, spec, 1)
+  local r, err = fusebox.read_values(dev, spec, 1)
   if not r then return nil, err end
-  return fusebox.decode(r, 1, spec.type or "uint16", spec.order, spec.scale)
+  return r[1]
 end
 
 return {
@@ -42,16 +34,9 @@ return {
       end
     end
     if cfg.current then
-      local c = cfg.current
-      local size = sizes[c.type or "uint16"] or 1
-      local stride = c.stride or size
-      local count = c.count or 3
-      local r, err = read(dev, { table = c.table, address = c.address, type = "uint16" }, (count - 1) * stride + size)
-      if not r then return nil, err end
-      out.current = {}
-      for k = 0, count - 1 do
-        out.current[k + 1] = fusebox.decode(r, 1 + k * stride, c.type or "uint16", c.order, c.scale)
-      end
+      local err
+      out.current, err = fusebox.read_values(dev, cfg.current, 3)
+      if not out.current then return nil, err end
     end
     for _, key in ipairs({ "power", "energy" }) do
       if cfg[key] then

@@ -61,6 +61,30 @@ function fusebox.every(dev, key, seconds, write)
   return true
 end
 
+-- The values a configuration describes (the generic drivers): `spec` is
+-- { table = "hr" | "ir", address, type, order, scale, count, stride }, where
+-- `count` values (default `count`, else 1) start every `stride` registers
+-- (default: the type's size). Returns a list of numbers, or nil and an error.
+function fusebox.read_values(dev, spec, count)
+  if type(spec) ~= "table" or type(spec.address) ~= "number" or spec.address % 1 ~= 0 then
+    return nil, "a register spec needs an integer address, got " .. tostring(type(spec) == "table" and spec.address or spec)
+  end
+  local kind = spec.type or "uint16"
+  local size = sizes[kind]
+  if not size then return nil, "unknown register type " .. tostring(kind) end
+  local n = spec.count or count or 1
+  local stride = spec.stride or size
+  local total = (n - 1) * stride + size
+  local regs, err
+  if spec.table == "ir" then regs, err = dev:read_input(spec.address, total)
+  elseif spec.table == nil or spec.table == "hr" then regs, err = dev:read_holding(spec.address, total)
+  else return nil, "table must be \"hr\" or \"ir\", got " .. tostring(spec.table) end
+  if not regs then return nil, err end
+  local out = {}
+  for k = 0, n - 1 do out[k + 1] = fusebox.decode(regs, 1 + k * stride, kind, spec.order, spec.scale) end
+  return out
+end
+
 -- ASCII text from `n` registers at regs[i], two characters each, up to a NUL.
 function fusebox.ascii(regs, i, n)
   local chars = {}

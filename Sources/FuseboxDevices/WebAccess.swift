@@ -1,14 +1,13 @@
+import CHTTP
 import Dispatch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The HTTP a cloud charger's driver may use (`dev:http`): requests to the
 /// hosts its configuration allows and nowhere else, no redirects followed, no
 /// cookies kept, answers cut at `maxResponse` bytes. Like a `ModbusConnection`
 /// it owns a serial queue: a driver's calls run there whole, and a request
-/// blocks that queue only, never the control cycle's.
+/// blocks that queue only, never the control cycle's. The client is libcurl's
+/// easy interface (CHTTP), used on that queue only.
 public final class WebAccess: @unchecked Sendable {
     /// What errors call the device.
     public let name: String
@@ -16,7 +15,8 @@ public final class WebAccess: @unchecked Sendable {
     public let allowed: Set<String>
     public let maxResponse: Int
     let queue: DispatchQueue
-    private let session: URLSession
+    /// Used on `queue` only.
+    private let client: OpaquePointer?
 
     /// `api` is the vendor's base URL (its host is allowed); `allow` adds hosts
     /// ("host" or "host:port") for, say, a token endpoint elsewhere.
@@ -27,15 +27,10 @@ public final class WebAccess: @unchecked Sendable {
         allowed = hosts
         self.maxResponse = maxResponse
         queue = DispatchQueue(label: "fusebox.http.\(name)")
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpCookieAcceptPolicy = .never
-        configuration.httpShouldSetCookies = false
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.urlCache = nil
-        session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
+        client = fb_http_new()
     }
 
-    deinit { session.invalidateAndCancel() }
+    deinit { fb_http_free(client) }
 
     /// Runs `body` on the device's queue: a driver's whole call, its requests included.
     func serially<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
@@ -61,36 +56,20 @@ public final class WebAccess: @unchecked Sendable {
             return .failure(WebError(message: "\(method) \(url): host \(authority) is not allowed for this device "
                                      + "(allowed: \(allowed.sorted().joined(separator: ", "))); add it to the charger's allow list"))
         }
-        var request = URLRequest(url: u, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
-        request.httpMethod = method
-        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
-        request.httpBody = body
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Outcome()
-        let task = session.dataTask(with: request) { data, response, error in
-            outcome.set(data: data, response: response, error: error)
-            done.signal()
+        guard let client else { return .failure(WebError(message: "\(method) \(url): no HTTP client (libcurl did not start)")) }
+        let lines = headers.map { "\($0.0): \($0.1)\n" }.joined()
+        // The body with a NUL after it, so that even an empty one has an address.
+        let payload = (body.map(Array.init) ?? []).map { CChar(bitPattern: $0) } + [0]
+        let status = payload.withUnsafeBufferPointer { p in
+            fb_http_perform(client, method, url, lines, body == nil ? nil : p.baseAddress, payload.count - 1,
+                            Int(max(1, timeout * 1000)), maxResponse)
         }
-        task.resume()
-        // The session's own timeout ends the task; this bound only guards against it never calling back.
-        if done.wait(timeout: .now() + timeout + 1) == .timedOut {
-            task.cancel()
-            return .failure(WebError(message: "\(method) \(url): no answer within \(timeout) s"))
+        guard status >= 0 else {
+            return .failure(WebError(message: "\(method) \(url): \(String(cString: fb_http_error(client)))"))
         }
-        let (data, response, error) = outcome.get()
-        if let error {
-            let why = (error as? URLError).map { $0.code == .timedOut ? "no answer within \(timeout) s" : $0.localizedDescription }
-                ?? "\(error)"
-            return .failure(WebError(message: "\(method) \(url): \(why)"))
-        }
-        guard let http = response as? HTTPURLResponse else {
-            return .failure(WebError(message: "\(method) \(url): not an HTTP answer"))
-        }
-        let bytes = data ?? Data()
-        guard bytes.count <= maxResponse else {
-            return .failure(WebError(message: "\(method) \(url): answer of \(bytes.count) bytes, at most \(maxResponse) taken"))
-        }
-        return .success(Answer(status: http.statusCode, body: bytes))
+        var length = 0
+        let bytes = fb_http_body(client, &length)
+        return .success(Answer(status: Int(status), body: bytes.map { Data(bytes: $0, count: length) } ?? Data()))
     }
 
     static func authority(_ host: String, _ port: Int?) -> String { port.map { "\(host):\($0)" } ?? host }
@@ -99,32 +78,4 @@ public final class WebAccess: @unchecked Sendable {
 public struct WebError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
-}
-
-/// A redirect could lead off the allowed hosts: the driver gets the 3xx instead.
-private final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
-        completionHandler(nil)
-    }
-}
-
-/// What a data task's handler left, read after the semaphore.
-private final class Outcome: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data: Data?
-    private var response: URLResponse?
-    private var error: Error?
-
-    func set(data: Data?, response: URLResponse?, error: Error?) {
-        lock.lock()
-        (self.data, self.response, self.error) = (data, response, error)
-        lock.unlock()
-    }
-
-    func get() -> (Data?, URLResponse?, Error?) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (data, response, error)
-    }
 }

@@ -1,3 +1,4 @@
+import CHeap
 import Foundation
 import FuseboxController
 import FuseboxCore
@@ -67,6 +68,11 @@ public struct Soak {
         public var rssMB: [Double] = []
         /// Least-squares slope of resident memory after the first simulated day, MB per day.
         public var rssSlopeMBPerDay: Double?
+        /// Bytes malloc has handed out and not had back (mallinfo2), MB, each hour:
+        /// beside the resident memory it tells growth (a leak, a list that grows)
+        /// from memory the allocator keeps but nobody uses (fragmentation).
+        public var heapInUseMB: [Double] = []
+        public var heapSlopeMBPerDay: Double?
         public var historyBytes: [Int] = []
         public var historyMaxBytes = 0
         public var rawSamples = 0
@@ -210,10 +216,11 @@ public struct Soak {
             if model.time >= hourDone + 3600 - 1e-9 {
                 hourDone += 3600
                 report.rssMB.append(Self.residentMB())
+                report.heapInUseMB.append(Self.heapInUseMB())
                 report.historyBytes.append(Self.fileBytes(settings.historyPath))
                 let clock = Int(model.time) % 86_400
-                settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
-                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!,
+                settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  heap %.2f MB  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
+                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!, report.heapInUseMB.last!,
                                           Double(report.historyBytes.last!) / 1e6, report.invariantViolations, report.longestOverFuse,
                                           report.driverReloads))
             }
@@ -234,6 +241,8 @@ public struct Soak {
         let perHour = report.rssMB.enumerated().filter { Double($0.offset + 1) > 24 }
         if perHour.count >= 3 {
             report.rssSlopeMBPerDay = Self.slope(perHour.map { (Double($0.offset + 1) / 24, $0.element) })
+            let heap = report.heapInUseMB.enumerated().filter { Double($0.offset + 1) > 24 }
+            report.heapSlopeMBPerDay = Self.slope(heap.map { (Double($0.offset + 1) / 24, $0.element) })
         }
 
         // The checks of a soak: what must hold however long the site runs.
@@ -267,6 +276,12 @@ public struct Soak {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
         return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+    }
+
+    /// What malloc has handed out and not had back, MB (glibc's mallinfo2:
+    /// small blocks in use plus mmapped large ones).
+    public static func heapInUseMB() -> Double {
+        Double(fb_heap_in_use()) / 1_048_576
     }
 
     /// The history's size on disk: the database and its write-ahead log.
