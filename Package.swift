@@ -90,7 +90,7 @@ let package = Package(
             ]
         ),
         // Loading and checking the JSON case files, random sites: for the tests and the fuzzers.
-        .target(name: "FuseboxTesting", dependencies: ["FuseboxCore"]),
+        .target(name: "FuseboxTesting", dependencies: ["FuseboxCore", "CHTTP"]),
         .target(name: "FuseboxFuzz", dependencies: [
             "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxModbus", "FuseboxSimulator", "FuseboxSimulation",
             "FuseboxController", "FuseboxTesting", "FuseboxYAML", .product(name: "Yams", package: "Yams"),
