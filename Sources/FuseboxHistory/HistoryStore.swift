@@ -1,6 +1,7 @@
 import Foundation
 import FuseboxCore
 import GRDB
+import GRDBSQLite
 
 /// The site's history in one SQLite file (WAL), through GRDB: a sample per
 /// cycle for the grid and per charger, events, charging sessions, 1-minute
@@ -36,6 +37,10 @@ public final class HistoryStore: Sendable {
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
     }
+
+    /// Bytes SQLite holds in this process (every connection's page cache and
+    /// statements): what of the heap is the history's.
+    public static var sqliteMemoryBytes: Int { Int(sqlite3_memory_used()) }
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()

@@ -73,6 +73,9 @@ public struct Soak {
         /// from memory the allocator keeps but nobody uses (fragmentation).
         public var heapInUseMB: [Double] = []
         public var heapSlopeMBPerDay: Double?
+        /// Of the heap, what SQLite holds (its page caches: bounded, but they fill slowly).
+        public var sqliteMB: [Double] = []
+        public var heapWithoutSQLiteSlopeMBPerDay: Double?
         public var historyBytes: [Int] = []
         public var historyMaxBytes = 0
         public var rawSamples = 0
@@ -217,10 +220,11 @@ public struct Soak {
                 hourDone += 3600
                 report.rssMB.append(Self.residentMB())
                 report.heapInUseMB.append(Self.heapInUseMB())
+                report.sqliteMB.append(Double(HistoryStore.sqliteMemoryBytes) / 1_048_576)
                 report.historyBytes.append(Self.fileBytes(settings.historyPath))
                 let clock = Int(model.time) % 86_400
-                settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  heap %.2f MB  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
-                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!, report.heapInUseMB.last!,
+                settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  heap %.2f MB (sqlite %.2f)  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
+                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!, report.heapInUseMB.last!, report.sqliteMB.last!,
                                           Double(report.historyBytes.last!) / 1e6, report.invariantViolations, report.longestOverFuse,
                                           report.driverReloads))
             }
@@ -243,6 +247,8 @@ public struct Soak {
             report.rssSlopeMBPerDay = Self.slope(perHour.map { (Double($0.offset + 1) / 24, $0.element) })
             let heap = report.heapInUseMB.enumerated().filter { Double($0.offset + 1) > 24 }
             report.heapSlopeMBPerDay = Self.slope(heap.map { (Double($0.offset + 1) / 24, $0.element) })
+            let rest = heap.map { (Double($0.offset + 1) / 24, $0.element - report.sqliteMB[$0.offset]) }
+            report.heapWithoutSQLiteSlopeMBPerDay = Self.slope(rest)
         }
 
         // The checks of a soak: what must hold however long the site runs.
