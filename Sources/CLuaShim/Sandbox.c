@@ -4,6 +4,7 @@
 #include "ShimInternal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,18 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+// Bytes every Lua state of the process holds, for the soak's memory report.
+static _Atomic size_t all_states_bytes = 0;
+
+size_t fb_memory_used_by_all_states(void) { return all_states_bytes; }
+
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     fb_control *c = ud;
     size_t old = ptr ? osize : 0;   // for a new block osize is a type tag, not a size
     if (nsize == 0) {
         free(ptr);
         c->used -= old;
+        atomic_fetch_sub_explicit(&all_states_bytes, old, memory_order_relaxed);
         return NULL;
     }
     if (nsize > old && c->used + (nsize - old) > c->limit) {
@@ -33,6 +40,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (!p) return NULL;
     c->used = c->used - old + nsize;
     if (c->used > c->peak) c->peak = c->used;
+    atomic_fetch_add_explicit(&all_states_bytes, nsize - old, memory_order_relaxed);   // wraps back when it shrinks
     return p;
 }
 

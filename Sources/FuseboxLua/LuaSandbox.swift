@@ -122,6 +122,9 @@ public final class LuaSandbox {
         try check(fb_set_device_io(handle, io, context, &error))
     }
 
+    /// Bytes every Lua state of this process holds together (policies and drivers).
+    public static var memoryOfAllStates: Int { fb_memory_used_by_all_states() }
+
     /// Gives `dev` its `http` method (cloud drivers), with the context of `setDeviceIO`.
     public func setDeviceHTTP(_ http: fb_http_function) {
         fb_set_device_http(handle, http)

@@ -3,6 +3,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxHistory
+import FuseboxLua
 import FuseboxSimulator
 
 /// The demo site run for days of simulated time as fast as the machine goes,
@@ -75,7 +76,10 @@ public struct Soak {
         public var heapSlopeMBPerDay: Double?
         /// Of the heap, what SQLite holds (its page caches: bounded, but they fill slowly).
         public var sqliteMB: [Double] = []
+        /// Of the heap, what the Lua states hold (each under its own ceiling).
+        public var luaMB: [Double] = []
         public var heapWithoutSQLiteSlopeMBPerDay: Double?
+        public var heapWithoutSQLiteAndLuaSlopeMBPerDay: Double?
         public var historyBytes: [Int] = []
         public var historyMaxBytes = 0
         public var rawSamples = 0
@@ -221,10 +225,11 @@ public struct Soak {
                 report.rssMB.append(Self.residentMB())
                 report.heapInUseMB.append(Self.heapInUseMB())
                 report.sqliteMB.append(Double(HistoryStore.sqliteMemoryBytes) / 1_048_576)
+                report.luaMB.append(Double(LuaSandbox.memoryOfAllStates) / 1_048_576)
                 report.historyBytes.append(Self.fileBytes(settings.historyPath))
                 let clock = Int(model.time) % 86_400
-                settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  heap %.2f MB (sqlite %.2f)  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
-                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!, report.heapInUseMB.last!, report.sqliteMB.last!,
+                settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  heap %.2f MB (sqlite %.2f, lua %.2f)  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
+                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!, report.heapInUseMB.last!, report.sqliteMB.last!, report.luaMB.last!,
                                           Double(report.historyBytes.last!) / 1e6, report.invariantViolations, report.longestOverFuse,
                                           report.driverReloads))
             }
@@ -249,6 +254,7 @@ public struct Soak {
             report.heapSlopeMBPerDay = Self.slope(heap.map { (Double($0.offset + 1) / 24, $0.element) })
             let rest = heap.map { (Double($0.offset + 1) / 24, $0.element - report.sqliteMB[$0.offset]) }
             report.heapWithoutSQLiteSlopeMBPerDay = Self.slope(rest)
+            report.heapWithoutSQLiteAndLuaSlopeMBPerDay = Self.slope(rest.map { ($0.0, $0.1 - report.luaMB[Int(($0.0 * 24).rounded()) - 1]) })
         }
 
         // The checks of a soak: what must hold however long the site runs.

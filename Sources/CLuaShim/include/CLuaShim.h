@@ -127,6 +127,9 @@ void fb_set_device_http(fb_sandbox *sandbox, fb_http_function http);
 
 /// Bytes the state holds now, and the most it held since it was opened.
 size_t fb_memory_used(const fb_sandbox *sandbox);
+
+/// Bytes all Lua states of this process hold together.
+size_t fb_memory_used_by_all_states(void);
 size_t fb_memory_peak(const fb_sandbox *sandbox);
 /// Instructions counted during the last call (to the hook's granularity).
 uint64_t fb_last_instructions(const fb_sandbox *sandbox);
