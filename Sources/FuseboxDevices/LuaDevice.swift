@@ -107,12 +107,6 @@ public final class LuaDevice: @unchecked Sendable {
         if io.web != nil { script.sandbox.setDeviceHTTP(deviceHTTP) }
     }
 
-    /// Where the device is, for messages and the start-up log.
-    public var link: String {
-        if let connection { return "\(connection.endpoint) unit \(unit)" }
-        return web.map { "HTTP to \($0.allowed.sorted().joined(separator: ", "))" } ?? "nowhere"
-    }
-
     /// Runs `body` alone with the device's link: on the Modbus connection's
     /// queue with its session, or on the HTTP client's queue.
     private func serially<T: Sendable>(_ body: @escaping @Sendable (ModbusSession?) -> T) async -> T {
@@ -297,14 +291,7 @@ private func deviceIO(context: UnsafeMutableRawPointer?, function: Int32, addres
                       values: UnsafeMutablePointer<UInt16>?, error: UnsafeMutablePointer<CChar>?, errorLength: Int) -> Int32 {
     guard let context, let values else { return -1 }
     let io = Unmanaged<DeviceIO>.fromOpaque(context).takeUnretainedValue()
-    func fail(_ message: String) -> Int32 {
-        if let error, errorLength > 0 {
-            let bytes = Array(message.utf8.prefix(errorLength - 1))
-            for (i, b) in bytes.enumerated() { error[i] = CChar(bitPattern: b) }
-            error[bytes.count] = 0
-        }
-        return -1
-    }
+    func fail(_ message: String) -> Int32 { fill(error, errorLength, message) }
     if io.web != nil { return fail("this device is reached over HTTP: it has no registers") }
     guard let session = io.session, let fc = ModbusFunction(rawValue: UInt8(function)) else {
         return fail("device I/O outside a poll or apply")

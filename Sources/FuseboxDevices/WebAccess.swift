@@ -52,7 +52,7 @@ public final class WebAccess: @unchecked Sendable {
             return .failure(WebError(message: "\(method) \(url): not an http or https URL"))
         }
         let authority = Self.authority(host, u.port)
-        guard allowed.contains(authority) || (u.port == nil && allowed.contains(host)) else {
+        guard allowed.contains(authority) else {
             return .failure(WebError(message: "\(method) \(url): host \(authority) is not allowed for this device "
                                      + "(allowed: \(allowed.sorted().joined(separator: ", "))); add it to the charger's allow list"))
         }

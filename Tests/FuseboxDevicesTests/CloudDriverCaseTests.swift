@@ -36,27 +36,7 @@ struct CloudDriverCaseTests {
             let label = "\(c.name), step \(n) at t=\(clock.now)"
             if let set = step["set"] { try peer.set((anyValue(set) as? [String: Any]) ?? [:]) }
             if step["revoke"] != nil { try peer.revoke() }
-            if let poll = step["poll"]?.object {
-                switch await device.poll() {
-                case .failure(let e):
-                    Issue.record("\(label): \(e)")
-                case .success(let r):
-                    if let s = poll["status"]?.string { #expect(r.status?.rawValue == s, "\(label): status") }
-                    if let a = poll["current"]?.array?.compactMap(\.number) { #expect(r.current == a, "\(label): current \(r.current)") }
-                    if let p = poll["power"]?.number { #expect(r.power == p, "\(label): power \(String(describing: r.power))") }
-                    if let e = poll["energy"]?.number { #expect(r.energy == e, "\(label): energy \(String(describing: r.energy))") }
-                }
-            }
-            if let message = step["poll_error"]?.string.map(withPort) {
-                if case .failure(let e) = await device.poll() {
-                    #expect(e.description.contains(message), "\(label): \(e)")
-                } else {
-                    Issue.record("\(label): expected an error containing \(message)")
-                }
-            }
-            if let amps = step["apply"]?.number {
-                if case .failure(let e) = await device.apply(amps: amps) { Issue.record("\(label): apply: \(e)") }
-            }
+            await runDeviceStep(device, step, label: label, expand: withPort)
             let requests = try peer.requests(mark: n)
             if let expected = step["requests"]?.array?.compactMap(\.string) {
                 #expect(requests == expected, "\(label): requests")

@@ -74,25 +74,7 @@ struct DriverCaseTests {
             let step = try #require(stepValue.object)
             clock.now = step["time"]?.number ?? clock.now
             let label = "\(c.name), step \(n) at t=\(clock.now)"
-            if let poll = step["poll"]?.object {
-                switch await device.poll() {
-                case .failure(let e):
-                    Issue.record("\(label): \(e)")
-                case .success(let r):
-                    if let s = poll["status"]?.string { #expect(r.status?.rawValue == s, "\(label): status") }
-                    if let a = poll["current"]?.array?.compactMap(\.number) { #expect(close(r.current, a), "\(label): current \(r.current)") }
-                    if let a = poll["voltage"]?.array?.compactMap(\.number) { #expect(close(r.voltage, a), "\(label): voltage \(r.voltage)") }
-                    if let p = poll["power"]?.number { #expect(close([r.power ?? .nan], [p]), "\(label): power \(String(describing: r.power))") }
-                    if let e = poll["energy"]?.number { #expect(close([r.energy ?? .nan], [e]), "\(label): energy \(String(describing: r.energy))") }
-                }
-            }
-            if let message = step["poll_error"]?.string {
-                guard case .failure(let e) = await device.poll() else { Issue.record("\(label): expected an error"); continue }
-                #expect(e.description.contains(message), "\(label): \(e)")
-            }
-            if let amps = step["apply"]?.number {
-                if case .failure(let e) = await device.apply(amps: amps) { Issue.record("\(label): apply: \(e)") }
-            }
+            await runDeviceStep(device, step, label: label)
             // Every write of this step, exactly: the sentinel's write comes after them.
             try await sentinel.writeRegister(unit: 247, address: 0, value: UInt16(n + 1))
             let writes = peer.takeLines(through: "WRITE 247 6 0 \(n + 1)", timeout: 10)?.filter { $0.hasPrefix("WRITE") }
@@ -100,8 +82,35 @@ struct DriverCaseTests {
             #expect(writes == expected, "\(label): writes")
         }
     }
+}
 
+/// One step of a driver case, Modbus or cloud: a poll and what it must report,
+/// a poll that must fail with a message (`expand` fills in a peer's port), an apply.
+func runDeviceStep(_ device: LuaDevice, _ step: [String: JSONValue], label: String,
+                   expand: (String) -> String = { $0 }) async {
     func close(_ a: [Double], _ b: [Double]) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) }
+    }
+    if let poll = step["poll"]?.object {
+        switch await device.poll() {
+        case .failure(let e):
+            Issue.record("\(label): \(e)")
+        case .success(let r):
+            if let s = poll["status"]?.string { #expect(r.status?.rawValue == s, "\(label): status") }
+            if let a = poll["current"]?.array?.compactMap(\.number) { #expect(close(r.current, a), "\(label): current \(r.current)") }
+            if let a = poll["voltage"]?.array?.compactMap(\.number) { #expect(close(r.voltage, a), "\(label): voltage \(r.voltage)") }
+            if let p = poll["power"]?.number { #expect(close([r.power ?? .nan], [p]), "\(label): power \(String(describing: r.power))") }
+            if let e = poll["energy"]?.number { #expect(close([r.energy ?? .nan], [e]), "\(label): energy \(String(describing: r.energy))") }
+        }
+    }
+    if let message = step["poll_error"]?.string.map(expand) {
+        if case .failure(let e) = await device.poll() {
+            #expect(e.description.contains(message), "\(label): \(e)")
+        } else {
+            Issue.record("\(label): expected an error containing \(message)")
+        }
+    }
+    if let amps = step["apply"]?.number {
+        if case .failure(let e) = await device.apply(amps: amps) { Issue.record("\(label): apply: \(e)") }
     }
 }
