@@ -287,9 +287,12 @@ static int protected_call(lua_State *L) {
         a->contract_error = 1;
         return luaL_error(L, "the script has no function '%s'", a->function);
     }
-    reader r = {a->args, a->args + a->args_length};
     luaL_checkstack(L, (int)a->nargs + 8, "arguments");
+    reader r;
+    reader_open(L, &r, a->args, a->args_length);
     for (uint32_t i = 0; i < a->nargs; i++) push_value(L, &r, 0);
+    reader_close(L, &r);
+    a->sandbox->control.site_touched = 0;   // every reused table was checked or is fresh
     // A driver's `dev`: its methods.
     if (a->nargs > 0 && lua_type(L, 3) == LUA_TTABLE) {
         if (lua_rawgetp(L, LUA_REGISTRYINDEX, &device_meta_key) == LUA_TTABLE) lua_setmetatable(L, 3);
@@ -363,8 +366,10 @@ static int protected_get_persistent(lua_State *L) {
 
 static int protected_set_persistent(lua_State *L) {
     persistent_args *a = lua_touserdata(L, 1);
-    reader r = {a->tape, a->tape + a->length};
+    reader r;
+    reader_open(L, &r, a->tape, a->length);
     push_value(L, &r, 0);
+    reader_close(L, &r);
     if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "the kept value must be a table");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
     return 0;

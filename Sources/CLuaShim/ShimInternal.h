@@ -33,6 +33,7 @@ typedef struct {
     char message[FB_MESSAGE_LIMIT];   // written by the message handler, no allocation
     char where[FB_MESSAGE_LIMIT / 4]; // first Lua frame at the error: "chunk:line"
     fb_buffer log;
+    int site_touched;            // a script added a field to a table the host reuses (Tape.c)
 } fb_control;
 
 struct fb_sandbox {
@@ -61,8 +62,11 @@ typedef struct { uint64_t seed; } setup_args;
 int sandbox_setup(lua_State *L);
 
 // Tape.c: values between the tape and the Lua stack. Both raise in C.
+// `cache` and `symbols` are the stack slots of the state's skeleton cache and
+// symbol table while a tape is decoded (reader_open .. reader_close).
 typedef struct {
     const uint8_t *p, *end;
+    int cache, symbols;
 } reader;
 
 typedef struct {
@@ -71,7 +75,9 @@ typedef struct {
     const char *why;
 } writer;
 
-void push_value(lua_State *L, reader *r, int depth);
+void reader_open(lua_State *L, reader *r, const uint8_t *tape, size_t length);
+void reader_close(lua_State *L, reader *r);
+int push_value(lua_State *L, reader *r, int depth);
 void encode_value(lua_State *L, int idx, writer *w, int depth);
 void put(writer *w, const void *bytes, size_t n);
 

@@ -27,22 +27,48 @@ static void push_table(lua_State *L, reader *r, int depth) {
     for (;;) {
         if (r->p >= r->end) luaL_error(L, "tape: unterminated table");
         if (*r->p == FB_TAPE_END) { r->p++; return; }
-        push_value(L, r, depth + 1);  // key
-        push_value(L, r, depth + 1);  // value
-        if (lua_isnil(L, -2)) { lua_pop(L, 2); continue; }
+        int nil_key = push_value(L, r, depth + 1);
+        push_value(L, r, depth + 1);
+        if (nil_key) { lua_pop(L, 2); continue; }
         lua_rawset(L, -3);
     }
 }
 
 static const char cache_key = 0;
+static const char symbols_key = 0;
 
-static void push_cache(lua_State *L, int reset) {
-    if (reset || lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
-        if (!reset) lua_pop(L, 1);
+// Pushes the state's table under `key`, making it when there is none yet.
+static void push_kept(lua_State *L, const char *key) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
+        lua_pop(L, 1);
         lua_newtable(L);
         lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, key);
     }
+}
+
+// The cache and the symbols stay on the stack while a tape is decoded: one
+// registry lookup per call instead of one per cached value.
+void reader_open(lua_State *L, reader *r, const uint8_t *tape, size_t length) {
+    luaL_checkstack(L, 4, "tape");
+    r->p = tape;
+    r->end = tape + length;
+    push_kept(L, &cache_key);
+    r->cache = lua_gettop(L);
+    push_kept(L, &symbols_key);
+    r->symbols = lua_gettop(L);
+}
+
+void reader_close(lua_State *L, reader *r) {
+    lua_remove(L, r->symbols);
+    lua_remove(L, r->cache);
+}
+
+// Replaces the kept table under `key` (and its stack slot) with the one on top.
+static void replace_kept(lua_State *L, const char *key, int slot) {
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+    lua_replace(L, slot);
 }
 
 static uint32_t read_slot(lua_State *L, reader *r) {
@@ -51,11 +77,36 @@ static uint32_t read_slot(lua_State *L, reader *r) {
     return slot;
 }
 
+// __newindex of the metatables the host gives its reused tables: a script that
+// adds a field to one makes the next decode check every reused table for
+// fields the host did not write (update_table). Writing existing fields needs
+// no note: the host writes them all again. `rawset` goes around this; the
+// documentation asks policies to treat `site` as read-only.
+static int note_new_field(lua_State *L) {
+    control_of(L)->site_touched = 1;
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+// Gives the metatable on top of the stack a __newindex of note_new_field, once.
+static void watch_new_fields(lua_State *L) {
+    lua_pushliteral(L, "__newindex");
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "__newindex");
+        lua_pushcfunction(L, note_new_field);
+        lua_rawset(L, -3);
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
 // Writes the fields of the tape table at r into the table on top of the stack.
 // Returns 0 (and leaves a partly written table) when the result would not be
 // exactly those fields: the script added or shadowed one, or a field the tape
 // no longer has is still there. The caller then makes a fresh table.
-static int update_table(lua_State *L, reader *r, int depth) {
+static int update_table(lua_State *L, reader *r, int depth, int trusted) {
     uint8_t tag;
     uint32_t narr, nrec;
     if (!read_bytes(r, &tag, 1) || tag != FB_TAPE_TABLE) return 0;
@@ -64,14 +115,35 @@ static int update_table(lua_State *L, reader *r, int depth) {
     luaL_checkstack(L, 4, "tape");
     int table = lua_gettop(L);
     int written = 0;
+    // Whether the keys so far were 1, 2, 3 ... with no nil value: a sequence.
+    int sequence = 1;
+    int64_t next_key = 1;
     for (;;) {
         if (r->p >= r->end) luaL_error(L, "tape: unterminated table");
         if (*r->p == FB_TAPE_END) { r->p++; break; }
-        push_value(L, r, depth + 1);
-        push_value(L, r, depth + 1);
-        if (lua_isnil(L, -2)) { lua_pop(L, 2); continue; }
-        if (!lua_isnil(L, -1)) written++;
+        if (sequence) {
+            int64_t k = 0;
+            sequence = *r->p == FB_TAPE_INTEGER && r->end - r->p > 8 && (memcpy(&k, r->p + 1, 8), k == next_key);
+            next_key++;
+        }
+        int nil_key = push_value(L, r, depth + 1);
+        int nil_value = push_value(L, r, depth + 1);
+        if (nil_value) sequence = 0;
+        if (nil_key) { lua_pop(L, 2); continue; }
+        if (!nil_value) written++;
         lua_rawset(L, table);
+    }
+    // A table under a metatable of ours learns of new fields through
+    // note_new_field; it need not be counted unless one came.
+    if (trusted) return 1;
+    if (sequence && written > 0) {
+        // Keys 1..n, all set, sit in the array part, where `next` after n
+        // goes on through every other key: if there is none, the table holds
+        // exactly what was written.
+        if (lua_rawlen(L, table) != (lua_Unsigned)written) return 0;
+        lua_pushinteger(L, written);
+        if (lua_next(L, table)) { lua_pop(L, 2); return 0; }
+        return 1;
     }
     int count = 0;
     lua_pushnil(L);
@@ -79,11 +151,12 @@ static int update_table(lua_State *L, reader *r, int depth) {
     return count == written;
 }
 
-void push_value(lua_State *L, reader *r, int depth) {
+// Pushes the next value; returns 1 when it was nil, so that callers need not ask.
+int push_value(lua_State *L, reader *r, int depth) {
     uint8_t tag = 0;
     if (!read_bytes(r, &tag, 1)) luaL_error(L, "tape: truncated");
     switch (tag) {
-        case FB_TAPE_NIL: lua_pushnil(L); break;
+        case FB_TAPE_NIL: lua_pushnil(L); return 1;
         case FB_TAPE_TRUE: lua_pushboolean(L, 1); break;
         case FB_TAPE_FALSE: lua_pushboolean(L, 0); break;
         case FB_TAPE_NUMBER: { double d = 0; if (!read_bytes(r, &d, 8)) luaL_error(L, "tape: truncated"); lua_pushnumber(L, d); break; }
@@ -96,34 +169,47 @@ void push_value(lua_State *L, reader *r, int depth) {
             break;
         }
         case FB_TAPE_TABLE: push_table(L, r, depth); break;
+        case FB_TAPE_SYMBOL: {
+            uint16_t n = 0;
+            if (!read_bytes(r, &n, 2)) luaL_error(L, "tape: truncated symbol");
+            if (lua_rawgeti(L, r->symbols, (lua_Integer)n) != LUA_TSTRING) luaL_error(L, "tape: no symbol %d", (int)n);
+            return 0;
+        }
+        case FB_TAPE_SYMBOLS: {
+            uint32_t count = 0;
+            if (!read_bytes(r, &count, 4) || count > 0xFFFFu) luaL_error(L, "tape: bad symbol count");
+            luaL_checkstack(L, 3, "tape");
+            lua_createtable(L, (int)count, 0);
+            for (uint32_t i = 1; i <= count; i++) {
+                uint32_t n = 0;
+                if (!read_bytes(r, &n, 4) || (size_t)(r->end - r->p) < n) luaL_error(L, "tape: truncated symbol");
+                lua_pushlstring(L, (const char *)r->p, n);
+                r->p += n;
+                lua_rawseti(L, -2, (lua_Integer)i);
+            }
+            replace_kept(L, &symbols_key, r->symbols);
+            return push_value(L, r, depth);
+        }
         case FB_TAPE_RESET:
-            push_cache(L, 1);
-            lua_pop(L, 1);
-            push_value(L, r, depth);
-            break;
+            lua_newtable(L);
+            replace_kept(L, &cache_key, r->cache);
+            return push_value(L, r, depth);
         case FB_TAPE_DEFINE: {
             uint32_t slot = read_slot(L, r);
-            luaL_checkstack(L, 3, "tape");
-            push_cache(L, 0);
             push_value(L, r, depth + 1);
-            lua_rawseti(L, -2, (lua_Integer)slot);
-            lua_pop(L, 1);
-            push_value(L, r, depth);
-            break;
+            lua_rawseti(L, r->cache, (lua_Integer)slot);
+            return push_value(L, r, depth);
         }
         case FB_TAPE_REF: {
             uint32_t slot = read_slot(L, r);
             luaL_checkstack(L, 2, "tape");
-            push_cache(L, 0);
-            lua_rawgeti(L, -1, (lua_Integer)slot);
-            lua_remove(L, -2);
-            break;
+            return lua_rawgeti(L, r->cache, (lua_Integer)slot) == LUA_TNIL;
         }
         case FB_TAPE_UPDATE: {
             uint32_t slot = read_slot(L, r), meta = read_slot(L, r);
             luaL_checkstack(L, 6, "tape");
-            push_cache(L, 0);
-            int cache = lua_gettop(L);
+            int cache = r->cache;
+            int top = lua_gettop(L);
             const uint8_t *start = r->p;
             if (lua_rawgeti(L, cache, (lua_Integer)slot) == LUA_TTABLE) {
                 // Reuse only if the script left its metatable alone.
@@ -140,25 +226,27 @@ void push_value(lua_State *L, reader *r, int depth) {
                 } else {
                     same_meta = meta == 0;
                 }
-                if (same_meta && update_table(L, r, depth)) {
-                    lua_remove(L, cache);
-                    break;
-                }
+                int trusted = meta && !control_of(L)->site_touched;
+                if (same_meta && update_table(L, r, depth, trusted)) break;
             }
-            lua_settop(L, cache);
+            lua_settop(L, top);
             r->p = start;
             push_value(L, r, depth);
             if (meta && lua_istable(L, -1)) {
-                if (lua_rawgeti(L, cache, (lua_Integer)meta) == LUA_TTABLE) lua_setmetatable(L, -2);
-                else lua_pop(L, 1);
+                if (lua_rawgeti(L, cache, (lua_Integer)meta) == LUA_TTABLE) {
+                    watch_new_fields(L);
+                    lua_setmetatable(L, -2);
+                } else {
+                    lua_pop(L, 1);
+                }
             }
             lua_pushvalue(L, -1);
             lua_rawseti(L, cache, (lua_Integer)slot);
-            lua_remove(L, cache);
             break;
         }
         default: luaL_error(L, "tape: unknown tag %d", (int)tag);
     }
+    return 0;
 }
 
 // MARK: - tape encoding (Lua -> Swift); raw access only, no metamethods

@@ -13,6 +13,8 @@ enum TapeTag {
     static let define = UInt8(ascii: "D")
     static let ref = UInt8(ascii: "R")
     static let update = UInt8(ascii: "U")
+    static let symbols = UInt8(ascii: "Y")
+    static let symbol = UInt8(ascii: "y")
 }
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
@@ -136,6 +138,32 @@ public struct TapeWriter: ~Copyable {
         ensure(4)
         base.storeBytes(of: UInt32(metatable).littleEndian, toByteOffset: length, as: UInt32.self)
         length += 4
+    }
+
+    /// Gives the state `names` as its symbols (1-based); the next value written
+    /// is the one that counts. Symbols outlive a cache reset: send them again
+    /// whenever the state may not hold them.
+    public mutating func defineSymbols(_ names: [String]) {
+        ensure(5)
+        base.storeBytes(of: TapeTag.symbols, toByteOffset: length, as: UInt8.self)
+        length += 1
+        raw(UInt32(names.count))
+        for name in names {
+            var name = name
+            name.withUTF8 { utf8 in
+                raw(UInt32(utf8.count))
+                ensure(utf8.count)
+                if let src = utf8.baseAddress { (base + length).copyMemory(from: src, byteCount: utf8.count) }
+                length += utf8.count
+            }
+        }
+    }
+
+    /// The state's symbol `number` (1-based), a string.
+    @inline(__always)
+    public mutating func symbol(_ number: Int) {
+        tag(TapeTag.symbol)
+        raw(UInt16(number))
     }
 
     /// `key = value` for a string key: call before writing the value.

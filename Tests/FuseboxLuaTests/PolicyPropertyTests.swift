@@ -96,10 +96,23 @@ struct FreshSiteTests {
               assert(#site.limits == site.structure_limits, "a limit added last cycle is still there")
               assert(site.grid.current[1] == site.time, "the grid table did not follow the new reading")
               assert(site.memory.n == nil or site.memory.n >= 1)
+              assert(site.memory.count == nil or #site.chargers == site.memory.count, "a charger appended last cycle is still there")
+              assert(site.chargers.extra == nil, "a field added to the list last cycle is still there")
+              assert(c.current[4] == nil and c.current.x == nil, "a charger's current kept last cycle's additions")
+              assert(site.grid.current.y == nil, "the grid's current kept last cycle's addition")
+              assert(c.status == "charging" or c.status == "occupied" or c.status == "free" or c.status == "unavailable",
+                     "status overwritten last cycle: " .. tostring(c.status))
+              site.memory.count = #site.chargers
               site.memory.n = (site.memory.n or 0) + 1
               -- Then tamper with everything in reach.
               c.scribble = true
               c.min = 0
+              c.status = "scribbled"
+              site.chargers[#site.chargers + 1] = site.chargers[1]
+              site.chargers.extra = true
+              c.current[4] = 1
+              c.current.x = 1
+              site.grid.current.y = 2
               table.sort(site.chargers, function(a, b) return a.index > b.index end)
               setmetatable(site.chargers[2], nil)
               fusebox.add_limit(site, fusebox.power_limit(site, "mine", 1e9))

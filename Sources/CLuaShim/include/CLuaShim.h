@@ -66,6 +66,12 @@ enum {
     FB_TAPE_UPDATE = 'U',    ///< u32 slot, u32 metatable slot (0: none), a table: the table kept in
                              ///< the slot, with exactly these fields (reused when nothing else
                              ///< changed it, else made anew)
+    // Symbols: strings the host sends often (field names, status words) are
+    // sent once per state and then by number, so that decoding neither hashes
+    // nor compares them again.
+    FB_TAPE_SYMBOLS = 'Y',   ///< u32 count, that many strings (u32 length, bytes): the state's
+                             ///< symbols from now on; then one value follows
+    FB_TAPE_SYMBOL = 'y',    ///< u16 number (1-based): that symbol
 };
 
 /// Creates a sandboxed state: the allow-listed libraries, text-only `load`,

@@ -47,17 +47,20 @@ struct SiteTable {
         func chargerTable(_ i: Int) -> Int { d + Table.count.rawValue + 2 * i }
         func limitTable(_ k: Int) -> Int { d + Table.count.rawValue + 2 * n + 2 * k }
 
-        if !reuse { t.resetCache() }
+        if !reuse {
+            t.resetCache()
+            t.defineSymbols(SiteSymbol.names)
+        }
         t.update(slot: slot(.site))
         t.beginTable(fieldCount: 20)
-        t.key("time"); t.number(snapshot.time)
-        t.key("stage"); t.string(stage)
-        t.key("last_stage"); t.bool(isLast)
-        t.key("structure"); t.integer(skeleton)
-        t.key("structure_limits"); t.integer(siteLimits)
-        t.key("ripple"); t.string(snapshot.ripple.rawValue)
-        t.key("ripple_power"); t.number(ripplePower)
-        t.key("ripple_group")
+        t.key(.time); t.number(snapshot.time)
+        t.key(.stage); t.string(stage)
+        t.key(.last_stage); t.bool(isLast)
+        t.key(.structure); t.integer(skeleton)
+        t.key(.structure_limits); t.integer(siteLimits)
+        t.key(.ripple); t.symbol(SiteSymbol.number(of: snapshot.ripple))
+        t.key(.ripple_power); t.number(ripplePower)
+        t.key(.ripple_group)
         if reuse {
             t.cached(slot: rippleSlot)
         } else {
@@ -67,66 +70,66 @@ struct SiteTable {
             t.endTable()
             t.cached(slot: rippleSlot)
         }
-        t.key("available"); t.update(slot: slot(.available)); t.numberArray(budget.available.array)
-        if let p = budget.powerAvailable { t.key("power_available"); t.number(p) }
-        t.key("grid"); t.update(slot: slot(.grid)); t.beginTable(fieldCount: 3)
-        t.key("current"); t.update(slot: slot(.current)); t.numberArray(snapshot.grid.current.array)
-        t.key("voltage"); t.update(slot: slot(.voltage)); t.numberArray(snapshot.grid.effectiveVoltage.array)
-        t.key("power"); t.update(slot: slot(.power)); t.numberArray(snapshot.grid.effectivePower.array)
+        t.key(.available); t.update(slot: slot(.available)); t.numberArray(budget.available.array)
+        if let p = budget.powerAvailable { t.key(.power_available); t.number(p) }
+        t.key(.grid); t.update(slot: slot(.grid)); t.beginTable(fieldCount: 3)
+        t.key(.current); t.update(slot: slot(.current)); t.numberArray(snapshot.grid.current.array)
+        t.key(.voltage); t.update(slot: slot(.voltage)); t.numberArray(snapshot.grid.effectiveVoltage.array)
+        t.key(.power); t.update(slot: slot(.power)); t.numberArray(snapshot.grid.effectivePower.array)
         t.endTable()
         if let pv = snapshot.pv {
-            t.key("pv"); t.update(slot: slot(.pv)); t.beginTable(fieldCount: 2)
-            t.key("power"); t.number(pv.power)
-            t.key("surplus"); t.number(pv.surplus)
+            t.key(.pv); t.update(slot: slot(.pv)); t.beginTable(fieldCount: 2)
+            t.key(.power); t.number(pv.power)
+            t.key(.surplus); t.number(pv.surplus)
             t.endTable()
         }
 
-        t.key("chargers"); t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
+        t.key(.chargers); t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
         for i in 0..<n {
             t.key(i + 1)
             if !reuse {
                 t.define(slot: chargerSlot(i))
                 t.beginTable(fieldCount: 1)
-                t.key("__index")
+                t.key(.__index)
                 t.beginTable(fieldCount: 5)
-                t.key("id"); t.string(chargers[i].id)
-                t.key("index"); t.integer(i + 1)
+                t.key(.id); t.string(chargers[i].id)
+                t.key(.index); t.integer(i + 1)
                 let phases = chargers[i].phases
-                t.key("phases"); t.beginTable(arrayCount: phases.count)
+                t.key(.phases); t.beginTable(arrayCount: phases.count)
                 for (j, p) in phases.enumerated() { t.key(j + 1); t.integer(p.rawValue) }
                 t.endTable()
-                t.key("min"); t.number(chargers[i].min)
-                t.key("priority"); t.integer(chargers[i].priority)
+                t.key(SiteSymbol.min); t.number(chargers[i].min)
+                t.key(.priority); t.integer(chargers[i].priority)
                 t.endTable()
                 t.endTable()
             }
             t.update(slot: chargerTable(i), metatable: chargerSlot(i))
             t.beginTable(fieldCount: 9)
-            t.key("status"); t.string(chargers[i].status.rawValue)
-            t.key("max"); t.number(maxima[i])
-            t.key("current"); t.update(slot: chargerTable(i) + 1); t.numberArray(chargers[i].current)
-            if let s = chargers[i].setpoint { t.key("setpoint"); t.number(s) }
-            t.key("session_energy"); t.number(chargers[i].sessionEnergy)
-            t.key("connected_for"); t.number(chargers[i].connectedFor)
-            t.key("responding"); t.bool(chargers[i].responding)
-            t.key("eligible"); t.bool(budget.eligible[i])
-            t.key("volts"); t.number(volts[i])
+            t.key(.status); t.symbol(SiteSymbol.number(of: chargers[i].status))
+            t.key(SiteSymbol.max); t.number(maxima[i])
+            t.key(.current); t.update(slot: chargerTable(i) + 1); t.numberArray(chargers[i].current)
+            if let s = chargers[i].setpoint { t.key(.setpoint); t.number(s) }
+            t.key(.session_energy); t.number(chargers[i].sessionEnergy)
+            t.key(.connected_for); t.number(chargers[i].connectedFor)
+            t.key(.responding); t.bool(chargers[i].responding)
+            t.key(.eligible); t.bool(budget.eligible[i])
+            t.key(.volts); t.number(volts[i])
             t.endTable()
         }
         t.endTable()
 
-        t.key("limits"); t.update(slot: slot(.limits)); t.beginTable(arrayCount: constraints.count)
+        t.key(.limits); t.update(slot: slot(.limits)); t.beginTable(arrayCount: constraints.count)
         for k in constraints.indices {
             let c = constraints[k]
             t.key(k + 1)
             guard k < siteLimits else {
                 // Added by an earlier stage this cycle: all of it, every time.
                 t.beginTable(fieldCount: 5)
-                t.key("name"); t.string(c.name)
-                t.key("unit"); t.string(c.unit.rawValue)
-                t.key("available"); t.number(c.available)
+                t.key(.name); t.string(c.name)
+                t.key(.unit); t.string(c.unit.rawValue)
+                t.key(.available); t.number(c.available)
                 writeMembers(c, into: &t)
-                t.key("weights"); t.numberArray(c.weights)
+                t.key(.weights); t.numberArray(c.weights)
                 t.endTable()
                 continue
             }
@@ -134,31 +137,56 @@ struct SiteTable {
             if !reuse {
                 t.define(slot: limitSlot(k))
                 t.beginTable(fieldCount: 1)
-                t.key("__index")
+                t.key(.__index)
                 t.beginTable(fieldCount: 4)
-                t.key("name"); t.string(c.name)
-                t.key("unit"); t.string(c.unit.rawValue)
+                t.key(.name); t.string(c.name)
+                t.key(.unit); t.string(c.unit.rawValue)
                 writeMembers(c, into: &t)
-                if c.unit == .amps { t.key("weights"); t.numberArray(c.weights) }
+                if c.unit == .amps { t.key(.weights); t.numberArray(c.weights) }
                 t.endTable()
                 t.endTable()
             }
             t.update(slot: limitTable(k), metatable: limitSlot(k))
             t.beginTable(fieldCount: 2)
-            t.key("available"); t.number(c.available)
-            if c.unit == .watts { t.key("weights"); t.update(slot: limitTable(k) + 1); t.numberArray(c.weights) }
+            t.key(.available); t.number(c.available)
+            if c.unit == .watts { t.key(.weights); t.update(slot: limitTable(k) + 1); t.numberArray(c.weights) }
             t.endTable()
         }
         t.endTable()
-        t.key("config"); t.value(config.entries == nil ? .table([]) : config)
+        t.key(.config); t.value(config.entries == nil ? .table([]) : config)
         t.endTable()
     }
 
     private func writeMembers(_ c: Constraint, into t: inout TapeWriter) {
-        t.key("members"); t.beginTable(arrayCount: c.members.count)
+        t.key(.members); t.beginTable(arrayCount: c.members.count)
         for (j, i) in c.members.enumerated() { t.key(j + 1); t.integer(i + 1) }
         t.endTable()
     }
+}
+
+/// The strings the site table repeats: sent to a stage's state once (with the
+/// skeleton) and then by number, so that neither side hashes them every cycle.
+enum SiteSymbol: Int, CaseIterable {
+    case time = 1, stage, last_stage, structure, structure_limits, ripple, ripple_power, ripple_group
+    case available, power_available, grid, current, voltage, power, pv, surplus, chargers
+    case __index, id, index, phases, min, priority, status, max, setpoint, session_energy
+    case connected_for, responding, eligible, volts, limits, name, unit, members, weights, config
+
+    /// All symbols in order: the field names, then the status words, then the ripple modes.
+    static let names: [String] = allCases.map { "\($0)" }
+        + ChargerStatus.allCases.map(\.rawValue) + RippleMode.allCases.map(\.rawValue)
+
+    static func number(of status: ChargerStatus) -> Int {
+        allCases.count + 1 + ChargerStatus.allCases.firstIndex(of: status)!
+    }
+
+    static func number(of mode: RippleMode) -> Int {
+        allCases.count + ChargerStatus.allCases.count + 1 + RippleMode.allCases.firstIndex(of: mode)!
+    }
+}
+
+extension TapeWriter {
+    mutating func key(_ k: SiteSymbol) { symbol(k.rawValue) }
 }
 
 /// The parts of a snapshot that the skeleton cache depends on; a new skeleton is
@@ -184,8 +212,8 @@ struct SiteSkeleton {
               circuits == s.circuits   // rarely changes; equal storage compares in O(1)
         else { return false }
         for i in chargers.indices {
-            let a = chargers[i], b = s.chargers[i]
-            if a.id != b.id || a.phases != b.phases || a.min != b.min || a.priority != b.priority { return false }
+            if chargers[i].id != s.chargers[i].id || chargers[i].phases != s.chargers[i].phases
+                || chargers[i].min != s.chargers[i].min || chargers[i].priority != s.chargers[i].priority { return false }
         }
         return true
     }
