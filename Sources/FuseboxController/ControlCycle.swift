@@ -66,6 +66,9 @@ public actor ControlCycle {
         public var errors: [String]
         public var events: [SiteEvent]
         public var invariantViolations: [String]
+        /// Everything set from outside, when it changed since the last record:
+        /// the history keeps it so that a restart finds it again.
+        public var commands: SiteCommands? = nil
     }
 
     public let settings: Settings
@@ -100,6 +103,8 @@ public actor ControlCycle {
     /// Events from commands between cycles, reported with the next record.
     private var pending: [SiteEvent] = []
     private var now: Double = 0
+    /// A command changed what `commands()` returns since the last record.
+    private var commandsChanged = false
 
     /// Driver names of the grid and PV meters, for reloads.
     private let meterDrivers: (grid: String, pv: String)
@@ -311,10 +316,15 @@ public actor ControlCycle {
                 }
             }
         }
+        var changed: SiteCommands?
+        if commandsChanged {
+            changed = commands()
+            commandsChanged = false
+        }
         return Record(time: time, snapshot: snapshot, allowed: allowed, allocation: targets,
                       budget: outcome.budget.available, fallback: reason, corrections: outcome.corrections,
                       errors: errors, events: events,
-                      invariantViolations: InvariantCheck.violations(targets, snapshot: snapshot))
+                      invariantViolations: InvariantCheck.violations(targets, snapshot: snapshot), commands: changed)
     }
 
     /// Steps 1 to 3 alone: what the site looks like now, with no allocation and
@@ -335,6 +345,7 @@ public actor ControlCycle {
     /// nil clears it. It can add a restriction, never lift one a contact holds.
     public func setRipple(_ mode: RippleMode?, ttl: Double = .infinity) {
         signal.setRemote(mode, until: now + ttl)
+        commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "ripple",
                                  message: mode.map { "ripple mode \($0.rawValue) from the API for \(ttl) s" } ?? "ripple mode from the API cleared"))
     }
@@ -342,6 +353,7 @@ public actor ControlCycle {
     /// A site limit (A per phase, below the fuse) for `ttl` seconds; nil clears it.
     public func setSiteLimit(_ amps: Double?, ttl: Double) {
         remote.site = amps.map { RemoteLimits.Entry(amps: $0, until: now + ttl) }
+        commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "site",
                                  message: amps.map { "site limit \($0) A for \(ttl) s" } ?? "site limit cleared"))
     }
@@ -350,6 +362,7 @@ public actor ControlCycle {
     public func setChargerLimit(_ id: String, amps: Double?, ttl: Double) -> Bool {
         guard stations.contains(where: { $0.settings.id == id }) else { return false }
         remote.chargers[id] = amps.map { RemoteLimits.Entry(amps: $0, until: now + ttl) }
+        commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: id,
                                  message: amps.map { "limit \($0) A for \(ttl) s" } ?? "limit cleared"))
         return true
@@ -358,6 +371,7 @@ public actor ControlCycle {
     public func setEnabled(_ id: String, _ on: Bool) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
         enabled[i] = on
+        commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: on ? "enabled" : "disabled"))
         return true
     }
@@ -366,6 +380,7 @@ public actor ControlCycle {
     public func setPriority(_ id: String, _ priority: Int) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
         priorities[i] = priority
+        commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: "priority \(priority)"))
         return true
     }
@@ -376,6 +391,44 @@ public actor ControlCycle {
         public var ripple: RippleMode?
         public var enabled: [String: Bool]
         public var priority: [String: Int]
+    }
+
+    /// What was set from outside, as the history keeps it across restarts.
+    public func commands() -> SiteCommands {
+        var c = SiteCommands()
+        func until(_ t: Double) -> Double? { t.isFinite ? t : nil }
+        c.siteLimit = remote.site.map { SiteCommands.Limit(amps: $0.amps, until: until($0.until)) }
+        for (id, e) in remote.chargers { c.chargerLimits[id] = SiteCommands.Limit(amps: e.amps, until: until(e.until)) }
+        c.ripple = signal.remote.map { SiteCommands.Ripple(mode: $0.mode, until: until($0.until)) }
+        for (i, s) in stations.enumerated() {
+            if !enabled[i] { c.enabled[s.settings.id] = false }
+            if let p = priorities[i] { c.priorities[s.settings.id] = SiteCommands.Priority(value: p, configured: s.settings.priority) }
+        }
+        return c
+    }
+
+    /// Puts back what a previous run had set from outside (see `SiteCommands`),
+    /// leaving out what ran out meanwhile, chargers no longer configured and
+    /// priorities the configuration has changed since. Call before the first
+    /// cycle. Returns a line for each thing restored or left out, for the log;
+    /// an event says the same.
+    public func restore(_ saved: SiteCommands, at time: Double) -> [String] {
+        now = max(now, time)
+        let (kept, dropped) = saved.restorable(at: time, chargers: stations.map { ($0.settings.id, $0.settings.priority) })
+        remote.site = kept.siteLimit.map { RemoteLimits.Entry(amps: $0.amps, until: $0.until ?? .infinity) }
+        for (id, l) in kept.chargerLimits { remote.chargers[id] = RemoteLimits.Entry(amps: l.amps, until: l.until ?? .infinity) }
+        if let r = kept.ripple { signal.setRemote(r.mode, until: r.until ?? .infinity) }
+        for (i, s) in stations.enumerated() {
+            if let on = kept.enabled[s.settings.id] { enabled[i] = on }
+            if let p = kept.priorities[s.settings.id] { priorities[i] = p.value }
+        }
+        let lines = kept.summary(at: time).map { "restored: " + $0 } + dropped.map { "not restored: " + $0 }
+        if !lines.isEmpty {
+            pending.append(SiteEvent(time: time, kind: .remoteLimit, subject: "restart", message: lines.joined(separator: "; ")))
+        }
+        // The history then holds what is in force, not what was left out.
+        if !dropped.isEmpty { commandsChanged = true }
+        return lines
     }
 
     public func overrides() -> Overrides {

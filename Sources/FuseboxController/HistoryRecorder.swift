@@ -55,6 +55,11 @@ public final class HistoryRecorder: Service, @unchecked Sendable {
             events.removeAll()
         }
         for await published in stream {
+            if let commands = published.record.commands {
+                do { try store.saveCommands(commands, at: published.record.time) } catch {
+                    logger.error("history: could not keep the commands (\(commands.summary(at: published.record.time).joined(separator: ", "))): \(error)")
+                }
+            }
             batch.append(HistoryCycle(published.record))
             events += published.record.events
             if batch.count >= batchSize || published.record.time - batch[0].time >= flushAfter { await flush() }

@@ -24,7 +24,7 @@ public struct RippleSignal: Sendable {
 
     public let contacts: [Contact]
     private var states: [State]
-    private var remote: (mode: RippleMode, until: Double)?
+    private var remoteCommand: (mode: RippleMode, until: Double)?
 
     public init(contacts: [Contact]) {
         self.contacts = contacts
@@ -54,12 +54,15 @@ public struct RippleSignal: Sendable {
 
     /// The API's mode until `until`; nil clears it.
     public mutating func setRemote(_ mode: RippleMode?, until: Double) {
-        remote = mode.map { ($0, until) }
+        remoteCommand = mode.map { ($0, until) }
     }
 
+    /// The API's mode and until when, whether or not that has passed.
+    public var remote: (mode: RippleMode, until: Double)? { remoteCommand }
+
     public func remoteMode(at time: Double) -> RippleMode? {
-        guard let remote, time < remote.until else { return nil }
-        return remote.mode
+        guard let remoteCommand, time < remoteCommand.until else { return nil }
+        return remoteCommand.mode
     }
 
     public func mode(at time: Double) -> RippleMode {

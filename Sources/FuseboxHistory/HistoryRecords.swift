@@ -135,3 +135,10 @@ public struct Retention: Sendable, Equatable {
         self.minute = minute
     }
 }
+
+/// A history file that opens but holds what this version cannot use.
+public struct HistoryError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}

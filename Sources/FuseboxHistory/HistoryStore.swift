@@ -93,7 +93,40 @@ public final class HistoryStore: Sendable {
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
                 """)
         }
+        m.registerMigration("v2 commands") { db in
+            // One row: what was set from outside, as JSON (SiteCommands).
+            try db.execute(sql: """
+                CREATE TABLE commands (id INTEGER PRIMARY KEY CHECK (id = 1), time REAL NOT NULL, json TEXT NOT NULL);
+                """)
+        }
         return m
+    }
+
+    // MARK: - Commands
+
+    /// Keeps what was set from outside, replacing what was kept before. One small
+    /// transaction of its own, written at once: a command must not wait for the
+    /// next batch of samples to survive a power cut.
+    public func saveCommands(_ commands: SiteCommands, at time: Double) throws {
+        let json = String(decoding: try JSONEncoder().encode(commands), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO commands (id, time, json) VALUES (1, ?, ?)", arguments: [time, json])
+        }
+    }
+
+    /// What was kept, or nil when nothing was ever set. A row that does not
+    /// decode (written by a later version, say) throws, naming the table.
+    public func loadCommands() throws -> (commands: SiteCommands, time: Double)? {
+        guard let row = try pool.read({ db in try Row.fetchOne(db, sql: "SELECT time, json FROM commands WHERE id = 1") }) else {
+            return nil
+        }
+        let json: String = row["json"]
+        let time: Double = row["time"]
+        do {
+            return (try JSONDecoder().decode(SiteCommands.self, from: Data(json.utf8)), time)
+        } catch {
+            throw HistoryError(message: "\(path): the commands table holds what this version cannot read: \(error)")
+        }
     }
 
     // MARK: - Writing

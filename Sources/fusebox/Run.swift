@@ -52,6 +52,14 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(2)
         }
         say("  history: \(site.history.path)")
+        // What the page or the API had set before a restart holds again, unless it ran out meanwhile.
+        do {
+            if let (saved, _) = try store.loadCommands() {
+                for line in await built.cycle.restore(saved, at: Date().timeIntervalSince1970) { say("  " + line) }
+            }
+        } catch {
+            say("  \(error); starting without the commands set before")
+        }
         let recorder = HistoryRecorder(store: store, runner: runner, logger: logger)
         let scripts = ScriptManager(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers,
                                     policyDirectory: site.policyDirectory, driverDirectory: site.driverDirectory)

@@ -129,6 +129,61 @@ struct RunCommandTests {
         #expect(events.filter { $0.kind == .started }.count == 2 && events.filter { $0.kind == .stopped }.count == 1, "\(events)")
     }
 
+    /// A call to the running controller's API through Tests/Support/api_call.py
+    /// (Python's urllib, not our stack); returns the status and the body.
+    func api(_ base: String, _ method: String, _ path: String, _ body: String) throws -> (Int, String) {
+        let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", base, "admin", "T1", method, path, body])
+        #expect(call.waitForExit(timeout: 30) == 0, "\(call.errorOutput)")
+        let lines = call.output
+        return (Int(lines.first ?? "") ?? 0, lines.dropFirst().joined(separator: "\n"))
+    }
+
+    @Test("commands from the API survive a restart until their time to live: a ripple reduction, a site limit, a charger switched off; one that ran out does not come back")
+    func commandsSurviveRestart() throws {
+        let (site, folder) = try site()
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("site.yaml").path
+        let first = try ChildProcess([binary, "run", "--config", config, "--status-every", "1"])
+        defer { first.signal(SIGKILL) }
+        let page = try #require(first.waitForLine(containing: "web page: http://", timeout: 60), "\(first.errorOutput)")
+        let base = String(try #require(page.split(separator: " ").first { $0.hasPrefix("http://") }))
+        #expect(first.waitForLine(prefix: "cycle 3:", timeout: 60) != nil)
+        // p01 has the one car of the site: switched off, it gets 0 even though
+        // `reduced` leaves it room.
+        for (method, path, body) in [("PUT", "/api/ripple", #"{"mode": "reduced", "ttl": 600}"#),
+                                     ("PUT", "/api/site/limit", #"{"amps": 40, "ttl": 600}"#),
+                                     ("PUT", "/api/chargers/p01/enabled", #"{"enabled": false}"#),
+                                     ("PUT", "/api/chargers/p03/limit", #"{"amps": 8, "ttl": 1}"#)] {
+            let (status, answer) = try api(base, method, path, body)
+            #expect(status == 200, "\(method) \(path): \(status) \(answer)")
+        }
+        // The next cycle carries the commands to the recorder, which keeps them
+        // at once; p03's limit runs out while this run goes on.
+        #expect(first.waitForLine(containing: "p03: remote limit expired", timeout: 30) != nil, "\(first.output.suffix(10))")
+        let seen = first.output.filter { $0.hasPrefix("cycle ") }.count
+        #expect(first.waitForLine(prefix: "cycle \(seen + 2):", timeout: 30) != nil)
+        let before = first.output.last { $0.hasPrefix("cycle ") } ?? ""
+        #expect(before.contains("ripple reduced") && before.contains("p01 0.0"), "\(before)")
+        first.signal(SIGTERM)
+        #expect(first.waitForExit(timeout: 30) == 0, "\(first.errorOutput.suffix(2000))")
+
+        let second = try ChildProcess([binary, "run", "--config", config, "--cycles", "5", "--status-every", "1"])
+        #expect(second.waitForExit(timeout: 60) == 0, "\(second.output.suffix(5)) \(second.errorOutput.suffix(2000))")
+        let out = second.output
+        #expect(out.contains { $0.contains("restored: ripple reduced for ") }, "\(out.prefix(20))")
+        #expect(out.contains { $0.contains("restored: site limit 40.0 A for ") }, "\(out.prefix(20))")
+        #expect(out.contains { $0.contains("restored: p01 disabled") }, "\(out.prefix(20))")
+        #expect(out.contains { $0.contains("not restored: p03 limit 8.0 A: ran out while stopped") }, "\(out.prefix(20))")
+        let cycles = out.filter { $0.hasPrefix("cycle ") }
+        #expect(cycles.count == 5)
+        for line in cycles {
+            #expect(line.contains("ripple reduced"), "the reduction holds from the first cycle after the restart: \(line)")
+            #expect(line.contains("p01 0.0"), "p01 stays off: \(line)")
+        }
+        let events = try HistoryStore(path: folder.appendingPathComponent("fusebox.db").path).events(from: 0, to: 1e12)
+        #expect(events.contains { $0.subject == "restart" && $0.message.contains("restored: ripple reduced") }, "\(events.suffix(10))")
+    }
+
     @Test("check --live: a charger wired to other phases than configured is found from the readings")
     func checkLive() async throws {
         // The simulated p02 is on building phases [2, 3, 1]; the file says [1, 2, 3].

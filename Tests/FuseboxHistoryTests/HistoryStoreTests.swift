@@ -26,6 +26,31 @@ func sessionCycles(start: Double = 1_000_000) -> [HistoryCycle] {
 
 @Suite("History in SQLite")
 struct HistoryStoreTests {
+    @Test("commands set from outside are kept in the file: a second store on it (a restart) reads them back; the last saved wins")
+    func commandsSurviveReopening() throws {
+        let path = temporaryDatabase()
+        do {
+            let store = try HistoryStore(path: path)
+            #expect(try store.loadCommands() == nil)
+            var first = SiteCommands()
+            first.siteLimit = .init(amps: 20, until: 5000)
+            try store.saveCommands(first, at: 100)
+            var second = first
+            second.ripple = .init(mode: .locked, until: nil)
+            second.enabled["p02"] = false
+            second.priorities["p01"] = .init(value: 3, configured: 1)
+            try store.saveCommands(second, at: 200)
+        }
+        let reopened = try HistoryStore(path: path)
+        let (commands, time) = try #require(try reopened.loadCommands())
+        #expect(time == 200)
+        #expect(commands.ripple == .init(mode: .locked, until: nil))
+        #expect(commands.siteLimit == .init(amps: 20, until: 5000))
+        #expect(commands.enabled == ["p02": false])
+        #expect(commands.priorities["p01"]?.value == 3)
+        #expect(try reopened.integrityCheck() == "ok")
+    }
+
     @Test("a car's visit is one session: start, end, energy from the counter, peak power")
     func sessions() async throws {
         let path = temporaryDatabase()
