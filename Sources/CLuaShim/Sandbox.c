@@ -19,9 +19,17 @@ static uint64_t now_ns(void) {
 }
 
 // Bytes every Lua state of the process holds, for the soak's memory report.
+// Each state adds what changed once per call into it (publish_memory), not on
+// every allocation: an atomic on the allocator's path costs every policy call.
 static _Atomic size_t all_states_bytes = 0;
 
 size_t fb_memory_used_by_all_states(void) { return all_states_bytes; }
+
+static void publish_memory(fb_control *c) {
+    if (c->used == c->published) return;
+    atomic_fetch_add_explicit(&all_states_bytes, c->used - c->published, memory_order_relaxed);   // wraps back when it shrinks
+    c->published = c->used;
+}
 
 static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     fb_control *c = ud;
@@ -29,7 +37,6 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize == 0) {
         free(ptr);
         c->used -= old;
-        atomic_fetch_sub_explicit(&all_states_bytes, old, memory_order_relaxed);
         return NULL;
     }
     if (nsize > old && c->used + (nsize - old) > c->limit) {
@@ -40,7 +47,6 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (!p) return NULL;
     c->used = c->used - old + nsize;
     if (c->used > c->peak) c->peak = c->used;
-    atomic_fetch_add_explicit(&all_states_bytes, nsize - old, memory_order_relaxed);   // wraps back when it shrinks
     return p;
 }
 
@@ -164,6 +170,7 @@ static int run_protected(fb_sandbox *s, lua_CFunction f, void *ud, fb_budget bud
     lua_pushlightuserdata(L, ud);
     int status = lua_pcall(L, 1, 0, 1);
     lua_settop(L, 0);
+    publish_memory(&s->control);
     return status;
 }
 
@@ -195,6 +202,7 @@ void fb_close(fb_sandbox *s) {
         fb_budget close_budget = {1000000ull, 100000000ull};
         arm(s, close_budget);
         lua_close(s->L);
+        publish_memory(&s->control);   // used is back to 0: takes the state's share out
     }
     fb_buffer_free(&s->control.log);
     free(s);
@@ -343,7 +351,10 @@ fb_status fb_call(fb_sandbox *s, const char *function, const uint8_t *args, size
     fb_status r = classify(s, status, error);
     if (a.contract_error && r == FB_ERR_RUNTIME) r = FB_ERR_CONTRACT;
     if (a.encode_error && r == FB_ERR_RUNTIME) r = FB_ERR_RESULT;
-    if (r == FB_ERR_MEMORY) lua_gc(s->L, LUA_GCCOLLECT);   // give the next call its ceiling back
+    if (r == FB_ERR_MEMORY) {
+        lua_gc(s->L, LUA_GCCOLLECT);   // give the next call its ceiling back
+        publish_memory(&s->control);
+    }
     return r;
 }
 

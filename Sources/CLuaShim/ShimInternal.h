@@ -25,6 +25,7 @@ typedef enum { TRIP_NONE = 0, TRIP_INSTRUCTIONS, TRIP_TIME } trip_reason;
 
 typedef struct {
     size_t used, peak, limit;
+    size_t published;            // what all_states_bytes holds of `used` (Sandbox.c)
     int memory_refused;          // the allocator refused a block during this call
     uint64_t instructions, instruction_limit;
     uint64_t deadline_ns, time_budget_ns;
