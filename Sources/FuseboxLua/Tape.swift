@@ -51,11 +51,7 @@ public struct TapeWriter: ~Copyable {
 
     @inline(__always)
     private mutating func ensure(_ extra: Int) {
-        if length + extra > capacity { grow(extra) }
-    }
-
-    @inline(never)
-    private mutating func grow(_ extra: Int) {
+        if length + extra <= capacity { return }
         var newCapacity = capacity * 2
         while newCapacity < length + extra { newCapacity *= 2 }
         let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
@@ -81,11 +77,8 @@ public struct TapeWriter: ~Copyable {
     }
 
     public mutating func nilValue() { tag(TapeTag.nilValue) }
-    @inline(__always)
     public mutating func bool(_ b: Bool) { tag(b ? TapeTag.trueValue : TapeTag.falseValue) }
-    @inline(__always)
     public mutating func number(_ d: Double) { tag(TapeTag.number); raw(d.bitPattern) }
-    @inline(__always)
     public mutating func integer(_ i: Int64) { tag(TapeTag.integer); raw(i) }
     public mutating func integer(_ i: Int) { integer(Int64(i)) }
     public mutating func string(_ s: String) {
@@ -103,14 +96,12 @@ public struct TapeWriter: ~Copyable {
     }
 
     /// Opens a table; write key, value, key, value ... then `endTable()`.
-    @inline(__always)
     public mutating func beginTable(arrayCount: Int = 0, fieldCount: Int = 0) {
         tag(TapeTag.table)
         raw(UInt32(arrayCount))
         raw(UInt32(fieldCount))
         depth += 1
     }
-    @inline(__always)
     public mutating func endTable() {
         depth -= 1
         ensure(1)
@@ -142,7 +133,6 @@ public struct TapeWriter: ~Copyable {
     /// The next value (a table) is written into the table kept in cache `slot`
     /// (with the metatable in cache `metatable`, 0 for none) when that one is
     /// still as the host left it; otherwise a new table takes its place.
-    @inline(__always)
     public mutating func update(slot: Int, metatable: Int = 0) {
         prefix(TapeTag.update, slot: slot)
         ensure(4)
@@ -178,10 +168,8 @@ public struct TapeWriter: ~Copyable {
 
     /// `key = value` for a string key: call before writing the value.
     public mutating func key(_ k: String) { string(k) }
-    @inline(__always)
     public mutating func key(_ i: Int) { integer(Int64(i)) }
 
-    @inline(__always)
     public mutating func numberArray(_ values: [Double]) {
         beginTable(arrayCount: values.count)
         for i in values.indices { key(i + 1); number(values[i]) }

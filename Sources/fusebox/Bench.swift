@@ -74,23 +74,27 @@ struct PolicyBench {
             for name in policies {
                 chains.append((name, PolicyChain(scripts: [try library.load(name)])))
             }
-            // Each cycle a little later, so that time-based policies move on.
+            // Each cycle a little later and with new readings, as on a site: the
+            // meter's currents and voltages, each car's current, energy and time
+            // plugged in move; what a policy and the bridge see is never the same
+            // twice. The readings are made before the clock starts.
             var samples: [String: [Double]] = [:]
             var fallbacks: [String: String] = [:]
             let perBlock = n >= 1000 ? 20 : (n >= 100 ? 200 : 1000)
-            var t = snapshot.time
+            var cycle = 0
+            func next() -> SiteSnapshot {
+                cycle += 1
+                return Self.moved(snapshot, cycle: cycle)
+            }
             for _ in 0..<rounds {
-                samples["native_fallback", default: []] += measure(perBlock) {
-                    let budget = Budget(snapshot: snapshot, layout: layout)
-                    let requested = FallbackAllocator.allocate(snapshot, budget: budget)
-                    let clamped = SafetyClamp.apply(requested, snapshot: snapshot, budget: budget)
+                samples["native_fallback", default: []] += measure(perBlock, prepare: next) { snap in
+                    let budget = Budget(snapshot: snap, layout: layout)
+                    let requested = FallbackAllocator.allocate(snap, budget: budget)
+                    let clamped = SafetyClamp.apply(requested, snapshot: snap, budget: budget)
                     precondition(clamped.allocation.count == n)
                 }
                 for (name, chain) in chains {
-                    var snap = snapshot
-                    samples[name, default: []] += measure(perBlock) {
-                        t += 1
-                        snap.time = t
+                    samples[name, default: []] += measure(perBlock, prepare: next) { snap in
                         let outcome = chain.allocate(snap)
                         if let f = outcome.fallback, fallbacks[name] == nil { fallbacks[name] = f.description }
                     }
@@ -124,16 +128,37 @@ struct PolicyBench {
         return result
     }
 
-    /// Microseconds per call, one sample per call.
-    func measure(_ count: Int, _ body: () -> Void) -> [Double] {
+    /// Microseconds per call, one sample per call; `prepare` is not timed.
+    func measure(_ count: Int, prepare: () -> SiteSnapshot, _ body: (SiteSnapshot) -> Void) -> [Double] {
         let clock = ContinuousClock()
         var out: [Double] = []
         out.reserveCapacity(count)
         for _ in 0..<count {
-            let d = clock.measure(body)
+            let snap = prepare()
+            let d = clock.measure { body(snap) }
             out.append(Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6)
         }
         return out
+    }
+
+    /// `base` at cycle `k`: one second later per cycle, the grid's currents and
+    /// voltages wobbling, each charging car's current and energy moving, and
+    /// every plugged-in car's time growing. Deterministic, so runs compare.
+    static func moved(_ base: SiteSnapshot, cycle k: Int) -> SiteSnapshot {
+        var s = base
+        let t = Double(k)
+        s.time = base.time + t
+        func wobble(_ x: Double, _ phase: Double) -> Double { x * (1 + 0.02 * sin(t * 0.7 + phase)) }
+        s.grid.current = PhaseValues(wobble(base.grid.current.l1, 0), wobble(base.grid.current.l2, 1), wobble(base.grid.current.l3, 2))
+        s.grid.voltage = PhaseValues(230 + 2 * sin(t * 0.3), 230 + 2 * sin(t * 0.3 + 2), 230 + 2 * sin(t * 0.3 + 4))
+        for i in s.chargers.indices where s.chargers[i].status != .free {
+            s.chargers[i].connectedFor += t
+            if s.chargers[i].status == .charging {
+                s.chargers[i].current = s.chargers[i].current.enumerated().map { wobble($1, Double($0 + i)) }
+                s.chargers[i].sessionEnergy += t * 0.003
+            }
+        }
+        return s
     }
 
     func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }

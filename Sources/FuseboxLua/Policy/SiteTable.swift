@@ -186,7 +186,6 @@ enum SiteSymbol: Int, CaseIterable {
 }
 
 extension TapeWriter {
-    @inline(__always)
     mutating func key(_ k: SiteSymbol) { symbol(k.rawValue) }
 }
 
