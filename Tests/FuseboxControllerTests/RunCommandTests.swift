@@ -187,16 +187,19 @@ struct RunCommandTests {
     @Test("check --live: a charger wired to other phases than configured is found from the readings")
     func checkLive() async throws {
         // The simulated p02 is on building phases [2, 3, 1]; the file says [1, 2, 3].
-        // Only its car moves: a one-phase car at 5 s (250 ms after the check begins to watch), on a quiet building.
+        // Only its car moves: a one-phase car at 30 s of simulated time, 1.5 s
+        // after the check begins to watch, on a quiet building. (At 5 s, 250 ms
+        // in, a loaded CI machine once gave the check its first reading only
+        // after the car had started: no step to see.)
         let (site, folder) = try site(phases: ["p02": "[1, 2, 3]"], sim: """
             site: { base_load: 10, noise: 0.1 }
             chargers:
               - { id: p01, make: abb_terra, phases: [1, 2, 3] }
               - { id: p02, make: abb_terra, phases: [2, 3, 1] }
-            cars: [ { charger: p02, arrive: 5s, phases: 1, max: 16 } ]
+            cars: [ { charger: p02, arrive: 30s, phases: 1, max: 16 } ]
             """)
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
-        let child = try ChildProcess([binary, "check", "--live", "--seconds", "4", "--config", folder.appendingPathComponent("site.yaml").path])
+        let child = try ChildProcess([binary, "check", "--live", "--seconds", "6", "--config", folder.appendingPathComponent("site.yaml").path])
         // Once the check watches, the site lives on by itself: a simulated second every 50 ms.
         #expect(child.waitForLine(containing: "watching for", timeout: 60) != nil, "\(child.output)")
         let ticker = Task.detached {
