@@ -24,7 +24,8 @@ public struct RippleSignal: Sendable {
 
     public let contacts: [Contact]
     private var states: [State]
-    private var remoteCommand: (mode: RippleMode, until: Double)?
+    /// The API's mode and until when, whether or not that has passed.
+    public private(set) var remote: (mode: RippleMode, until: Double)?
 
     public init(contacts: [Contact]) {
         self.contacts = contacts
@@ -54,15 +55,12 @@ public struct RippleSignal: Sendable {
 
     /// The API's mode until `until`; nil clears it.
     public mutating func setRemote(_ mode: RippleMode?, until: Double) {
-        remoteCommand = mode.map { ($0, until) }
+        remote = mode.map { ($0, until) }
     }
 
-    /// The API's mode and until when, whether or not that has passed.
-    public var remote: (mode: RippleMode, until: Double)? { remoteCommand }
-
     public func remoteMode(at time: Double) -> RippleMode? {
-        guard let remoteCommand, time < remoteCommand.until else { return nil }
-        return remoteCommand.mode
+        guard let remote, time < remote.until else { return nil }
+        return remote.mode
     }
 
     public func mode(at time: Double) -> RippleMode {

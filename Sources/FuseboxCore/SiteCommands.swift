@@ -57,10 +57,6 @@ public struct SiteCommands: Codable, Sendable, Equatable {
         priorities = try c.decodeIfPresent([String: Priority].self, forKey: .priorities) ?? [:]
     }
 
-    public var isEmpty: Bool {
-        siteLimit == nil && chargerLimits.isEmpty && ripple == nil && enabled.isEmpty && priorities.isEmpty
-    }
-
     /// What of `self` still holds at `now` for a site with these chargers
     /// (id and configured priority), and a line for each thing dropped and why.
     public func restorable(at now: Double, chargers: [(id: String, priority: Int)]) -> (SiteCommands, dropped: [String]) {
@@ -84,12 +80,12 @@ public struct SiteCommands: Codable, Sendable, Equatable {
             else { out.enabled[id] = on }
         }
         for (id, p) in priorities.sorted(by: { $0.key < $1.key }) {
-            guard let now = configured[id] else {
+            guard let current = configured[id] else {
                 dropped.append("\(id) priority: no such charger any more")
                 continue
             }
-            if now != p.configured {
-                dropped.append("\(id) priority \(p.value): the configuration changed it from \(p.configured) to \(now) since")
+            if current != p.configured {
+                dropped.append("\(id) priority \(p.value): the configuration changed it from \(p.configured) to \(current) since")
             } else {
                 out.priorities[id] = p
             }

@@ -83,6 +83,11 @@ public struct TapeWriter: ~Copyable {
     public mutating func integer(_ i: Int) { integer(Int64(i)) }
     public mutating func string(_ s: String) {
         tag(TapeTag.string)
+        lengthAndBytes(s)
+    }
+
+    /// A u32 length and the UTF-8 bytes: a string's body, untagged.
+    private mutating func lengthAndBytes(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
             raw(UInt32(utf8.count))
@@ -148,15 +153,7 @@ public struct TapeWriter: ~Copyable {
         base.storeBytes(of: TapeTag.symbols, toByteOffset: length, as: UInt8.self)
         length += 1
         raw(UInt32(names.count))
-        for name in names {
-            var name = name
-            name.withUTF8 { utf8 in
-                raw(UInt32(utf8.count))
-                ensure(utf8.count)
-                if let src = utf8.baseAddress { (base + length).copyMemory(from: src, byteCount: utf8.count) }
-                length += utf8.count
-            }
-        }
+        for name in names { lengthAndBytes(name) }
     }
 
     /// The state's symbol `number` (1-based), a string.

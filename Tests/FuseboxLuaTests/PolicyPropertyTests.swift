@@ -132,6 +132,29 @@ struct FreshSiteTests {
     }
 }
 
+@Suite("A reused charger table follows the snapshot")
+struct ReusedTableTests {
+    @Test("a setpoint that goes away is nil in the next cycle, not last cycle's value")
+    func setpointCleared() throws {
+        let script = try PolicyScript(source: """
+            return { allocate = function(site)
+              site.memory.seen = site.chargers[1].setpoint or -1
+              return {}
+            end }
+            """, origin: "setpoint.lua")
+        let chain = PolicyChain(scripts: [script])
+        var snapshot = hostileSite
+        for (cycle, setpoint) in [7.0, nil, 9.0, nil, nil].enumerated() {
+            snapshot.time = Double(cycle + 1)
+            snapshot.chargers[0].setpoint = setpoint
+            let outcome = chain.allocate(snapshot)
+            #expect(outcome.fallback == nil)
+            let seen: LuaValue = chain.stages[0].memory["seen"]
+            #expect(seen.number == (setpoint ?? -1), "cycle \(cycle + 1): setpoint \(String(describing: setpoint)), the policy saw \(seen)")
+        }
+    }
+}
+
 @Suite("Replacing a stage")
 struct ReplaceStageTests {
     @Test("a replaced stage keeps its memory and its place; an unknown name is refused")

@@ -65,7 +65,9 @@ enum {
     FB_TAPE_REF = 'R',       ///< u32 slot: the value in the slot
     FB_TAPE_UPDATE = 'U',    ///< u32 slot, u32 metatable slot (0: none), a table: the table kept in
                              ///< the slot, with exactly these fields (reused when nothing else
-                             ///< changed it, else made anew)
+                             ///< changed it, else made anew). A table with a metatable is not
+                             ///< counted for stale fields: write every field each time, nil
+                             ///< for one that is absent
     // Symbols: strings the host sends often (field names, status words) are
     // sent once per state and then by number, so that decoding neither hashes
     // nor compares them again.

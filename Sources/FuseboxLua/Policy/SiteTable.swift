@@ -108,7 +108,10 @@ struct SiteTable {
             t.key(.status); t.symbol(SiteSymbol.number(of: chargers[i].status))
             t.key(SiteSymbol.max); t.number(maxima[i])
             t.key(.current); t.update(slot: chargerTable(i) + 1); t.numberArray(chargers[i].current)
-            if let s = chargers[i].setpoint { t.key(.setpoint); t.number(s) }
+            // Written even when absent (as nil): a reused charger table is not
+            // counted (see note_new_field in Tape.c), so a setpoint that went
+            // away must be cleared, not left from the last cycle.
+            t.key(.setpoint); t.optionalNumber(chargers[i].setpoint)
             t.key(.session_energy); t.number(chargers[i].sessionEnergy)
             t.key(.connected_for); t.number(chargers[i].connectedFor)
             t.key(.responding); t.bool(chargers[i].responding)
