@@ -25,6 +25,8 @@ return {
     local memory = site.memory
     memory.on = memory.on or {}
     memory.since = memory.since or {}
+    memory.was_on = memory.was_on or {}
+    local running, since, was_on = memory.on, memory.since, memory.was_on
     local chargers = site.chargers
 
     -- Group the candidates by priority; note who is protected and who must wait.
@@ -32,11 +34,11 @@ return {
     local protected, extra = {}, {}
     for _, i in ipairs(fusebox.wanting(site)) do
       local c = chargers[i]
-      local on, since = memory.on[c.id], memory.since[c.id]
-      local blocked = (not on) and since ~= nil and memory.was_on and memory.was_on[c.id]
-                      and now - since < min_off
+      local id = c.id
+      local on, t = running[id], since[id]
+      local blocked = (not on) and t ~= nil and was_on[id] and now - t < min_off
       if not blocked then
-        if on and since and now - since < min_on then protected[#protected + 1] = i end
+        if on and t and now - t < min_on then protected[#protected + 1] = i end
         if not on then extra[i] = start_margin end
         local p = c.priority
         if not groups[p] then groups[p] = {}; levels[#levels + 1] = p end
@@ -58,20 +60,27 @@ return {
       end
     end
 
-    local out, given = {}, {}
+    -- What the groups above have been given, and what is reserved for the
+    -- protected cars of the groups below, counts against each group's share.
+    local out = {}
+    local fixed = {}
+    for i, amps in pairs(reserved) do fixed[i] = amps end
     for _, p in ipairs(levels) do
       local group = groups[p]
       -- This group's own reservations are released: it shares among itself.
-      local fixed = {}
-      for i, amps in pairs(reserved) do fixed[i] = amps end
-      for i, amps in pairs(given) do fixed[i] = amps end
       for _, i in ipairs(group) do fixed[i] = nil end
-      -- Running cars first, then the longest waiting.
+      -- Running cars first, then the longest waiting. Each car's place is
+      -- looked up once here, not in every comparison of the sort.
+      local rank, waited = {}, {}
+      for _, i in ipairs(group) do
+        local id = chargers[i].id
+        rank[i] = reserved[i] and 0 or (running[id] and 1 or 2)
+        waited[i] = since[id] or now
+      end
       table.sort(group, function(a, b)
-        local ra, rb = reserved[a] and 0 or (memory.on[chargers[a].id] and 1 or 2),
-                       reserved[b] and 0 or (memory.on[chargers[b].id] and 1 or 2)
+        local ra, rb = rank[a], rank[b]
         if ra ~= rb then return ra < rb end
-        local sa, sb = memory.since[chargers[a].id] or now, memory.since[chargers[b].id] or now
+        local sa, sb = waited[a], waited[b]
         if sa ~= sb then return sa < sb end
         return a < b
       end)
@@ -79,22 +88,21 @@ return {
       for _, i in ipairs(group) do
         local amps = share[chargers[i].id]
         out[chargers[i].id] = amps
-        if amps > 0 then given[i] = amps end
-        reserved[i] = nil
+        if amps > 0 then fixed[i] = amps end
       end
     end
 
     -- Remember who runs, since when, and who was stopped (for min_off).
-    memory.was_on = memory.was_on or {}
     for _, c in ipairs(chargers) do
-      local on = (out[c.id] or 0) > 0
-      if out[c.id] == nil and not c.eligible then on = false end
-      if memory.since[c.id] == nil or (memory.on[c.id] or false) ~= on then
-        memory.since[c.id] = now
-        memory.was_on[c.id] = memory.on[c.id] and true or nil
+      local id = c.id
+      local given = out[id]
+      local on = given ~= nil and given > 0
+      if since[id] == nil or (running[id] or false) ~= on then
+        since[id] = now
+        was_on[id] = running[id] and true or nil
       end
-      memory.on[c.id] = on or nil
-      if c.status == "free" then memory.since[c.id], memory.was_on[c.id] = nil, nil end
+      running[id] = on or nil
+      if c.status == "free" then since[id], was_on[id] = nil, nil end
     end
     return out
   end,
