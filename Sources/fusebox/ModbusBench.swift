@@ -82,6 +82,9 @@ struct ModbusBench {
                 samples["driver", default: []].append(try await timed { _ = try await driven.poll().get() })
                 samples["idle", default: []].append(try await timed { _ = try await idle.poll().get() })
             }
+            for _ in 0..<perBlock {
+                samples["hop", default: []].append(await timed { await ours.withSession { _ in } })
+            }
             for _ in 0..<(perBlock / reads) {
                 samples["in_poll", default: []].append(try await timed { _ = try await many.poll().get() } / Double(reads))
             }
@@ -130,6 +133,7 @@ struct ModbusBench {
             "round_trip_through_driver_us": figure("driver"),
             "round_trip_through_driver_ratio": ratio("driver", to: "raw"),
             "poll_without_io_us": figure("idle"),
+            "hop_us": figure("hop"),
             "read_in_session_us": figure("in_session"),
             "read_in_session_ratio_to_raw_on_queue": ratio("in_session", to: "raw_on_queue"),
             "read_within_a_20_read_poll_us": figure("in_poll"),
