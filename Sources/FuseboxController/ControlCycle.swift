@@ -211,7 +211,11 @@ public actor ControlCycle {
 
         // 2. Every charger at once; one that does not answer counts at its setpoint.
         let readings = await withTaskGroup(of: (Int, Result<DeviceReading, DeviceError>).self) { group in
-            for (i, s) in stations.enumerated() { group.addTask { (i, await s.device.poll()) } }
+            // Each poll a task on its connection's queue: it starts where its
+            // connection lives and makes no hop there and back (docs/modbus.md).
+            for (i, s) in stations.enumerated() {
+                group.addTask(executorPreference: s.device.taskExecutor) { (i, await s.device.poll()) }
+            }
             var out = [Result<DeviceReading, DeviceError>?](repeating: nil, count: stations.count)
             for await (i, r) in group { out[i] = r }
             return out
@@ -302,7 +306,7 @@ public actor ControlCycle {
             for (i, s) in stations.enumerated() where chargers[i].responding
                 && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh || notFollowing[i]) {
                 let amps = targets[i]
-                group.addTask {
+                group.addTask(executorPreference: s.device.taskExecutor) {
                     switch await s.device.apply(amps: amps, phases: s.settings.phases.count) {
                     case .success: (i, nil)
                     case .failure(let e): (i, e.description)

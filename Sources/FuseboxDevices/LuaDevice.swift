@@ -107,6 +107,11 @@ public final class LuaDevice: @unchecked Sendable {
         if io.web != nil { script.sandbox.setDeviceHTTP(deviceHTTP) }
     }
 
+    /// Where to start a task that polls or applies (`addTask(executorPreference:)`):
+    /// on the Modbus connection's queue, so the call makes no hop there and back.
+    /// Nil for a device reached over HTTP.
+    public var taskExecutor: (any TaskExecutor)? { connection?.taskExecutor }
+
     /// Runs `body` alone with the device's link: on the Modbus connection's
     /// queue with its session, or on the HTTP client's queue.
     private func serially<T: Sendable>(_ body: @escaping @Sendable (ModbusSession?) -> T) async -> T {

@@ -47,6 +47,11 @@ public final class ModbusConnection: @unchecked Sendable {
     public let name: String
     public let timeouts: ModbusTimeouts
     private let queue: DispatchQueue
+    /// Marks the queue, so that a request made on it runs there at once.
+    private let queueMark = DispatchSpecificKey<Bool>()
+    /// The queue as a task executor: a task started on it (`addTask(executorPreference:)`)
+    /// makes its requests where the connection lives, with no hop there and back.
+    public let taskExecutor: any TaskExecutor
     // Touched on `queue` only: the libmodbus context of a serial line, or our
     // own socket for Modbus TCP (see ModbusTCPSocket for why not libmodbus).
     private var context: OpaquePointer?
@@ -64,6 +69,8 @@ public final class ModbusConnection: @unchecked Sendable {
         self.timeouts = timeouts
         self.clock = clock
         queue = DispatchQueue(label: "fusebox.modbus.\(endpoint)")
+        queue.setSpecific(key: queueMark, value: true)
+        taskExecutor = QueueExecutor(queue: queue)
     }
 
     deinit {
@@ -107,7 +114,8 @@ public final class ModbusConnection: @unchecked Sendable {
     /// a driver's `poll` does there (several requests, no hop between them).
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (ModbusSession) -> T) async -> T {
         // (body runs on the queue; the session it gets is only valid there)
-        await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+        if DispatchQueue.getSpecific(key: queueMark) == true { return body(ModbusSession(connection: self)) }
+        return await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
             queue.async { done.resume(returning: body(ModbusSession(connection: self))) }
         }
     }
@@ -222,6 +230,20 @@ public final class ModbusConnection: @unchecked Sendable {
 
     static func message(_ code: Int32) -> String {
         String(cString: modbus_strerror(code))
+    }
+}
+
+/// Runs a task's jobs on a connection's serial queue. A request the task makes
+/// there finds itself on the queue and runs at once; one job at a time, so it
+/// has the line to itself as any other use of the queue does.
+final class QueueExecutor: TaskExecutor, @unchecked Sendable {
+    let queue: DispatchQueue
+
+    init(queue: DispatchQueue) { self.queue = queue }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

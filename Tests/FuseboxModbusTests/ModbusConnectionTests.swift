@@ -1,5 +1,6 @@
 import Foundation
 import FuseboxModbus
+import Synchronization
 import FuseboxTesting
 import Testing
 
@@ -37,6 +38,37 @@ struct ModbusConnectionTests {
         async let b = c.readHoldingRegisters(unit: 2, address: 100, count: 2)
         #expect(try await a == [0x1234])
         #expect(try await b == [42, 43])
+    }
+
+    @Test("tasks started on the connection's queue and tasks started elsewhere take the line in turn")
+    func onItsQueue() async throws {
+        let peer = try ModbusPeer(map: Self.map)
+        let c = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: peer.port), name: "line")
+        let sessions = Overlap()
+        let answers = try await withThrowingTaskGroup(of: (Int, [UInt16]).self) { group in
+            for i in 0..<40 {
+                let ask: @Sendable () async throws -> (Int, [UInt16]) = {
+                    let answer = await c.withSession { session in
+                        sessions.enter()
+                        defer { sessions.leave() }
+                        return i % 4 < 2 ? session.read(.readHoldingRegisters, unit: 1, address: 0x4000, count: 2)
+                                         : session.read(.readHoldingRegisters, unit: 2, address: 100, count: 2)
+                    }
+                    return (i, try answer.get())
+                }
+                if i % 2 == 0 {
+                    group.addTask(executorPreference: c.taskExecutor, operation: ask)
+                } else {
+                    group.addTask(operation: ask)
+                }
+            }
+            var all: [Int: [UInt16]] = [:]
+            for try await (i, registers) in group { all[i] = registers }
+            return all
+        }
+        #expect(answers.count == 40)
+        for (i, registers) in answers { #expect(registers == (i % 4 < 2 ? [0x1234, 0x5678] : [42, 43]), "request \(i)") }
+        #expect(sessions.most == 1, "sessions overlapped on one connection")
     }
 
     @Test("writes arrive at the peer with the right function, address and values")
@@ -171,4 +203,12 @@ struct ModbusRTUTests {
         #expect(try await bus.readHoldingRegisters(unit: 1, address: 0x4001, count: 1) == [12])
         _ = peer
     }
+}
+
+/// Counts how many sessions run at once, and the most there ever were.
+private final class Overlap: Sendable {
+    private let state = Mutex((now: 0, most: 0))
+    func enter() { state.withLock { $0.now += 1; $0.most = max($0.most, $0.now) } }
+    func leave() { state.withLock { $0.now -= 1 } }
+    var most: Int { state.withLock { $0.most } }
 }
