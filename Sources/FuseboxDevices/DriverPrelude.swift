@@ -7,6 +7,10 @@ local fusebox = _G.fusebox or {}
 local formats = { int16 = ">i2", uint16 = ">I2", int32 = ">i4", uint32 = ">I4",
                   float32 = ">f", float64 = ">d", int64 = ">i8", uint64 = ">I8" }
 local sizes = { int16 = 1, uint16 = 1, int32 = 2, uint32 = 2, float32 = 2, float64 = 4, int64 = 4, uint64 = 4 }
+local word_formats = { ">I2", ">I2I2", nil, ">I2I2I2I2" }
+local mathtype = math.type
+
+local function is_word(r) return mathtype(r) == "integer" and r >= 0 and r <= 0xFFFF end
 
 local function words(regs, i, n, order)
   local w = {}
@@ -28,8 +32,24 @@ end
 function fusebox.decode(regs, i, kind, order, scale)
   local n = sizes[kind]
   if not n then error("unknown register type " .. tostring(kind), 2) end
-  local w = words(regs, i or 1, n, order)
-  local v = string.unpack(formats[kind], string.pack(">" .. string.rep("I2", n), table.unpack(w)))
+  i = i or 1
+  -- What drivers read most, integers of one or two words, is put together by
+  -- arithmetic: a poll decodes several every cycle. Anything else, and any
+  -- register that is not a plain word, goes through string.pack as before.
+  if n <= 2 and kind ~= "float32" and (order == nil or order == "high_first" or order == "low_first") then
+    local a, b = regs[i], regs[i + 1]
+    if n == 1 and is_word(a) then
+      if kind == "int16" and a >= 0x8000 then a = a - 0x10000 end
+      return a * (scale or 1)
+    elseif n == 2 and is_word(a) and is_word(b) then
+      if order == "low_first" then a, b = b, a end
+      local v = a << 16 | b
+      if kind == "int32" and v >= 0x80000000 then v = v - 0x100000000 end
+      return v * (scale or 1)
+    end
+  end
+  local w = words(regs, i, n, order)
+  local v = string.unpack(formats[kind], string.pack(word_formats[n], table.unpack(w)))
   return v * (scale or 1)
 end
 
@@ -41,7 +61,7 @@ function fusebox.encode(value, kind, order, scale)
   if kind ~= "float32" and kind ~= "float64" then raw = math.floor(raw + 0.5) end
   local ok, bytes = pcall(string.pack, formats[kind], raw)
   if not ok then error(tostring(value) .. " does not fit " .. kind, 2) end
-  local w = { string.unpack(">" .. string.rep("I2", n), bytes) }
+  local w = { string.unpack(word_formats[n], bytes) }
   w[n + 1] = nil
   if order == "low_first" then
     for k = 1, n // 2 do w[k], w[n - k + 1] = w[n - k + 1], w[k] end
