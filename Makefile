@@ -42,9 +42,15 @@ test-deps:
 build: deps
 	$(SWIFT) build
 
+# The tests write their scratch files (peers' register maps, history files,
+# pseudo-terminals, the browser's profile) under TMPDIR: a folder of their own
+# each run, removed when the run passes, kept and named when it fails.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@scratch=$$(mktemp -d "$${TMPDIR:-/tmp}/fusebox-test-XXXXXX"); \
+	TMPDIR=$$scratch $(SWIFT) test --skip-build; status=$$?; \
+	if [ $$status -eq 0 ]; then rm -rf "$$scratch"; else echo "the tests' scratch files are kept in $$scratch"; fi; \
+	exit $$status
 
 # The fuzzers for longer than make test runs them, with a new seed each time
 # (FUZZ_SECONDS per target, FUZZ_EXAMPLES per API operation, FUZZ_SEED to repeat
