@@ -42,15 +42,10 @@ test-deps:
 build: deps
 	$(SWIFT) build
 
-# The tests write their scratch files (peers' register maps, history files,
-# pseudo-terminals, the browser's profile) under TMPDIR: a folder of their own
-# each run, removed when the run passes, kept and named when it fails.
+# The tests' scratch files go to a folder of their own each run (in_scratch.sh).
 test: test-deps
 	$(SWIFT) build --build-tests
-	@scratch=$$(mktemp -d "$${TMPDIR:-/tmp}/fusebox-test-XXXXXX"); \
-	TMPDIR=$$scratch $(SWIFT) test --skip-build; status=$$?; \
-	if [ $$status -eq 0 ]; then rm -rf "$$scratch"; else echo "the tests' scratch files are kept in $$scratch"; fi; \
-	exit $$status
+	Tests/Support/in_scratch.sh $(SWIFT) test --skip-build
 
 # The fuzzers for longer than make test runs them, with a new seed each time
 # (FUZZ_SECONDS per target, FUZZ_EXAMPLES per API operation, FUZZ_SEED to repeat
@@ -76,9 +71,9 @@ demo: deps
 # 9 minutes on 2 cores, on top of CI's own build (README).
 check-sanitizers: test-deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Support/lsan.supp $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Support/lsan.supp Tests/Support/in_scratch.sh $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+	Tests/Support/in_scratch.sh $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 bench: deps
 	$(SWIFT) build -c release --product fusebox
