@@ -400,10 +400,9 @@ public actor ControlCycle {
     /// What was set from outside, as the history keeps it across restarts.
     public func commands() -> SiteCommands {
         var c = SiteCommands()
-        func until(_ t: Double) -> Double? { t.isFinite ? t : nil }
-        c.siteLimit = remote.site.map { SiteCommands.Limit(amps: $0.amps, until: until($0.until)) }
-        for (id, e) in remote.chargers { c.chargerLimits[id] = SiteCommands.Limit(amps: e.amps, until: until(e.until)) }
-        c.ripple = signal.remote.map { SiteCommands.Ripple(mode: $0.mode, until: until($0.until)) }
+        c.siteLimit = remote.site
+        c.chargerLimits = remote.chargers
+        c.ripple = signal.remote.map { SiteCommands.Ripple(mode: $0.mode, until: $0.until) }
         for (i, s) in stations.enumerated() {
             if !enabled[i] { c.enabled[s.settings.id] = false }
             if let p = priorities[i] { c.priorities[s.settings.id] = SiteCommands.Priority(value: p, configured: s.settings.priority) }
@@ -419,9 +418,9 @@ public actor ControlCycle {
     public func restore(_ saved: SiteCommands, at time: Double) -> [String] {
         now = max(now, time)
         let (kept, dropped) = saved.restorable(at: time, chargers: stations.map { ($0.settings.id, $0.settings.priority) })
-        remote.site = kept.siteLimit.map { RemoteLimits.Entry(amps: $0.amps, until: $0.until ?? .infinity) }
-        for (id, l) in kept.chargerLimits { remote.chargers[id] = RemoteLimits.Entry(amps: l.amps, until: l.until ?? .infinity) }
-        if let r = kept.ripple { signal.setRemote(r.mode, until: r.until ?? .infinity) }
+        remote.site = kept.siteLimit
+        remote.chargers.merge(kept.chargerLimits) { _, restored in restored }
+        if let r = kept.ripple { signal.setRemote(r.mode, until: r.until) }
         for (i, s) in stations.enumerated() {
             if let on = kept.enabled[s.settings.id] { enabled[i] = on }
             if let p = kept.priorities[s.settings.id] { priorities[i] = p.value }

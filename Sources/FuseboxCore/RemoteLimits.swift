@@ -3,12 +3,27 @@
 /// its time to live runs out, so a portal that goes silent cannot leave a site
 /// throttled (or a charger off) for good.
 public struct RemoteLimits: Sendable, Equatable {
-    public struct Entry: Sendable, Equatable {
+    /// `until` is infinite for a limit that holds until cleared.
+    public struct Entry: Codable, Sendable, Equatable {
         public var amps: Double
         public var until: Double
         public init(amps: Double, until: Double) {
             self.amps = amps
             self.until = until
+        }
+
+        enum CodingKeys: String, CodingKey { case amps, until }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            amps = try c.decode(Double.self, forKey: .amps)
+            until = try c.decodeUntil(forKey: .until)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(amps, forKey: .amps)
+            try c.encodeUntil(until, forKey: .until)
         }
     }
 
@@ -41,5 +56,16 @@ public struct RemoteLimits: Sendable, Equatable {
     public func max(for id: String, at time: Double) -> Double? {
         guard let e = chargers[id], time < e.until else { return nil }
         return e.amps
+    }
+}
+
+// An end in JSON, which has no infinity: absent (or null) for "until cleared".
+extension KeyedDecodingContainer {
+    func decodeUntil(forKey key: Key) throws -> Double { try decodeIfPresent(Double.self, forKey: key) ?? .infinity }
+}
+
+extension KeyedEncodingContainer {
+    mutating func encodeUntil(_ until: Double, forKey key: Key) throws {
+        if until.isFinite { try encode(until, forKey: key) }
     }
 }

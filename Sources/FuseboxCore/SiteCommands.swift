@@ -6,22 +6,27 @@
 /// Times are absolute (the controller's clock, seconds since 1970), so that
 /// what ran out while the controller was down is not brought back.
 public struct SiteCommands: Codable, Sendable, Equatable {
-    public struct Limit: Codable, Sendable, Equatable {
-        public var amps: Double
-        /// nil: until cleared.
-        public var until: Double?
-        public init(amps: Double, until: Double?) {
-            self.amps = amps
-            self.until = until
-        }
-    }
-
+    /// The API's ripple mode; `until` is infinite when it holds until cleared.
     public struct Ripple: Codable, Sendable, Equatable {
         public var mode: RippleMode
-        public var until: Double?
-        public init(mode: RippleMode, until: Double?) {
+        public var until: Double
+        public init(mode: RippleMode, until: Double) {
             self.mode = mode
             self.until = until
+        }
+
+        enum CodingKeys: String, CodingKey { case mode, until }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            mode = try c.decode(RippleMode.self, forKey: .mode)
+            until = try c.decodeUntil(forKey: .until)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(mode, forKey: .mode)
+            try c.encodeUntil(until, forKey: .until)
         }
     }
 
@@ -36,8 +41,8 @@ public struct SiteCommands: Codable, Sendable, Equatable {
         }
     }
 
-    public var siteLimit: Limit?
-    public var chargerLimits: [String: Limit] = [:]
+    public var siteLimit: RemoteLimits.Entry?
+    public var chargerLimits: [String: RemoteLimits.Entry] = [:]
     public var ripple: Ripple?
     /// Chargers switched off (false) or on again (true) from outside.
     public var enabled: [String: Bool] = [:]
@@ -50,8 +55,8 @@ public struct SiteCommands: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        siteLimit = try c.decodeIfPresent(Limit.self, forKey: .siteLimit)
-        chargerLimits = try c.decodeIfPresent([String: Limit].self, forKey: .chargerLimits) ?? [:]
+        siteLimit = try c.decodeIfPresent(RemoteLimits.Entry.self, forKey: .siteLimit)
+        chargerLimits = try c.decodeIfPresent([String: RemoteLimits.Entry].self, forKey: .chargerLimits) ?? [:]
         ripple = try c.decodeIfPresent(Ripple.self, forKey: .ripple)
         enabled = try c.decodeIfPresent([String: Bool].self, forKey: .enabled) ?? [:]
         priorities = try c.decodeIfPresent([String: Priority].self, forKey: .priorities) ?? [:]
@@ -60,7 +65,7 @@ public struct SiteCommands: Codable, Sendable, Equatable {
     /// What of `self` still holds at `now` for a site with these chargers
     /// (id and configured priority), and a line for each thing dropped and why.
     public func restorable(at now: Double, chargers: [(id: String, priority: Int)]) -> (SiteCommands, dropped: [String]) {
-        func running(_ until: Double?) -> Bool { until.map { now < $0 } ?? true }
+        func running(_ until: Double) -> Bool { now < until }
         let configured = Dictionary(chargers.map { ($0.id, $0.priority) }, uniquingKeysWith: { first, _ in first })
         var out = SiteCommands()
         var dropped: [String] = []
@@ -96,7 +101,7 @@ public struct SiteCommands: Codable, Sendable, Equatable {
     /// One line per command, for the log and the restart event: how long each
     /// still holds from `now`.
     public func summary(at now: Double) -> [String] {
-        func end(_ until: Double?) -> String { until.map { " for \(Int(($0 - now).rounded(.up))) s more" } ?? " until cleared" }
+        func end(_ until: Double) -> String { until.isFinite ? " for \(Int((until - now).rounded(.up))) s more" : " until cleared" }
         var out: [String] = []
         if let s = siteLimit { out.append("site limit \(s.amps) A\(end(s.until))") }
         if let r = ripple { out.append("ripple \(r.mode.rawValue)\(end(r.until))") }

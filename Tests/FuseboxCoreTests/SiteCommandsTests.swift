@@ -35,8 +35,9 @@ struct SiteCommandsTests {
     @Test("no end and an end both survive JSON")
     func roundTrip() throws {
         var c = SiteCommands()
-        c.ripple = .init(mode: .locked, until: nil)
+        c.ripple = .init(mode: .locked, until: .infinity)
         c.siteLimit = .init(amps: 16, until: 1e9)
+        c.chargerLimits["c1"] = .init(amps: 8, until: .infinity)
         let back = try JSONDecoder().decode(SiteCommands.self, from: JSONEncoder().encode(c))
         #expect(back == c)
     }

@@ -36,7 +36,7 @@ struct HistoryStoreTests {
             first.siteLimit = .init(amps: 20, until: 5000)
             try store.saveCommands(first, at: 100)
             var second = first
-            second.ripple = .init(mode: .locked, until: nil)
+            second.ripple = .init(mode: .locked, until: .infinity)
             second.enabled["p02"] = false
             second.priorities["p01"] = .init(value: 3, configured: 1)
             try store.saveCommands(second, at: 200)
@@ -44,7 +44,7 @@ struct HistoryStoreTests {
         let reopened = try HistoryStore(path: path)
         let (commands, time) = try #require(try reopened.loadCommands())
         #expect(time == 200)
-        #expect(commands.ripple == .init(mode: .locked, until: nil))
+        #expect(commands.ripple == .init(mode: .locked, until: .infinity))
         #expect(commands.siteLimit == .init(amps: 20, until: 5000))
         #expect(commands.enabled == ["p02": false])
         #expect(commands.priorities["p01"]?.value == 3)
