@@ -63,7 +63,7 @@ struct ModbusBench {
         func timed(_ body: () async throws -> Void) async rethrows -> Double {
             let start = clock.now
             try await body()
-            return microseconds(start.duration(to: clock.now))
+            return start.duration(to: clock.now).microseconds
         }
         for _ in 0..<rounds {
             samples["raw", default: []] += raw.reads(perBlock)
@@ -81,7 +81,7 @@ struct ModbusBench {
                 (0..<perBlock).map { _ in
                     let start = ContinuousClock.now
                     _ = session.read(.readHoldingRegisters, unit: 1, address: 0x400C, count: 2)
-                    return microseconds(start.duration(to: .now))
+                    return start.duration(to: .now).microseconds
                 }
             }
             for _ in 0..<perBlock {
@@ -144,14 +144,14 @@ struct ModbusBench {
         }
         var pollAll: [Double] = []
         for _ in 0..<(rounds * 10) {
-            let start = clock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (i, d) in devices.enumerated() {
-                    group.addTask { _ = try await d.readHoldingRegisters(unit: units[i], address: 0x400C, count: 2) }
+            pollAll.append(try await timed {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (i, d) in devices.enumerated() {
+                        group.addTask { _ = try await d.readHoldingRegisters(unit: units[i], address: 0x400C, count: 2) }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
-            }
-            pollAll.append(microseconds(start.duration(to: clock.now)))
+            })
         }
 
         func figure(_ key: String) -> [String: Any] {
@@ -207,7 +207,6 @@ struct ModbusBench {
         return result
     }
 
-    func microseconds(_ d: Duration) -> Double { Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12 }
     func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
     func p99(_ v: [Double]) -> Double { let s = v.sorted(); return s[min(s.count - 1, Int(Double(s.count) * 0.99))] }
     func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }
@@ -234,8 +233,7 @@ private final class RawLoop: @unchecked Sendable {
         (0..<count).map { _ in
             let start = ContinuousClock.now
             _ = registers.withUnsafeMutableBufferPointer { modbus_read_registers(context, 0x400C, 2, $0.baseAddress) }
-            let d = start.duration(to: .now)
-            return Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
+            return start.duration(to: .now).microseconds
         }
     }
 }
