@@ -41,8 +41,9 @@ return {
 
   allocate = function(site)
     local memory = site.memory
-    memory.on = memory.on or {}       -- id -> true while the car is given current
-    memory.since = memory.since or {} -- id -> time its state (on / waiting) began
+    local on = memory.on or {}        -- id -> true while the car is given current
+    local since = memory.since or {}  -- id -> time its state (on / waiting) began
+    memory.on, memory.since = on, since
     local want = fusebox.wanting(site)
     local order = want
     if not fusebox.fits(site, want) then
@@ -51,19 +52,33 @@ return {
     local out = fusebox.fill(site, order)
 
     -- Remember who runs and who waits, and since when.
-    local seen = {}
-    for _, i in ipairs(want) do
-      local id = site.chargers[i].id
-      local on = (out[id] or 0) > 0
-      seen[id] = true
-      if memory.since[id] == nil or (memory.on[id] or false) ~= on then
-        memory.since[id] = site.time
+    local now, chargers = site.time, site.chargers
+    local known = 0   -- cars that want current and were remembered already
+    local remembered = memory.count
+    memory.count = nil   -- unknown until the end, should this call be cut short
+    for k = 1, #want do
+      local id = chargers[want[k]].id
+      local running = (out[id] or 0) > 0
+      local t = since[id]
+      if t == nil then
+        since[id] = now
+      else
+        known = known + 1
+        if (on[id] or false) ~= running then since[id] = now end
       end
-      memory.on[id] = on or nil
+      on[id] = running or nil
     end
-    for id in pairs(memory.since) do
-      if not seen[id] then memory.since[id] = nil; memory.on[id] = nil end
+    -- Forget the cars that no longer want current. memory.count is how many were
+    -- remembered; when all of them still want, there is nobody to forget, and the
+    -- walk over every remembered car is skipped.
+    if remembered ~= known then
+      local wanted = {}
+      for k = 1, #want do wanted[chargers[want[k]].id] = true end
+      for id in pairs(since) do
+        if not wanted[id] then since[id] = nil; on[id] = nil end
+      end
     end
+    memory.count = #want
     return out
   end,
 }
