@@ -278,6 +278,7 @@ typedef struct {
     size_t args_length;
     uint32_t nargs;
     const char *persist;
+    int charger_keys;
     fb_buffer *results;
     int contract_error;
     const char *encode_error;
@@ -334,7 +335,15 @@ static int protected_call(lua_State *L) {
     a->results->length = 0;
     uint32_t count = (uint32_t)nresults;
     put(&w, &count, 4);
-    for (int i = 1; i <= nresults && !w.failed; i++) encode_value(L, base + i, &w, 0);
+    // A policy's `{ [id] = amps }` is sent with charger keys (FB_TAPE_CHARGER).
+    luaL_checkstack(L, 4, "results");
+    if (a->charger_keys) push_charger_keys(L);
+    else lua_pushnil(L);
+    int keys = lua_gettop(L);
+    for (int i = 1; i <= nresults && !w.failed; i++) {
+        if (i == 1) encode_keyed(L, base + i, keys, &w);
+        else encode_value(L, base + i, &w, 0);
+    }
     if (w.failed) {
         a->encode_error = w.why;
         return luaL_error(L, "%s", w.why);
@@ -343,9 +352,9 @@ static int protected_call(lua_State *L) {
 }
 
 fb_status fb_call(fb_sandbox *s, const char *function, const uint8_t *args, size_t args_length,
-                  uint32_t nargs, const char *persist, fb_budget budget, fb_buffer *results,
-                  fb_buffer *error) {
-    call_args a = {s, function, args, args_length, nargs, persist, results, 0, NULL};
+                  uint32_t nargs, const char *persist, int charger_keys, fb_budget budget,
+                  fb_buffer *results, fb_buffer *error) {
+    call_args a = {s, function, args, args_length, nargs, persist, charger_keys, results, 0, NULL};
     int status = run_protected(s, protected_call, &a, budget);
     if (status == LUA_OK) return FB_OK;
     fb_status r = classify(s, status, error);

@@ -80,6 +80,8 @@ void reader_open(lua_State *L, reader *r, const uint8_t *tape, size_t length);
 void reader_close(lua_State *L, reader *r);
 int push_value(lua_State *L, reader *r, int depth);
 void encode_value(lua_State *L, int idx, writer *w, int depth);
+void encode_keyed(lua_State *L, int idx, int keys, writer *w);
+void push_charger_keys(lua_State *L);
 void put(writer *w, const void *bytes, size_t n);
 
 // Fill.c: fusebox.fill and fusebox.fits.

@@ -37,6 +37,13 @@ static void push_table(lua_State *L, reader *r, int depth) {
 static const char cache_key = 0;
 static const char symbols_key = 0;
 
+// Pushes the charger keys of the state's cache (FB_SLOT_CHARGER_KEYS), or nil.
+void push_charger_keys(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) return;   // leaves nil
+    lua_rawgeti(L, -1, FB_SLOT_CHARGER_KEYS);
+    lua_remove(L, -2);
+}
+
 // Pushes the state's table under `key`, making it when there is none yet.
 static void push_kept(lua_State *L, const char *key) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
@@ -296,4 +303,38 @@ void encode_value(lua_State *L, int idx, writer *w, int depth) {
             put_tag(w, FB_TAPE_OPAQUE); put(w, &n, 4); put(w, name, n);
         }
     }
+}
+
+// As encode_value, but a table's string keys found in the table at `keys`
+// ({ [charger id] = index }) are sent as FB_TAPE_CHARGER.
+void encode_keyed(lua_State *L, int idx, int keys, writer *w) {
+    idx = lua_absindex(L, idx);
+    keys = lua_absindex(L, keys);
+    if (lua_type(L, idx) != LUA_TTABLE || lua_type(L, keys) != LUA_TTABLE || !lua_checkstack(L, 4)) {
+        encode_value(L, idx, w, 0);
+        return;
+    }
+    uint32_t zero = 0;
+    put_tag(w, FB_TAPE_TABLE); put(w, &zero, 4); put(w, &zero, 4);
+    lua_pushnil(L);
+    while (!w->failed && lua_next(L, idx)) {
+        int found = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+            if (lua_rawget(L, keys) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+                lua_Integer i = lua_tointeger(L, -1);
+                if (i >= 0 && i <= UINT32_MAX) {
+                    uint32_t index = (uint32_t)i;
+                    put_tag(w, FB_TAPE_CHARGER); put(w, &index, 4);
+                    found = 1;
+                }
+            }
+            lua_pop(L, 1);
+        }
+        if (!found) encode_value(L, -2, w, 1);
+        encode_value(L, -1, w, 1);
+        lua_pop(L, 1);
+    }
+    if (w->failed) return;
+    put_tag(w, FB_TAPE_END);
 }

@@ -15,7 +15,11 @@ enum TapeTag {
     static let update = UInt8(ascii: "U")
     static let symbols = UInt8(ascii: "Y")
     static let symbol = UInt8(ascii: "y")
+    static let charger = UInt8(ascii: "c")
 }
+
+/// The cache slot of a policy state's `{ [charger id] = index }` (FB_SLOT_CHARGER_KEYS).
+let chargerKeysSlot = 0
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
 /// Writing it is plain Swift with no Lua calls, so nothing here can raise. One
@@ -217,35 +221,52 @@ struct TapeReader {
     /// The tag of the next value, without reading it.
     var nextTag: UInt8? { offset < end ? base[offset] : nil }
 
-    /// Reads `{ [string] = number, ... }` entry by entry, calling `entry` with
+    /// A key of a `{ [charger] = amps }` result: the charger's index when the
+    /// shim found the id among the site's (FB_TAPE_CHARGER), else the string.
+    enum ChargerKey {
+        case index(Int)
+        case id(String)
+        /// Any other key (in the entry that stopped the reading).
+        case other(LuaValue)
+    }
+
+    /// Reads `{ [charger] = number, ... }` entry by entry, calling `entry` with
     /// the key and the number; stops at the first entry of another shape and
     /// returns it as values (to be described in an error), or nil when all
     /// entries had the shape. Must be at a table.
-    mutating func stringToNumberEntries(_ entry: (String, Double) throws(LuaError) -> Void) throws(LuaError) -> (key: LuaValue, value: LuaValue)? {
-        guard nextTag == TapeTag.table else { return (value(), .nil) }
+    mutating func chargerToNumberEntries(_ entry: (ChargerKey, Double) throws(LuaError) -> Void) throws(LuaError) -> (key: ChargerKey, value: LuaValue)? {
+        guard nextTag == TapeTag.table else { return (.other(value()), .nil) }
         offset += 9   // tag and the two size hints
         while offset < end {
-            if base[offset] == TapeTag.end { offset += 1; return nil }
-            let keyStart = offset
-            guard base[offset] == TapeTag.string else {
-                offset = keyStart
-                return (value(), value())
+            let key: ChargerKey
+            switch base[offset] {
+            case TapeTag.end:
+                offset += 1
+                return nil
+            case TapeTag.charger:
+                offset += 1
+                guard let i = raw(UInt32.self) else { return (.other(.nil), .nil) }
+                key = .index(Int(i))
+            case TapeTag.string:
+                offset += 1
+                guard let id = text() else { return (.other(.nil), .nil) }
+                key = .id(id)
+            default:
+                return (.other(value()), value())
             }
-            offset += 1
-            guard let key = text() else { return (.nil, .nil) }
             let valueStart = offset
             switch base[offset] {
             case TapeTag.number:
                 offset += 1
-                guard let bits = raw(UInt64.self) else { return (.string(key), .nil) }
+                guard let bits = raw(UInt64.self) else { return (key, .nil) }
                 try entry(key, Double(bitPattern: bits))
             case TapeTag.integer:
                 offset += 1
-                guard let i = raw(Int64.self) else { return (.string(key), .nil) }
+                guard let i = raw(Int64.self) else { return (key, .nil) }
                 try entry(key, Double(i))
             default:
                 offset = valueStart
-                return (.string(key), value())
+                return (key, value())
             }
         }
         return nil

@@ -74,7 +74,15 @@ enum {
     FB_TAPE_SYMBOLS = 'Y',   ///< u32 count, that many strings (u32 length, bytes): the state's
                              ///< symbols from now on; then one value follows
     FB_TAPE_SYMBOL = 'y',    ///< u16 number (1-based): that symbol
+    // Charger keys: a policy's state holds in cache slot FB_SLOT_CHARGER_KEYS a
+    // table { [charger id] = index (0-based) }. A string key of the first result
+    // of a call found there is sent as its index, so that the host neither
+    // copies nor hashes the ids of a `{ [id] = amps }` result.
+    FB_TAPE_CHARGER = 'c',   ///< u32 index of a charger (results only)
 };
+
+/// The cache slot of the charger keys (FB_TAPE_CHARGER).
+enum { FB_SLOT_CHARGER_KEYS = 0 };
 
 /// Creates a sandboxed state: the allow-listed libraries, text-only `load`,
 /// `collectgarbage("count")` only, protected string metatable, seeded
@@ -94,9 +102,10 @@ fb_status fb_load(fb_sandbox *sandbox, const char *chunkname, const char *source
 /// If `persist` is non-NULL and args[1] is a table, `args[1][persist]` is set to
 /// the state's kept table before the call, and whatever table is there after it
 /// is kept for the next call (it never crosses into Swift); anything but a table
-/// there is an FB_ERR_RESULT.
+/// there is an FB_ERR_RESULT. With `charger_keys`, the first result is sent
+/// with charger keys (FB_TAPE_CHARGER) where the state has them.
 fb_status fb_call(fb_sandbox *sandbox, const char *function, const uint8_t *args,
-                  size_t args_length, uint32_t nargs, const char *persist,
+                  size_t args_length, uint32_t nargs, const char *persist, int charger_keys,
                   fb_budget budget, fb_buffer *results, fb_buffer *error);
 
 /// The kept table, encoded as one tape value; and replacing it from a tape.

@@ -113,7 +113,7 @@ public final class PolicyChain {
             // Until this call succeeds the state may hold half a skeleton.
             stages[n].skeletonVersion = nil
             do {
-                let parsed = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory") {
+                let parsed = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory", chargerKeys: true) {
                     (reader: inout TapeReader) throws(LuaError) -> StageResult in
                     try StageResult(&reader, stage: stage.script.name, snapshot: snapshot, index: index)
                 }
@@ -172,16 +172,28 @@ struct StageResult {
         amps.reserveCapacity(snapshot.chargers.count)
         var collected: [(index: Int, amps: Double)] = []
         collected.reserveCapacity(snapshot.chargers.count)
-        let odd = try reader.stringToNumberEntries { (id: String, value: Double) throws(LuaError) in
-            guard let i = index[id] else { throw garbage("charger '\(id)' is not on this site") }
-            guard value.isFinite else { throw garbage("charger '\(id)': \(value) is not a finite number") }
-            guard value >= 0 else { throw garbage("charger '\(id)': \(value) A is negative") }
+        let chargers = snapshot.chargers
+        func chargerIndex(_ key: TapeReader.ChargerKey) throws(LuaError) -> Int {
+            switch key {
+            case .index(let i):
+                guard i < chargers.count else { throw garbage("charger number \(i + 1) is not on this site") }
+                return i
+            case .id(let id):
+                guard let i = index[id] else { throw garbage("charger '\(id)' is not on this site") }
+                return i
+            case .other(let key):
+                throw garbage("key \(key.brief) is not a charger id")
+            }
+        }
+        let odd = try reader.chargerToNumberEntries { (key, value: Double) throws(LuaError) in
+            let i = try chargerIndex(key)
+            guard value.isFinite else { throw garbage("charger '\(chargers[i].id)': \(value) is not a finite number") }
+            guard value >= 0 else { throw garbage("charger '\(chargers[i].id)': \(value) A is negative") }
             collected.append((i, value))
         }
         if let (key, value) = odd {
-            guard case .string(let id) = key else { throw garbage("key \(key.brief) is not a charger id") }
-            guard index[id] != nil else { throw garbage("charger '\(id)' is not on this site") }
-            throw garbage("charger '\(id)': \(value.brief) is not a number")
+            let i = try chargerIndex(key)
+            throw garbage("charger '\(chargers[i].id)': \(value.brief) is not a number")
         }
         amps = collected
         if count > 1 {

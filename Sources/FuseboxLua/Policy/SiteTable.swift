@@ -84,7 +84,15 @@ struct SiteTable {
             t.endTable()
         }
 
-        t.key(.chargers); t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
+        t.key(.chargers)
+        if !reuse {
+            // The ids by index, for the shim to send a result's keys as indices.
+            t.define(slot: chargerKeysSlot)
+            t.beginTable(fieldCount: n)
+            for i in 0..<n { t.key(chargers[i].id); t.integer(i) }
+            t.endTable()
+        }
+        t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
         for i in 0..<n {
             t.key(i + 1)
             if !reuse {
