@@ -16,11 +16,31 @@
 
 typedef struct { double value; int index; } keyed;
 
-static int compare_keyed(const void *a, const void *b) {
-    const keyed *x = a, *y = b;
-    if (x->value < y->value) return -1;
-    if (x->value > y->value) return 1;
-    return x->index - y->index;
+static int keyed_before(keyed x, keyed y) {
+    return x.value < y.value || (x.value == y.value && x.index < y.index);
+}
+
+// Sorts by value, then index. The lists fill sorts (the admitted chargers'
+// minimums and maximums) are mostly in order already and hold few distinct
+// values, so it first looks whether there is anything to do; then a bottom-up
+// merge sort with `tmp` (n entries), without qsort's call per comparison.
+static void sort_keyed(keyed *a, keyed *tmp, int n) {
+    int sorted = 1;
+    for (int i = 1; i < n && sorted; i++) sorted = !keyed_before(a[i], a[i - 1]);
+    if (sorted) return;
+    keyed *from = a, *to = tmp;
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n;
+            int hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) to[k++] = keyed_before(from[j], from[i]) ? from[j++] : from[i++];
+            while (i < mid) to[k++] = from[i++];
+            while (j < hi) to[k++] = from[j++];
+        }
+        keyed *swap = from; from = to; to = swap;
+    }
+    if (from != a) memcpy(a, from, (size_t)n * sizeof(keyed));
 }
 
 static double number_field(lua_State *L, int table, const char *key, double fallback) {
@@ -36,7 +56,7 @@ typedef struct {
     double *available, *used, *slope, *lower, *upper, *alloc, *extra, *limit_weight, *touch_w;
     int *limit_start, *limit_member, *start, *touch_k, *touch_of, *admitted, *flags;
     unsigned char *watts;
-    keyed *joins, *leaves;
+    keyed *joins, *leaves, *sort_scratch;
     int admitted_count;
 } fill_state;
 
@@ -142,7 +162,7 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
             lua_pop(L, 2);
         }
         size_t bytes = fill_static_size(n, nk, nnz);
-        header = lua_newuserdatauv(L, bytes, 0);   // freed by the collector
+        header = lua_newuserdatauv(L, bytes, 1);   // freed by the collector
         memset(header, 0, bytes);
         header->structure = has_structure ? structure : -1;
         header->n = n; header->nk = nk; header->nnz = nnz;
@@ -191,11 +211,21 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
             fill_read_weights(L, lua_gettop(L), k, f);
             lua_pop(L, 1);
         }
+        // The chargers' ids, for fill's result: its user value.
+        lua_createtable(L, n, 0);
+        int ids = lua_gettop(L);
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, chargers, i + 1);
-            f->lower[i] = lua_istable(L, -1) ? number_field(L, lua_gettop(L), "min", 6) : 6;
+            int charger = lua_gettop(L);
+            int is_table = lua_istable(L, charger);
+            f->lower[i] = is_table ? number_field(L, charger, "min", 6) : 6;
+            if (is_table) {
+                lua_getfield(L, charger, "id");
+                lua_rawseti(L, ids, i + 1);
+            }
             lua_pop(L, 1);
         }
+        lua_setiuservalue(L, ids - 1, 1);
         if (has_structure && site_limits == nk) {
             lua_pushvalue(L, -1);
             lua_rawsetp(L, LUA_REGISTRYINDEX, &fill_cache_key);
@@ -215,7 +245,7 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
 
     size_t bytes = 0;
     bytes += (size_t)nk * 3 * sizeof(double) + (size_t)n * 3 * sizeof(double);
-    bytes += (size_t)n * 2 * sizeof(int) + (size_t)n * 2 * sizeof(keyed) + 64;
+    bytes += (size_t)n * 2 * sizeof(int) + (size_t)n * 3 * sizeof(keyed) + 64;
     char *p = lua_newuserdatauv(L, bytes, 0);
     memset(p, 0, bytes);
     f->available = (double *)carve(&p, (size_t)nk * sizeof(double));
@@ -228,6 +258,7 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
     f->flags = (int *)carve(&p, (size_t)n * sizeof(int));
     f->joins = (keyed *)carve(&p, (size_t)n * sizeof(keyed));
     f->leaves = (keyed *)carve(&p, (size_t)n * sizeof(keyed));
+    f->sort_scratch = (keyed *)carve(&p, (size_t)n * sizeof(keyed));
     int scratch = lua_gettop(L);
 
     for (int k = 0; k < nk; k++) {
@@ -318,8 +349,8 @@ static void fill_rise(fill_state *f) {
         f->joins[x].value = f->lower[i]; f->joins[x].index = i;
         f->leaves[x].value = f->upper[i]; f->leaves[x].index = i;
     }
-    qsort(f->joins, (size_t)m, sizeof(keyed), compare_keyed);
-    qsort(f->leaves, (size_t)m, sizeof(keyed), compare_keyed);
+    sort_keyed(f->joins, f->sort_scratch, m);
+    sort_keyed(f->leaves, f->sort_scratch, m);
     int nj = 0, nl = 0, rising = 0;
     double level = f->joins[0].value;
     for (;;) {
@@ -394,15 +425,13 @@ int native_fill(lua_State *L) {
     int all_fit;
     fill_admit(L, 2, &f, &all_fit);
     fill_rise(&f);
-    int chargers = 6;
+    lua_getiuservalue(L, 4, 1);   // the ids, read with the static block
+    int ids = lua_gettop(L);
     lua_createtable(L, 0, (int)lua_rawlen(L, 2));
     int out = lua_gettop(L);
     for (int i = 0; i < f.n; i++) {
         if (!(f.flags[i] & FLAG_IN_ORDER)) continue;
-        lua_rawgeti(L, chargers, i + 1);
-        lua_getfield(L, -1, "id");
-        lua_remove(L, -2);
-        if (lua_isnil(L, -1)) { lua_pop(L, 1); continue; }
+        if (lua_rawgeti(L, ids, i + 1) == LUA_TNIL) { lua_pop(L, 1); continue; }
         lua_pushnumber(L, f.alloc[i]);
         lua_rawset(L, out);
     }
