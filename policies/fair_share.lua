@@ -45,22 +45,22 @@ return {
     local since = memory.since or {}  -- id -> time its state (on / waiting) began
     memory.on, memory.since = on, since
     local want = fusebox.wanting(site)
-    local order = want
-    if not fusebox.fits(site, want) then
-      order = by_turn(site, want, memory, site.config.rotate_after or 900)
+    local out, everyone = fusebox.fill_and_fits(site, want)
+    if not everyone then
+      out = fusebox.fill(site, by_turn(site, want, memory, site.config.rotate_after or 900))
     end
-    local out = fusebox.fill(site, order)
 
-    -- Remember who runs and who waits, and since when.
-    local now, chargers = site.time, site.chargers
+    -- Remember who runs and who waits, and since when: `out` holds every car
+    -- that wants current.
+    local now = site.time
     local known = 0   -- cars that want current and were remembered already
+    local count = 0
     local remembered = memory.count
     memory.count = nil   -- unknown until the end, should this call be cut short
-    for k = 1, #want do
-      local id = chargers[want[k]].id
-      local running = (out[id] or 0) > 0
-      local t = since[id]
-      if t == nil then
+    for id, amps in pairs(out) do
+      count = count + 1
+      local running = amps > 0
+      if since[id] == nil then
         since[id] = now
       else
         known = known + 1
@@ -72,13 +72,11 @@ return {
     -- remembered; when all of them still want, there is nobody to forget, and the
     -- walk over every remembered car is skipped.
     if remembered ~= known then
-      local wanted = {}
-      for k = 1, #want do wanted[chargers[want[k]].id] = true end
       for id in pairs(since) do
-        if not wanted[id] then since[id] = nil; on[id] = nil end
+        if out[id] == nil then since[id] = nil; on[id] = nil end
       end
     end
-    memory.count = #want
+    memory.count = count
     return out
   end,
 }

@@ -419,21 +419,70 @@ static void fill_prepare(lua_State *L, fill_state *f) {
     fill_read_map(L, 3, "upper", f, NULL, MAP_CAP_UPPER);
 }
 
+// Pushes { [id] = amps } for every charger of the order (argument 2).
+static void push_fill_result(lua_State *L, const fill_state *f) {
+    lua_getiuservalue(L, 4, 1);   // the ids, read with the static block
+    int ids = lua_gettop(L);
+    lua_createtable(L, 0, (int)lua_rawlen(L, 2));
+    int out = lua_gettop(L);
+    for (int i = 0; i < f->n; i++) {
+        if (!(f->flags[i] & FLAG_IN_ORDER)) continue;
+        if (lua_rawgeti(L, ids, i + 1) == LUA_TNIL) { lua_pop(L, 1); continue; }
+        lua_pushnumber(L, f->alloc[i]);
+        lua_rawset(L, out);
+    }
+    lua_remove(L, ids);
+}
+
 int native_fill(lua_State *L) {
     fill_state f;
     fill_prepare(L, &f);
     int all_fit;
     fill_admit(L, 2, &f, &all_fit);
     fill_rise(&f);
-    lua_getiuservalue(L, 4, 1);   // the ids, read with the static block
-    int ids = lua_gettop(L);
-    lua_createtable(L, 0, (int)lua_rawlen(L, 2));
-    int out = lua_gettop(L);
-    for (int i = 0; i < f.n; i++) {
-        if (!(f.flags[i] & FLAG_IN_ORDER)) continue;
-        if (lua_rawgeti(L, ids, i + 1) == LUA_TNIL) { lua_pop(L, 1); continue; }
-        lua_pushnumber(L, f.alloc[i]);
-        lua_rawset(L, out);
+    push_fill_result(L, &f);
+    return 1;
+}
+
+// fusebox.fill_and_fits: as fill, and a second result: whether every charger
+// of `order` was admitted, which is what fits(site, order) would have said.
+// One pass instead of two for policies that ask fits first (fair_share).
+int native_fill_and_fits(lua_State *L) {
+    fill_state f;
+    fill_prepare(L, &f);
+    int all_fit;
+    fill_admit(L, 2, &f, &all_fit);
+    fill_rise(&f);
+    push_fill_result(L, &f);
+    lua_pushboolean(L, all_fit);
+    return 2;
+}
+
+// fusebox.wanting(site): indices of the chargers that want current and may get
+// it (eligible, and occupied or charging). Reads through metamethods, as the
+// same loop in Lua would; native because every policy starts with it.
+int native_wanting(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "chargers");
+    lua_Integer n = luaL_len(L, 2);
+    lua_pushliteral(L, "charging");
+    lua_pushliteral(L, "occupied");
+    lua_createtable(L, n > 0 && n < (1 << 20) ? (int)n : 0, 0);
+    lua_Integer count = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 2, i);
+        lua_getfield(L, 6, "eligible");
+        int wants = lua_toboolean(L, -1);
+        if (wants) {
+            lua_getfield(L, 6, "status");
+            wants = lua_rawequal(L, -1, 3) || lua_rawequal(L, -1, 4);
+        }
+        lua_settop(L, 5);
+        if (wants) {
+            lua_pushinteger(L, i);
+            lua_rawseti(L, 5, ++count);
+        }
     }
     return 1;
 }

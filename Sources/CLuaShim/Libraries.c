@@ -267,6 +267,10 @@ int sandbox_setup(lua_State *L) {
     lua_setfield(L, -2, "fill");
     lua_pushcfunction(L, native_fits);
     lua_setfield(L, -2, "fits");
+    lua_pushcfunction(L, native_wanting);
+    lua_setfield(L, -2, "wanting");
+    lua_pushcfunction(L, native_fill_and_fits);
+    lua_setfield(L, -2, "fill_and_fits");
     lua_setfield(L, g, "fusebox");
 
     lua_getfield(L, g, "string");

@@ -82,10 +82,17 @@ int push_value(lua_State *L, reader *r, int depth);
 void encode_value(lua_State *L, int idx, writer *w, int depth);
 void encode_keyed(lua_State *L, int idx, int keys, writer *w);
 void push_charger_keys(lua_State *L);
+void push_cached(lua_State *L, lua_Integer slot);
+
+// Details.c: charger details read on demand (FB_TAPE_DETAILS, FB_TAPE_DETAILED).
+void push_details_block(lua_State *L, reader *r);
+void set_details_metatable(lua_State *L, int table);
 void put(writer *w, const void *bytes, size_t n);
 
 // Fill.c: fusebox.fill and fusebox.fits.
 int native_fill(lua_State *L);
 int native_fits(lua_State *L);
+int native_wanting(lua_State *L);
+int native_fill_and_fits(lua_State *L);
 
 #endif

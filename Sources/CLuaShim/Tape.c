@@ -37,12 +37,15 @@ static void push_table(lua_State *L, reader *r, int depth) {
 static const char cache_key = 0;
 static const char symbols_key = 0;
 
-// Pushes the charger keys of the state's cache (FB_SLOT_CHARGER_KEYS), or nil.
-void push_charger_keys(lua_State *L) {
+// Pushes what the state's cache holds in `slot`, or nil.
+void push_cached(lua_State *L, lua_Integer slot) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) return;   // leaves nil
-    lua_rawgeti(L, -1, FB_SLOT_CHARGER_KEYS);
+    lua_rawgeti(L, -1, slot);
     lua_remove(L, -2);
 }
+
+// Pushes the charger keys of the state's cache (FB_SLOT_CHARGER_KEYS), or nil.
+void push_charger_keys(lua_State *L) { push_cached(L, FB_SLOT_CHARGER_KEYS); }
 
 // Pushes the state's table under `key`, making it when there is none yet.
 static void push_kept(lua_State *L, const char *key) {
@@ -196,6 +199,12 @@ int push_value(lua_State *L, reader *r, int depth) {
             }
             replace_kept(L, &symbols_key, r->symbols);
             return push_value(L, r, depth);
+        }
+        case FB_TAPE_DETAILS: push_details_block(L, r); break;
+        case FB_TAPE_DETAILED: {
+            int nil = push_value(L, r, depth);
+            if (lua_istable(L, -1)) set_details_metatable(L, lua_gettop(L));
+            return nil;
         }
         case FB_TAPE_RESET:
             lua_newtable(L);

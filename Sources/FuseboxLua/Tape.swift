@@ -1,3 +1,5 @@
+import CLuaShim
+
 /// Tape tags, as defined in CLuaShim.h.
 enum TapeTag {
     static let nilValue = UInt8(ascii: "n")
@@ -16,10 +18,14 @@ enum TapeTag {
     static let symbols = UInt8(ascii: "Y")
     static let symbol = UInt8(ascii: "y")
     static let charger = UInt8(ascii: "c")
+    static let details = UInt8(ascii: "B")
+    static let detailed = UInt8(ascii: "M")
 }
 
 /// The cache slot of a policy state's `{ [charger id] = index }` (FB_SLOT_CHARGER_KEYS).
-let chargerKeysSlot = 0
+let chargerKeysSlot = Int(FB_SLOT_CHARGER_KEYS)
+/// The cache slot of the chargers' details (FB_SLOT_CHARGER_DETAILS).
+let chargerDetailsSlot = Int(FB_SLOT_CHARGER_DETAILS)
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
 /// Writing it is plain Swift with no Lua calls, so nothing here can raise. One
@@ -148,6 +154,23 @@ public struct TapeWriter: ~Copyable {
         base.storeBytes(of: UInt32(metatable).littleEndian, toByteOffset: length, as: UInt32.self)
         length += 4
     }
+
+    /// One block of `count` chargers' details (FB_TAPE_DETAILS), to be kept
+    /// with `define(slot: chargerDetailsSlot)`.
+    public mutating func details(count: Int, _ record: (Int) -> fb_charger_details) {
+        tag(TapeTag.details)
+        raw(UInt32(count))
+        let size = MemoryLayout<fb_charger_details>.stride
+        ensure(count * size)
+        for i in 0..<count {
+            base.storeBytes(of: record(i), toByteOffset: length, as: fb_charger_details.self)
+            length += size
+        }
+    }
+
+    /// The next value, a table with `index`, answers the details' fields it
+    /// lacks from the block kept in `chargerDetailsSlot` (FB_TAPE_DETAILED).
+    public mutating func detailed() { prefix(TapeTag.detailed) }
 
     /// Gives the state `names` as its symbols (1-based); the next value written
     /// is the one that counts. Symbols outlive a cache reset: send them again

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Shipped policies on random sites")
 struct PolicyPropertyTests {
-    @Test("the native fusebox.fill agrees with Swift's WaterFill", arguments: [1, 2, 3])
+    @Test("the native fusebox.fill agrees with Swift's WaterFill; fill_and_fits with fill and fits", arguments: [1, 2, 3])
     func fillMatchesWaterFill(seed: Int) throws {
         let script = try PolicyScript(source: """
             return { allocate = function(site)
@@ -18,7 +18,12 @@ struct PolicyPropertyTests {
                 if pa ~= pb then return pa > pb end
                 return a < b
               end)
-              return fusebox.fill(site, order)
+              local out = fusebox.fill(site, order)
+              local again, all = fusebox.fill_and_fits(site, order)
+              for id, a in pairs(out) do assert(again[id] == a, "fill_and_fits shares otherwise than fill") end
+              for id in pairs(again) do assert(out[id] ~= nil, "fill_and_fits gives more chargers than fill") end
+              assert(all == fusebox.fits(site, order), "fill_and_fits disagrees with fits")
+              return out
             end }
             """, origin: "fill_probe.lua")
         let chain = PolicyChain(scripts: [script])
@@ -151,6 +156,77 @@ struct ReusedTableTests {
             #expect(outcome.fallback == nil)
             let seen: LuaValue = chain.stages[0].memory["seen"]
             #expect(seen.number == (setpoint ?? -1), "cycle \(cycle + 1): setpoint \(String(describing: setpoint)), the policy saw \(seen)")
+        }
+    }
+}
+
+extension ReusedTableTests {
+    @Test("every field of every charger, and fusebox.wanting, read what this cycle's snapshot holds, also after a script changed it")
+    func chargerFieldsFollowTheSnapshot() throws {
+        // The probe copies each charger's fields into its memory, then scribbles
+        // over what it can reach; the next cycle must see the new snapshot only.
+        let script = try PolicyScript(source: """
+            return { allocate = function(site)
+              local seen = {}
+              site.memory.wanting = fusebox.wanting(site)
+              for i, c in ipairs(site.chargers) do
+                local current = {}
+                for k, a in ipairs(c.current) do current[k] = a end
+                seen[i] = { id = c.id, index = c.index, status = c.status, max = c.max, min = c.min,
+                            priority = c.priority, eligible = c.eligible, volts = c.volts,
+                            current = current, setpoint = c.setpoint or false,
+                            session_energy = c.session_energy, connected_for = c.connected_for,
+                            responding = c.responding, same_current = rawequal(c.current, c.current),
+                            unknown = c.no_such_field == nil and c[1] == nil }
+                c.current[1] = -99
+                c.current[5] = 1
+                c.setpoint = -1
+                c.responding = "scribbled"
+              end
+              site.memory.seen = seen
+              return {}
+            end }
+            """, origin: "fields.lua")
+        let chain = PolicyChain(scripts: [script])
+        var rng = SiteGenerator.Random(seed: 42)
+        var snapshot = SiteGenerator(seed: 8).site(chargers: 12, gridLimit: 80)
+        for cycle in 0..<40 {
+            snapshot.time += 1
+            if cycle == 20 { snapshot = SiteGenerator(seed: 9).site(chargers: 7, gridLimit: 50) }   // a new skeleton
+            for i in snapshot.chargers.indices {
+                let phases = snapshot.chargers[i].phases.count
+                snapshot.chargers[i].current = (0..<rng.int(phases + 1)).map { _ in Double(rng.int(320)) / 10 }
+                snapshot.chargers[i].setpoint = rng.chance(0.5) ? Double(6 + rng.int(26)) : nil
+                snapshot.chargers[i].sessionEnergy = Double(rng.int(50_000)) / 1000
+                snapshot.chargers[i].connectedFor = Double(rng.int(90_000))
+                snapshot.chargers[i].responding = rng.chance(0.8)
+                snapshot.chargers[i].status = rng.pick([.free, .occupied, .charging, .unavailable])
+            }
+            let outcome = chain.allocate(snapshot)
+            #expect(outcome.fallback == nil, "cycle \(cycle): \(String(describing: outcome.fallback))")
+            let seen = chain.stages[0].memory["seen"].sequence
+            #expect(seen.count == snapshot.chargers.count)
+            let wanting = snapshot.chargers.indices.filter {
+                outcome.budget.eligible[$0] && [.charging, .occupied].contains(snapshot.chargers[$0].status)
+            }
+            #expect(chain.stages[0].memory["wanting"].sequence.map(\.number) == wanting.map { Double($0 + 1) },
+                    "cycle \(cycle): fusebox.wanting")
+            for (i, c) in snapshot.chargers.enumerated() where i < seen.count {
+                let s = seen[i]
+                let context = "cycle \(cycle), \(c.id)"
+                #expect(s["id"].string == c.id && s["index"].number == Double(i + 1), "\(context)")
+                #expect(s["status"].string == c.status.rawValue, "\(context)")
+                #expect(s["min"].number == c.min && s["priority"].number == Double(c.priority), "\(context)")
+                #expect(s["max"].number == c.effectiveMax, "\(context)")
+                #expect(s["eligible"] == .boolean(outcome.budget.eligible[i]), "\(context)")
+                #expect(s["current"].sequence.map(\.number) == c.current.map { Optional($0) }, "\(context)")
+                #expect(s["setpoint"] == (c.setpoint.map { LuaValue.number($0) } ?? .boolean(false)), "\(context)")
+                #expect(s["session_energy"].number == c.sessionEnergy, "\(context)")
+                #expect(s["connected_for"].number == c.connectedFor, "\(context)")
+                #expect(s["responding"] == .boolean(c.responding), "\(context)")
+                #expect(s["same_current"] == .boolean(true), "\(context): c.current is one table within a cycle")
+                #expect(s["unknown"] == .boolean(true), "\(context): a field nobody sends is nil")
+            }
         }
     }
 }

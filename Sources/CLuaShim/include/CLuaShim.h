@@ -79,10 +79,28 @@ enum {
     // of a call found there is sent as its index, so that the host neither
     // copies nor hashes the ids of a `{ [id] = amps }` result.
     FB_TAPE_CHARGER = 'c',   ///< u32 index of a charger (results only)
+    // Charger details: what policies seldom read (fb_charger_details) crosses
+    // for all chargers in one block and becomes fields only when a script asks.
+    FB_TAPE_DETAILS = 'B',   ///< u32 count, that many fb_charger_details: the block (a userdata),
+                             ///< to be kept in cache slot FB_SLOT_CHARGER_DETAILS with DEFINE
+    FB_TAPE_DETAILED = 'M',  ///< the next value, a table with `index` (1-based), answers the
+                             ///< fields of fb_charger_details it lacks from the kept block
 };
 
-/// The cache slot of the charger keys (FB_TAPE_CHARGER).
-enum { FB_SLOT_CHARGER_KEYS = 0 };
+/// The cache slots of the charger keys (FB_TAPE_CHARGER) and of the details block.
+enum { FB_SLOT_CHARGER_KEYS = 0, FB_SLOT_CHARGER_DETAILS = 0x7FFFFFFF };
+
+/// One charger's details (FB_TAPE_DETAILS), as a policy reads them:
+/// `current` (a list of `current_count` values), `setpoint` (nil when NaN),
+/// `session_energy`, `connected_for`, `responding` (a boolean).
+typedef struct {
+    double current[3];
+    double setpoint;
+    double session_energy;
+    double connected_for;
+    int32_t current_count;
+    int32_t responding;
+} fb_charger_details;
 
 /// Creates a sandboxed state: the allow-listed libraries, text-only `load`,
 /// `collectgarbage("count")` only, protected string metatable, seeded

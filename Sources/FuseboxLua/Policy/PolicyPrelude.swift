@@ -8,19 +8,9 @@ enum PolicyPrelude {
     static let source = #"""
 local fusebox = _G.fusebox or {}
 
--- Indices (into site.chargers) of the chargers that want current and may get it.
-function fusebox.wanting(site)
-  local out, n = {}, 0
-  local chargers = site.chargers
-  for i = 1, #chargers do
-    local c = chargers[i]
-    if c.eligible and (c.status == "charging" or c.status == "occupied") then
-      n = n + 1
-      out[n] = i
-    end
-  end
-  return out
-end
+-- fusebox.wanting(site) is native (Sources/CLuaShim/Fill.c): the indices (into
+-- site.chargers) of the chargers that want current and may get it: eligible,
+-- and "occupied" or "charging".
 
 -- fusebox.fill(site, order, opts) and fusebox.fits(site, list, fixed) are
 -- native (Sources/CLuaShim/Fill.c): equal sharing under every limit in site.limits.
@@ -31,6 +21,8 @@ end
 --   opts.upper:       { [index] = amps } caps below the charger's max
 -- fill returns { [id] = amps } for every charger in `order`; fits tells whether
 -- every charger in `list` fits at its minimum (with `fixed` already given).
+-- fusebox.fill_and_fits(site, order, opts) is fill with a second result: whether
+-- every charger of `order` was admitted (fits and fill in one pass).
 
 -- A limit on the EV power of some chargers (all eligible ones when `indices` is nil),
 -- in the shape of site.limits; return it as a stage's second result to narrow the

@@ -6,7 +6,9 @@ import FuseboxCore
 /// What only changes with the site's configuration (a charger's id, phases, min
 /// and priority; a limit's name, unit and members) is sent once and kept in the
 /// stage's own Lua state, where the fresh tables reach it through `__index`.
-/// That keeps a 100-charger cycle to a few thousand values on the tape.
+/// A charger's measured current, setpoint, energy, time and whether it answers
+/// go in one block per cycle, read only when a script asks (`details`).
+/// That keeps a 100-charger cycle to about a thousand values on the tape.
 struct SiteTable {
     var snapshot: SiteSnapshot
     var budget: Budget
@@ -92,6 +94,23 @@ struct SiteTable {
             for i in 0..<n { t.key(chargers[i].id); t.integer(i) }
             t.endTable()
         }
+        // What policies seldom read, in one block that the shim turns into
+        // fields only when asked (Details.c).
+        t.define(slot: chargerDetailsSlot)
+        t.details(count: n) { i in
+            let current = chargers[i].current
+            var d = fb_charger_details()
+            let k = min(current.count, 3)
+            if k > 0 { d.current.0 = current[0] }
+            if k > 1 { d.current.1 = current[1] }
+            if k > 2 { d.current.2 = current[2] }
+            d.current_count = Int32(k)
+            d.setpoint = chargers[i].setpoint ?? .nan
+            d.session_energy = chargers[i].sessionEnergy
+            d.connected_for = chargers[i].connectedFor
+            d.responding = chargers[i].responding ? 1 : 0
+            return d
+        }
         t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
         for i in 0..<n {
             t.key(i + 1)
@@ -99,6 +118,7 @@ struct SiteTable {
                 t.define(slot: chargerSlot(i))
                 t.beginTable(fieldCount: 1)
                 t.key(.__index)
+                t.detailed()
                 t.beginTable(fieldCount: 5)
                 t.key(.id); t.string(chargers[i].id)
                 t.key(.index); t.integer(i + 1)
@@ -112,17 +132,9 @@ struct SiteTable {
                 t.endTable()
             }
             t.update(slot: chargerTable(i), metatable: chargerSlot(i))
-            t.beginTable(fieldCount: 9)
+            t.beginTable(fieldCount: 4)
             t.key(.status); t.symbol(SiteSymbol.number(of: chargers[i].status))
             t.key(SiteSymbol.max); t.number(maxima[i])
-            t.key(.current); t.update(slot: chargerTable(i) + 1); t.numberArray(chargers[i].current)
-            // Written even when absent (as nil): a reused charger table is not
-            // counted (see note_new_field in Tape.c), so a setpoint that went
-            // away must be cleared, not left from the last cycle.
-            t.key(.setpoint); t.optionalNumber(chargers[i].setpoint)
-            t.key(.session_energy); t.number(chargers[i].sessionEnergy)
-            t.key(.connected_for); t.number(chargers[i].connectedFor)
-            t.key(.responding); t.bool(chargers[i].responding)
             t.key(.eligible); t.bool(budget.eligible[i])
             t.key(.volts); t.number(volts[i])
             t.endTable()
