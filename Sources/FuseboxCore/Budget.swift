@@ -123,35 +123,35 @@ public struct Budget: Sendable, Equatable {
         // reserve for their silent chargers.
         chargerIndex = layout.chargerIndex
         if !snapshot.circuits.isEmpty {
-            for (c, circuit) in snapshot.circuits.flatMap(\.flattened).enumerated() {
-                let members = layout.circuitMembers[c]
+            var c = 0
+            Circuit.visit(snapshot.circuits) { circuit in
                 var circuitReserve = PhaseValues.zero
-                for i in members where !responding[i] {
-                    let draw = snapshot.chargers[i].assumedDraw
+                for i in layout.circuitMembers[c] where !responding[i] {
+                    let draw = chargers[i].assumedDraw
                     for p in Phase.allCases { circuitReserve[p] += onPhase[i][p] * draw }
                 }
                 for p in Phase.allCases {
                     constraints[3 + 3 * c + p.index].available =
                         circuit.limit[p] - circuit.margin - circuit.load[p] - circuitReserve[p]
                 }
+                c += 1
             }
         }
 
         // Contractual power limit over the whole connection.
-        let everyone = Array(0..<n)
         if let powerLimit = root.power {
             let nonEVPower = snapshot.grid.effectivePower.sum - measuredPower + reservePower
             let left = powerLimit - nonEVPower
             powerAvailable = left
-            constraints.append(Budget.powerConstraint(
-                name: "power limit", kind: .power, available: left, candidates: everyone, volts: volts))
+            constraints.append(Constraint(name: "power limit", unit: .watts, kind: .power, available: left,
+                                          members: Array(0..<n), weights: volts))
         } else {
             powerAvailable = nil
         }
 
         // Ripple `reduced`: the group's EV power is capped.
         if snapshot.ripple == .reduced {
-            let group = everyone.filter { snapshot.rippleSettings.contains(snapshot.chargers[$0].id) }
+            let group = (0..<n).filter { snapshot.rippleSettings.contains(snapshot.chargers[$0].id) }
             constraints.append(Budget.powerConstraint(
                 name: "ripple reduced", kind: .ripple, available: snapshot.rippleSettings.reducedPower(groupSize: group.count),
                 candidates: group, volts: volts))
@@ -163,6 +163,8 @@ public struct Budget: Sendable, Equatable {
                                 volts: [Double]) -> Constraint {
         var members: [Int] = []
         var weights: [Double] = []
+        members.reserveCapacity(candidates.count)
+        weights.reserveCapacity(candidates.count)
         for i in candidates {
             members.append(i)
             weights.append(volts[i])

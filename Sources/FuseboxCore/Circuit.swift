@@ -30,6 +30,15 @@ public struct Circuit: Sendable, Equatable, Codable {
     /// This circuit and every circuit below it, depth first.
     public var flattened: [Circuit] { [self] + circuits.flatMap(\.flattened) }
 
+    /// Calls `body` with each circuit of `circuits` and every circuit below
+    /// them, in the order of `flattened`, without making that list.
+    public static func visit(_ circuits: [Circuit], _ body: (Circuit) -> Void) {
+        for circuit in circuits {
+            body(circuit)
+            visit(circuit.circuits, body)
+        }
+    }
+
     enum CodingKeys: String, CodingKey { case id, limit, margin, chargers, circuits, load }
 
     public init(from decoder: any Decoder) throws {

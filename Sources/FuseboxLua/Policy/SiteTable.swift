@@ -199,12 +199,18 @@ enum SiteSymbol: Int, CaseIterable {
     static let names: [String] = allCases.map { "\($0)" }
         + ChargerStatus.allCases.map(\.rawValue) + RippleMode.allCases.map(\.rawValue)
 
+    // `allCases` makes a new array on every use; these are made once.
+    private static let statuses = ChargerStatus.allCases
+    private static let modes = RippleMode.allCases
+    private static let firstStatus = allCases.count + 1
+    private static let firstMode = firstStatus + statuses.count
+
     static func number(of status: ChargerStatus) -> Int {
-        allCases.count + 1 + ChargerStatus.allCases.firstIndex(of: status)!
+        firstStatus + statuses.firstIndex(of: status)!
     }
 
     static func number(of mode: RippleMode) -> Int {
-        allCases.count + ChargerStatus.allCases.count + 1 + RippleMode.allCases.firstIndex(of: mode)!
+        firstMode + modes.firstIndex(of: mode)!
     }
 }
 
