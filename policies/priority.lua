@@ -69,21 +69,14 @@ return {
       local group = groups[p]
       -- This group's own reservations are released: it shares among itself.
       for _, i in ipairs(group) do fixed[i] = nil end
-      -- Running cars first, then the longest waiting. Each car's place is
-      -- looked up once here, not in every comparison of the sort.
+      -- Running cars first, then the longest waiting (then by index).
       local rank, waited = {}, {}
       for _, i in ipairs(group) do
         local id = chargers[i].id
         rank[i] = reserved[i] and 0 or (running[id] and 1 or 2)
         waited[i] = since[id] or now
       end
-      table.sort(group, function(a, b)
-        local ra, rb = rank[a], rank[b]
-        if ra ~= rb then return ra < rb end
-        local sa, sb = waited[a], waited[b]
-        if sa ~= sb then return sa < sb end
-        return a < b
-      end)
+      fusebox.sort(group, rank, waited)
       local share = fusebox.fill(site, group, { fixed = fixed, start_extra = extra })
       for _, i in ipairs(group) do
         local amps = share[chargers[i].id]

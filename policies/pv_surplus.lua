@@ -18,10 +18,11 @@
 --   off_power  W                (the least one waiting car can charge with)
 --   off_delay  s                (120)
 
-local function min_power(site, want, all)
+local function min_power(site, want)
   local least, total = math.huge, 0
+  local chargers = site.chargers
   for _, i in ipairs(want) do
-    local c = site.chargers[i]
+    local c = chargers[i]
     local w = c.min * c.volts
     least = math.min(least, w)
     total = total + w

@@ -125,6 +125,116 @@ static void fill_read_weights(lua_State *L, int limit, int k, fill_state *f) {
     lua_pop(L, 1);
 }
 
+// Builds the static block for limits 1..nk and pushes it. With a `base` block
+// (at stack index `base_index`, the site's own first base->nk limits), what it
+// holds is copied instead of read again, and only the limits after it (added
+// by this stage) are read: a stage that adds a limit (pv_surplus) still gets
+// the site's part from the cache.
+static fill_static_header *build_static(lua_State *L, fill_state *f, int limits, int chargers, int n, int nk,
+                                        lua_Integer tag, int base_index) {
+    const fill_static_header *base = base_index ? lua_touserdata(L, base_index) : NULL;
+    fill_state from;
+    int base_nk = 0, base_nnz = 0;
+    if (base) {
+        fill_static_layout(&from, (fill_static_header *)base);
+        base_nk = base->nk;
+        base_nnz = base->nnz;
+    }
+    int nnz = base_nnz;
+    for (int k = base_nk + 1; k <= nk; k++) {
+        lua_rawgeti(L, limits, k);
+        if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d] is not a table", k);
+        lua_getfield(L, -1, "members");
+        if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d].members is not a table", k);
+        nnz += (int)lua_rawlen(L, -1);
+        lua_pop(L, 2);
+    }
+    size_t bytes = fill_static_size(n, nk, nnz);
+    fill_static_header *header = lua_newuserdatauv(L, bytes, 1);   // freed by the collector
+    int block = lua_gettop(L);
+    memset(header, 0, bytes);
+    header->structure = tag;
+    header->n = n; header->nk = nk; header->nnz = nnz;
+    fill_static_layout(f, header);
+    if (base) {
+        memcpy(f->limit_start, from.limit_start, (size_t)base_nk * sizeof(int));
+        memcpy(f->limit_member, from.limit_member, (size_t)base_nnz * sizeof(int));
+        memcpy(f->limit_weight, from.limit_weight, (size_t)base_nnz * sizeof(double));
+        memcpy(f->watts, from.watts, (size_t)base_nk);
+        for (int t = 0; t < base_nnz; t++) f->start[f->limit_member[t] + 1] += 1;
+    }
+    int at = base_nnz;
+    for (int k = base_nk; k < nk; k++) {
+        lua_rawgeti(L, limits, k + 1);
+        int limit = lua_gettop(L);
+        lua_getfield(L, limit, "unit");
+        const char *unit = lua_tostring(L, -1);
+        f->watts[k] = unit && strcmp(unit, "W") == 0;
+        lua_pop(L, 1);
+        lua_getfield(L, limit, "members");
+        int members = lua_gettop(L);
+        int count = (int)lua_rawlen(L, members);
+        f->limit_start[k] = at;
+        for (int j = 1; j <= count; j++) {
+            lua_rawgeti(L, members, j);
+            int ok = 0;
+            lua_Integer i = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            if (!ok || i < 1 || i > n)
+                luaL_error(L, "fusebox.fill: site.limits[%d].members[%d] is not a charger index", k + 1, j);
+            f->limit_member[at] = (int)i - 1;
+            f->start[i] += 1;   // counts, turned into offsets below
+            at++;
+        }
+        lua_settop(L, limit - 1);
+    }
+    f->limit_start[nk] = at;
+    for (int i = 0; i < n; i++) f->start[i + 1] += f->start[i];
+    // Charger-major copy of the membership: where each limit entry lands.
+    int *cursor = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(int), 0);
+    for (int i = 0; i < n; i++) cursor[i] = f->start[i];
+    for (int k = 0; k < nk; k++) {
+        for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
+            int i = f->limit_member[t];
+            f->touch_k[cursor[i]] = k;
+            f->touch_of[t] = cursor[i];
+            cursor[i]++;
+        }
+    }
+    lua_pop(L, 1);
+    for (int t = 0; t < base_nnz; t++) f->touch_w[f->touch_of[t]] = f->limit_weight[t];
+    // Weights: the base's fixed ones are copied; those in watts follow the
+    // voltage and are read again, as are all of the added limits'.
+    for (int k = 0; k < nk; k++) {
+        if (k < base_nk && !f->watts[k]) continue;
+        lua_rawgeti(L, limits, k + 1);
+        fill_read_weights(L, lua_gettop(L), k, f);
+        lua_pop(L, 1);
+    }
+    if (base) {
+        memcpy(f->lower, from.lower, (size_t)n * sizeof(double));
+        lua_getiuservalue(L, base_index, 1);
+        lua_setiuservalue(L, block, 1);
+        return header;
+    }
+    // The chargers' ids, for fill's result: its user value.
+    lua_createtable(L, n, 0);
+    int ids = lua_gettop(L);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, chargers, i + 1);
+        int charger = lua_gettop(L);
+        int is_table = lua_istable(L, charger);
+        f->lower[i] = is_table ? number_field(L, charger, "min", 6) : 6;
+        if (is_table) {
+            lua_getfield(L, charger, "id");
+            lua_rawseti(L, ids, i + 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_setiuservalue(L, block, 1);
+    return header;
+}
+
 // Reads site.chargers and site.limits: the static part from the cache when it
 // still fits, else anew (and cached); the rest every call. Leaves on the stack,
 // above the arguments: the static block, the scratch block, site.chargers.
@@ -145,101 +255,33 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
     int limits = lua_gettop(L);
     int n = (int)lua_rawlen(L, chargers), nk = (int)lua_rawlen(L, limits);
 
+    // The site's own limits (the first structure_limits) are cached per
+    // structure; limits a stage added after them are read on every call.
+    int cacheable = has_structure && site_limits >= 0 && site_limits <= nk;
+    int base_nk = cacheable ? (int)site_limits : nk;
     fill_static_header *header = NULL;
-    if (has_structure && site_limits == nk && lua_rawgetp(L, LUA_REGISTRYINDEX, &fill_cache_key) == LUA_TUSERDATA) {
+    if (cacheable && lua_rawgetp(L, LUA_REGISTRYINDEX, &fill_cache_key) == LUA_TUSERDATA) {
         fill_static_header *cached = lua_touserdata(L, -1);
-        if (cached->structure == structure && cached->n == n && cached->nk == nk) header = cached;
+        if (cached->structure == structure && cached->n == n && cached->nk == base_nk) header = cached;
     }
     if (!header) {
         lua_settop(L, limits);
-        int nnz = 0;
-        for (int k = 1; k <= nk; k++) {
-            lua_rawgeti(L, limits, k);
-            if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d] is not a table", k);
-            lua_getfield(L, -1, "members");
-            if (!lua_istable(L, -1)) luaL_error(L, "fusebox.fill: site.limits[%d].members is not a table", k);
-            nnz += (int)lua_rawlen(L, -1);
-            lua_pop(L, 2);
-        }
-        size_t bytes = fill_static_size(n, nk, nnz);
-        header = lua_newuserdatauv(L, bytes, 1);   // freed by the collector
-        memset(header, 0, bytes);
-        header->structure = has_structure ? structure : -1;
-        header->n = n; header->nk = nk; header->nnz = nnz;
-        fill_static_layout(f, header);
-        int at = 0;
-        for (int k = 0; k < nk; k++) {
-            lua_rawgeti(L, limits, k + 1);
-            int limit = lua_gettop(L);
-            lua_getfield(L, limit, "unit");
-            const char *unit = lua_tostring(L, -1);
-            f->watts[k] = unit && strcmp(unit, "W") == 0;
-            lua_pop(L, 1);
-            lua_getfield(L, limit, "members");
-            int members = lua_gettop(L);
-            int count = (int)lua_rawlen(L, members);
-            f->limit_start[k] = at;
-            for (int j = 1; j <= count; j++) {
-                lua_rawgeti(L, members, j);
-                int ok = 0;
-                lua_Integer i = lua_tointegerx(L, -1, &ok);
-                lua_pop(L, 1);
-                if (!ok || i < 1 || i > n)
-                    luaL_error(L, "fusebox.fill: site.limits[%d].members[%d] is not a charger index", k + 1, j);
-                f->limit_member[at] = (int)i - 1;
-                f->start[i] += 1;   // counts, turned into offsets below
-                at++;
-            }
-            lua_settop(L, limit - 1);
-        }
-        f->limit_start[nk] = at;
-        for (int i = 0; i < n; i++) f->start[i + 1] += f->start[i];
-        // Charger-major copy of the membership: where each limit entry lands.
-        int *cursor = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(int), 0);
-        for (int i = 0; i < n; i++) cursor[i] = f->start[i];
-        for (int k = 0; k < nk; k++) {
-            for (int t = f->limit_start[k]; t < f->limit_start[k + 1]; t++) {
-                int i = f->limit_member[t];
-                f->touch_k[cursor[i]] = k;
-                f->touch_of[t] = cursor[i];
-                cursor[i]++;
-            }
-        }
-        lua_pop(L, 1);
-        for (int k = 0; k < nk; k++) {
-            lua_rawgeti(L, limits, k + 1);
-            fill_read_weights(L, lua_gettop(L), k, f);
-            lua_pop(L, 1);
-        }
-        // The chargers' ids, for fill's result: its user value.
-        lua_createtable(L, n, 0);
-        int ids = lua_gettop(L);
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, chargers, i + 1);
-            int charger = lua_gettop(L);
-            int is_table = lua_istable(L, charger);
-            f->lower[i] = is_table ? number_field(L, charger, "min", 6) : 6;
-            if (is_table) {
-                lua_getfield(L, charger, "id");
-                lua_rawseti(L, ids, i + 1);
-            }
-            lua_pop(L, 1);
-        }
-        lua_setiuservalue(L, ids - 1, 1);
-        if (has_structure && site_limits == nk) {
+        header = build_static(L, f, limits, chargers, n, base_nk, cacheable ? structure : -1, 0);
+        if (cacheable) {
             lua_pushvalue(L, -1);
             lua_rawsetp(L, LUA_REGISTRYINDEX, &fill_cache_key);
         }
     } else {
         fill_static_layout(f, header);
         // Weights in watts follow the voltage: read them every call.
-        for (int k = 0; k < nk; k++) {
+        for (int k = 0; k < base_nk; k++) {
             if (!f->watts[k]) continue;
             lua_rawgeti(L, limits, k + 1);
             fill_read_weights(L, lua_gettop(L), k, f);
             lua_pop(L, 1);
         }
     }
+    if (nk > base_nk) header = build_static(L, f, limits, chargers, n, nk, -1, lua_gettop(L));
     f->n = n; f->nk = nk; f->nnz = header->nnz;
     int static_block = lua_gettop(L);   // keeps the static block alive during the call
 
@@ -484,6 +526,50 @@ int native_wanting(lua_State *L) {
             lua_rawseti(L, 5, ++count);
         }
     }
+    return 1;
+}
+
+// fusebox.power_limit(site, name, watts, indices): a limit on the EV power of
+// the eligible chargers among `indices` (all when nil), each weighted by its
+// volts, in the shape of site.limits. As the same loop in Lua: fields through
+// metamethods, `indices` read as ipairs would.
+int native_power_limit(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 4);
+    lua_getfield(L, 1, "chargers");                 // 5
+    int all = lua_isnil(L, 4);
+    lua_Integer n = all ? luaL_len(L, 5) : 0;
+    lua_createtable(L, 0, 5);                       // 6: the limit
+    lua_pushvalue(L, 2);
+    lua_setfield(L, 6, "name");
+    lua_pushliteral(L, "W");
+    lua_setfield(L, 6, "unit");
+    lua_pushvalue(L, 3);
+    lua_setfield(L, 6, "available");
+    lua_createtable(L, n > 0 && n < (1 << 20) ? (int)n : 0, 0);   // 7: members
+    lua_createtable(L, n > 0 && n < (1 << 20) ? (int)n : 0, 0);   // 8: weights
+    lua_Integer count = 0;
+    for (lua_Integer j = 1; all ? j <= n : 1; j++) {
+        if (all) {
+            lua_geti(L, 5, j);
+        } else {
+            if (lua_geti(L, 4, j) == LUA_TNIL) break;
+            lua_gettable(L, 5);                     // chargers[indices[j]]
+        }
+        lua_getfield(L, -1, "eligible");
+        if (lua_toboolean(L, -1)) {
+            count++;
+            if (all) lua_pushinteger(L, j);
+            else lua_geti(L, 4, j);
+            lua_rawseti(L, 7, count);
+            lua_getfield(L, -2, "volts");
+            lua_rawseti(L, 8, count);
+        }
+        lua_settop(L, 8);
+    }
+    lua_settop(L, 8);   // the nil that ended `indices`
+    lua_setfield(L, 6, "weights");
+    lua_setfield(L, 6, "members");
     return 1;
 }
 

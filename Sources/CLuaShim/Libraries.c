@@ -271,6 +271,10 @@ int sandbox_setup(lua_State *L) {
     lua_setfield(L, -2, "wanting");
     lua_pushcfunction(L, native_fill_and_fits);
     lua_setfield(L, -2, "fill_and_fits");
+    lua_pushcfunction(L, native_sort);
+    lua_setfield(L, -2, "sort");
+    lua_pushcfunction(L, native_power_limit);
+    lua_setfield(L, -2, "power_limit");
     lua_setfield(L, g, "fusebox");
 
     lua_getfield(L, g, "string");

@@ -94,5 +94,8 @@ int native_fill(lua_State *L);
 int native_fits(lua_State *L);
 int native_wanting(lua_State *L);
 int native_fill_and_fits(lua_State *L);
+int native_power_limit(lua_State *L);
+// Sort.c
+int native_sort(lua_State *L);
 
 #endif

@@ -295,6 +295,82 @@ struct TapeReader {
         return nil
     }
 
+    /// Where the reader is, to come back to after a fast path gave up.
+    var position: Int {
+        get { offset }
+        set { offset = newValue }
+    }
+
+    /// One limit a stage returned, read without building `LuaValue`s.
+    struct PlainLimit {
+        var name: String?
+        var unit: String?
+        var available: Double?
+        var members: [Double] = []
+        var weights: [Double] = []
+    }
+
+    /// Reads a list of limits `{ { name =, unit =, available =, members = {..}, weights = {..} }, ... }`
+    /// whose lists are plain lists of numbers; nil at anything else (strings
+    /// where numbers belong, holes, other keys), so that the caller can read it
+    /// again as values and say what is wrong.
+    mutating func plainLimits() -> [PlainLimit]? {
+        guard nextTag == TapeTag.table else { return nil }
+        offset += 9
+        var limits: [PlainLimit] = []
+        while offset < end {
+            if base[offset] == TapeTag.end { offset += 1; return limits }
+            guard base[offset] == TapeTag.integer else { return nil }
+            offset += 1
+            guard raw(Int64.self) == Int64(limits.count + 1), nextTag == TapeTag.table else { return nil }
+            offset += 9
+            var limit = PlainLimit()
+            while offset < end {
+                if base[offset] == TapeTag.end { offset += 1; break }
+                guard base[offset] == TapeTag.string else { return nil }
+                offset += 1
+                guard let key = text() else { return nil }
+                switch key {
+                case "name": guard let v = value().string else { return nil }; limit.name = v
+                case "unit": guard let v = value().string else { return nil }; limit.unit = v
+                case "available": guard let v = value().number else { return nil }; limit.available = v
+                case "members": guard let v = numberList() else { return nil }; limit.members = v
+                case "weights": guard let v = numberList() else { return nil }; limit.weights = v
+                default: return nil
+                }
+            }
+            limits.append(limit)
+        }
+        return nil
+    }
+
+    /// Reads `{ n1, n2, ... }` (keys 1...n in order, numbers only) into an
+    /// array; nil at anything else.
+    private mutating func numberList() -> [Double]? {
+        guard nextTag == TapeTag.table else { return nil }
+        offset += 9
+        var values: [Double] = []
+        while offset < end {
+            if base[offset] == TapeTag.end { offset += 1; return values }
+            guard base[offset] == TapeTag.integer else { return nil }
+            offset += 1
+            guard raw(Int64.self) == Int64(values.count + 1), offset < end else { return nil }
+            switch base[offset] {
+            case TapeTag.number:
+                offset += 1
+                guard let bits = raw(UInt64.self) else { return nil }
+                values.append(Double(bitPattern: bits))
+            case TapeTag.integer:
+                offset += 1
+                guard let i = raw(Int64.self) else { return nil }
+                values.append(Double(i))
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+
     /// Skips to the end of the current value.
     mutating func skipValue() { _ = value() }
 

@@ -169,6 +169,27 @@ extension ReusedTableTests {
             return { allocate = function(site)
               local seen = {}
               site.memory.wanting = fusebox.wanting(site)
+              -- fusebox.power_limit is native: it must build what this Lua would.
+              local function lua_power_limit(name, watts, indices)
+                local members, weights = {}, {}
+                local function add(i)
+                  local c = site.chargers[i]
+                  if c.eligible then members[#members + 1] = i; weights[#weights + 1] = c.volts end
+                end
+                if indices then for _, i in ipairs(indices) do add(i) end
+                else for i = 1, #site.chargers do add(i) end end
+                return { name = name, unit = "W", available = watts, members = members, weights = weights }
+              end
+              local some = { #site.chargers, 1, 2 }
+              for _, indices in ipairs({ false, some }) do
+                local native = fusebox.power_limit(site, "p", 1234.5, indices or nil)
+                local lua = lua_power_limit("p", 1234.5, indices or nil)
+                assert(native.name == lua.name and native.unit == lua.unit and native.available == lua.available)
+                assert(#native.members == #lua.members and #native.weights == #lua.weights, "power_limit: lengths")
+                for k = 1, #lua.members do
+                  assert(native.members[k] == lua.members[k] and native.weights[k] == lua.weights[k], "power_limit: entry " .. k)
+                end
+              end
               for i, c in ipairs(site.chargers) do
                 local current = {}
                 for k, a in ipairs(c.current) do current[k] = a end
@@ -228,6 +249,44 @@ extension ReusedTableTests {
                 #expect(s["unknown"] == .boolean(true), "\(context): a field nobody sends is nil")
             }
         }
+    }
+}
+
+@Suite("fusebox.sort")
+struct NativeSortTests {
+    @Test("orders as table.sort with the same comparator, keeps integers, and names a missing key")
+    func sortsLikeTableSort() throws {
+        let script = try PolicyScript(source: """
+            return { allocate = function(site)
+              for round = 1, 200 do
+                local n = math.random(0, 40)
+                local list, rank, waited = {}, {}, {}
+                for k = 1, n do
+                  local v = math.random(1, 60)
+                  list[k] = v
+                  rank[v] = math.random(0, 2)
+                  waited[v] = math.random(1, 5) * 0.5
+                end
+                local expected = {}
+                for k = 1, n do expected[k] = list[k] end
+                table.sort(expected, function(a, b)
+                  if rank[a] ~= rank[b] then return rank[a] < rank[b] end
+                  if waited[a] ~= waited[b] then return waited[a] < waited[b] end
+                  return a < b
+                end)
+                fusebox.sort(list, rank, waited)
+                for k = 1, n do
+                  assert(list[k] == expected[k], "round " .. round .. " place " .. k)
+                  assert(math.type(list[k]) == "integer", "an integer came back as a float")
+                end
+              end
+              local ok, message = pcall(fusebox.sort, { 1, 2 }, { [1] = 0 })
+              assert(not ok and message:find("key table 1 has no number for 2", 1, true), tostring(message))
+              return {}
+            end }
+            """, origin: "sort.lua")
+        let outcome = PolicyChain(scripts: [script]).allocate(hostileSite)
+        #expect(outcome.fallback == nil, "\(String(describing: outcome.fallback))")
     }
 }
 

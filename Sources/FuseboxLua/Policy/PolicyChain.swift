@@ -197,6 +197,15 @@ struct StageResult {
         }
         amps = collected
         if count > 1 {
+            // Most stages return well-formed limits: read them plainly, and only
+            // read them again as values when that fails, for the error message.
+            let start = reader.position
+            if let plain = reader.plainLimits(),
+               let checked = StageResult.checked(plain, chargerCount: snapshot.chargers.count) {
+                limits = checked
+                return
+            }
+            reader.position = start
             let list = reader.value()
             if list != .nil {
                 guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
@@ -205,6 +214,32 @@ struct StageResult {
                 }
             }
         }
+    }
+
+    /// The limits as constraints when every one of them is valid; nil otherwise
+    /// (`limit` then says what is wrong).
+    static func checked(_ plain: [TapeReader.PlainLimit], chargerCount: Int) -> [Constraint]? {
+        var out: [Constraint] = []
+        out.reserveCapacity(plain.count)
+        for (n, p) in plain.enumerated() {
+            guard let available = p.available, available.isFinite, p.members.count == p.weights.count else { return nil }
+            let unit: Constraint.Unit
+            switch p.unit {
+            case nil, "A": unit = .amps
+            case "W": unit = .watts
+            default: return nil
+            }
+            var members: [Int] = []
+            members.reserveCapacity(p.members.count)
+            for m in p.members {
+                guard m == m.rounded(), m >= 1, m <= Double(chargerCount) else { return nil }
+                members.append(Int(m) - 1)
+            }
+            for w in p.weights where !(w.isFinite && w >= 0) { return nil }
+            out.append(Constraint(name: p.name ?? "stage limit \(n + 1)", unit: unit, kind: .policy,
+                                  available: available, members: members, weights: p.weights))
+        }
+        return out
     }
 
     static func limit(_ v: LuaValue, n: Int, chargerCount: Int, garbage: (String) -> LuaError) throws(LuaError) -> Constraint {

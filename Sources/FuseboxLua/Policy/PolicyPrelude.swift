@@ -23,21 +23,14 @@ local fusebox = _G.fusebox or {}
 -- every charger in `list` fits at its minimum (with `fixed` already given).
 -- fusebox.fill_and_fits(site, order, opts) is fill with a second result: whether
 -- every charger of `order` was admitted (fits and fill in one pass).
+-- fusebox.sort(list, key1, ...) (Sources/CLuaShim/Sort.c) sorts a list of numbers
+-- in place by key1[v], then key2[v] (up to four tables of numbers), then v.
 
--- A limit on the EV power of some chargers (all eligible ones when `indices` is nil),
--- in the shape of site.limits; return it as a stage's second result to narrow the
--- budget of the stages after it, or add it with fusebox.add_limit.
-function fusebox.power_limit(site, name, watts, indices)
-  local members, weights = {}, {}
-  local chargers = site.chargers
-  local function add(i)
-    local c = chargers[i]
-    if c.eligible then members[#members + 1] = i; weights[#weights + 1] = c.volts end
-  end
-  if indices then for _, i in ipairs(indices) do add(i) end
-  else for i = 1, #chargers do add(i) end end
-  return { name = name, unit = "W", available = watts, members = members, weights = weights }
-end
+-- fusebox.power_limit(site, name, watts, indices) is native (Fill.c): a limit on
+-- the EV power of the eligible chargers among `indices` (all when nil), weighted
+-- by their volts, in the shape of site.limits; return it as a stage's second
+-- result to narrow the budget of the stages after it, or add it with
+-- fusebox.add_limit.
 
 -- Adds a limit to this stage's own view of the site (site.limits is this
 -- call's own table), so that fusebox.fill and fusebox.fits honour it.

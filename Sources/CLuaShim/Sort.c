@@ -1,0 +1,81 @@
+// fusebox.sort(list, key1 [, key2, key3, key4]): sorts `list` in place,
+// ascending by key1[v], then key2[v], ..., then by v itself, for a list of
+// numbers (charger indices) and tables of numeric keys. A Lua comparator
+// costs a call into the VM per comparison; policies sort a group of chargers
+// every cycle (priority: running cars first, then the longest waiting).
+
+#include "ShimInternal.h"
+
+#include <string.h>
+
+#define SORT_MAX_KEYS 4
+
+typedef struct {
+    double key[SORT_MAX_KEYS];
+    lua_Number value;
+    lua_Integer integer;     // the value as it was, when it was an integer
+    int is_integer;
+} sort_entry;
+
+static int entry_before(const sort_entry *a, const sort_entry *b, int keys) {
+    for (int k = 0; k < keys; k++) {
+        if (a->key[k] < b->key[k]) return 1;
+        if (a->key[k] > b->key[k]) return 0;
+    }
+    return a->value < b->value;
+}
+
+// Stable bottom-up merge sort; `tmp` holds n entries.
+static void merge_sort(sort_entry *a, sort_entry *tmp, int n, int keys) {
+    sort_entry *from = a, *to = tmp;
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n;
+            int hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) to[k++] = entry_before(&from[j], &from[i], keys) ? from[j++] : from[i++];
+            while (i < mid) to[k++] = from[i++];
+            while (j < hi) to[k++] = from[j++];
+        }
+        sort_entry *swap = from; from = to; to = swap;
+    }
+    if (from != a) memcpy(a, from, (size_t)n * sizeof(sort_entry));
+}
+
+int native_sort(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int keys = lua_gettop(L) - 1;
+    if (keys > SORT_MAX_KEYS) return luaL_error(L, "fusebox.sort: at most %d key tables, got %d", SORT_MAX_KEYS, keys);
+    for (int k = 0; k < keys; k++) luaL_checktype(L, 2 + k, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    if (n < 2) return 0;
+    if (n > (1 << 20)) return luaL_error(L, "fusebox.sort: list too long");
+    // Scratch in a userdata: counted against the memory ceiling, freed by the collector.
+    sort_entry *e = lua_newuserdatauv(L, (size_t)n * 2 * sizeof(sort_entry), 0);
+    for (lua_Integer j = 0; j < n; j++) {
+        int ok = 0;
+        lua_rawgeti(L, 1, j + 1);
+        e[j].value = lua_tonumberx(L, -1, &ok);
+        if (!ok || lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "fusebox.sort: list[%d] is not a number", (int)(j + 1));
+        e[j].is_integer = lua_isinteger(L, -1);
+        e[j].integer = e[j].is_integer ? lua_tointeger(L, -1) : 0;
+        for (int k = 0; k < keys; k++) {
+            lua_pushvalue(L, -1);
+            lua_rawget(L, 2 + k);
+            e[j].key[k] = lua_tonumberx(L, -1, &ok);
+            if (!ok || lua_type(L, -1) != LUA_TNUMBER) {
+                return luaL_error(L, "fusebox.sort: key table %d has no number for %s", k + 1,
+                                  luaL_tolstring(L, -2, NULL));
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    merge_sort(e, e + n, (int)n, keys);
+    for (lua_Integer j = 0; j < n; j++) {
+        if (e[j].is_integer) lua_pushinteger(L, e[j].integer);
+        else lua_pushnumber(L, e[j].value);
+        lua_rawseti(L, 1, j + 1);
+    }
+    return 0;
+}
