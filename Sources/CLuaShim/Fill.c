@@ -16,31 +16,22 @@
 
 typedef struct { double value; int index; } keyed;
 
-static int keyed_before(keyed x, keyed y) {
-    return x.value < y.value || (x.value == y.value && x.index < y.index);
+static int keyed_before(const keyed *x, const keyed *y) {
+    return x->value < y->value || (x->value == y->value && x->index < y->index);
 }
+
+FB_DEFINE_MERGE_SORT(merge_keyed, keyed, keyed_before)
 
 // Sorts by value, then index. The lists fill sorts (the admitted chargers'
 // minimums and maximums) are mostly in order already and hold few distinct
-// values, so it first looks whether there is anything to do; then a bottom-up
-// merge sort with `tmp` (n entries), without qsort's call per comparison.
+// values, so it first looks whether there is anything to do.
 static void sort_keyed(keyed *a, keyed *tmp, int n) {
-    int sorted = 1;
-    for (int i = 1; i < n && sorted; i++) sorted = !keyed_before(a[i], a[i - 1]);
-    if (sorted) return;
-    keyed *from = a, *to = tmp;
-    for (int width = 1; width < n; width *= 2) {
-        for (int lo = 0; lo < n; lo += 2 * width) {
-            int mid = lo + width < n ? lo + width : n;
-            int hi = lo + 2 * width < n ? lo + 2 * width : n;
-            int i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) to[k++] = keyed_before(from[j], from[i]) ? from[j++] : from[i++];
-            while (i < mid) to[k++] = from[i++];
-            while (j < hi) to[k++] = from[j++];
+    for (int i = 1; i < n; i++) {
+        if (keyed_before(&a[i], &a[i - 1])) {
+            merge_keyed(a, tmp, n);
+            return;
         }
-        keyed *swap = from; from = to; to = swap;
     }
-    if (from != a) memcpy(a, from, (size_t)n * sizeof(keyed));
 }
 
 static double number_field(lua_State *L, int table, const char *key, double fallback) {
@@ -476,13 +467,19 @@ static void push_fill_result(lua_State *L, const fill_state *f) {
     lua_remove(L, ids);
 }
 
-int native_fill(lua_State *L) {
+// Fills and pushes the result; returns whether every charger of the order was admitted.
+static int fill_and_push(lua_State *L) {
     fill_state f;
     fill_prepare(L, &f);
     int all_fit;
     fill_admit(L, 2, &f, &all_fit);
     fill_rise(&f);
     push_fill_result(L, &f);
+    return all_fit;
+}
+
+int native_fill(lua_State *L) {
+    fill_and_push(L);
     return 1;
 }
 
@@ -490,13 +487,7 @@ int native_fill(lua_State *L) {
 // of `order` was admitted, which is what fits(site, order) would have said.
 // One pass instead of two for policies that ask fits first (fair_share).
 int native_fill_and_fits(lua_State *L) {
-    fill_state f;
-    fill_prepare(L, &f);
-    int all_fit;
-    fill_admit(L, 2, &f, &all_fit);
-    fill_rise(&f);
-    push_fill_result(L, &f);
-    lua_pushboolean(L, all_fit);
+    lua_pushboolean(L, fill_and_push(L));
     return 2;
 }
 

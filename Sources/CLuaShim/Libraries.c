@@ -262,19 +262,17 @@ int sandbox_setup(lua_State *L) {
     lua_setfield(L, g, "log");
 
     // The host's primitives; the prelude adds the rest of `fusebox` in Lua.
+    static const luaL_Reg primitives[] = {
+        {"wanting", native_wanting},
+        {"fill", native_fill},
+        {"fits", native_fits},
+        {"fill_and_fits", native_fill_and_fits},
+        {"sort", native_sort},
+        {"power_limit", native_power_limit},
+        {NULL, NULL},
+    };
     lua_createtable(L, 0, 8);
-    lua_pushcfunction(L, native_fill);
-    lua_setfield(L, -2, "fill");
-    lua_pushcfunction(L, native_fits);
-    lua_setfield(L, -2, "fits");
-    lua_pushcfunction(L, native_wanting);
-    lua_setfield(L, -2, "wanting");
-    lua_pushcfunction(L, native_fill_and_fits);
-    lua_setfield(L, -2, "fill_and_fits");
-    lua_pushcfunction(L, native_sort);
-    lua_setfield(L, -2, "sort");
-    lua_pushcfunction(L, native_power_limit);
-    lua_setfield(L, -2, "power_limit");
+    luaL_setfuncs(L, primitives, 0);
     lua_setfield(L, g, "fusebox");
 
     lua_getfield(L, g, "string");

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>   // memcpy in FB_DEFINE_MERGE_SORT
 
 // Hook granularity while a budget holds; once it is spent the hook fires on
 // every instruction so that a `pcall` in the script cannot outrun it.
@@ -97,5 +98,25 @@ int native_fill_and_fits(lua_State *L);
 int native_power_limit(lua_State *L);
 // Sort.c
 int native_sort(lua_State *L);
+
+// A stable bottom-up merge sort of `type`, ordered by `before(a, b)` (two
+// pointers), with `tmp` holding n elements: one typed copy per element type,
+// so that no comparison goes through a function pointer as with qsort.
+#define FB_DEFINE_MERGE_SORT(name, type, before)                                      \
+    static void name(type *a, type *tmp, int n) {                                     \
+        type *from = a, *to = tmp;                                                    \
+        for (int width = 1; width < n; width *= 2) {                                  \
+            for (int lo = 0; lo < n; lo += 2 * width) {                               \
+                int mid = lo + width < n ? lo + width : n;                            \
+                int hi = lo + 2 * width < n ? lo + 2 * width : n;                     \
+                int i = lo, j = mid, k = lo;                                          \
+                while (i < mid && j < hi) to[k++] = before(&from[j], &from[i]) ? from[j++] : from[i++]; \
+                while (i < mid) to[k++] = from[i++];                                  \
+                while (j < hi) to[k++] = from[j++];                                   \
+            }                                                                         \
+            type *swap = from; from = to; to = swap;                                  \
+        }                                                                             \
+        if (from != a) memcpy(a, from, (size_t)n * sizeof(type));                     \
+    }
 
 #endif

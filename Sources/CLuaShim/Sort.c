@@ -17,30 +17,17 @@ typedef struct {
     int is_integer;
 } sort_entry;
 
-static int entry_before(const sort_entry *a, const sort_entry *b, int keys) {
-    for (int k = 0; k < keys; k++) {
+// Keys a call does not use are 0 for every entry, so comparing all of them is
+// the same as comparing the used ones.
+static int entry_before(const sort_entry *a, const sort_entry *b) {
+    for (int k = 0; k < SORT_MAX_KEYS; k++) {
         if (a->key[k] < b->key[k]) return 1;
         if (a->key[k] > b->key[k]) return 0;
     }
     return a->value < b->value;
 }
 
-// Stable bottom-up merge sort; `tmp` holds n entries.
-static void merge_sort(sort_entry *a, sort_entry *tmp, int n, int keys) {
-    sort_entry *from = a, *to = tmp;
-    for (int width = 1; width < n; width *= 2) {
-        for (int lo = 0; lo < n; lo += 2 * width) {
-            int mid = lo + width < n ? lo + width : n;
-            int hi = lo + 2 * width < n ? lo + 2 * width : n;
-            int i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) to[k++] = entry_before(&from[j], &from[i], keys) ? from[j++] : from[i++];
-            while (i < mid) to[k++] = from[i++];
-            while (j < hi) to[k++] = from[j++];
-        }
-        sort_entry *swap = from; from = to; to = swap;
-    }
-    if (from != a) memcpy(a, from, (size_t)n * sizeof(sort_entry));
-}
+FB_DEFINE_MERGE_SORT(merge_sort, sort_entry, entry_before)
 
 int native_sort(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -52,6 +39,7 @@ int native_sort(lua_State *L) {
     if (n > (1 << 20)) return luaL_error(L, "fusebox.sort: list too long");
     // Scratch in a userdata: counted against the memory ceiling, freed by the collector.
     sort_entry *e = lua_newuserdatauv(L, (size_t)n * 2 * sizeof(sort_entry), 0);
+    memset(e, 0, (size_t)n * sizeof(sort_entry));   // the unused keys
     for (lua_Integer j = 0; j < n; j++) {
         int ok = 0;
         lua_rawgeti(L, 1, j + 1);
@@ -71,7 +59,7 @@ int native_sort(lua_State *L) {
         }
         lua_pop(L, 1);
     }
-    merge_sort(e, e + n, (int)n, keys);
+    merge_sort(e, e + n, (int)n);
     for (lua_Integer j = 0; j < n; j++) {
         if (e[j].is_integer) lua_pushinteger(L, e[j].integer);
         else lua_pushnumber(L, e[j].value);
