@@ -60,15 +60,11 @@ return {
       end
     end
 
-    -- What the groups above have been given, and what is reserved for the
-    -- protected cars of the groups below, counts against each group's share.
-    local out = {}
-    local fixed = {}
-    for i, amps in pairs(reserved) do fixed[i] = amps end
-    for _, p in ipairs(levels) do
+    -- Each priority shares what the ones above it left; what is reserved for
+    -- the protected cars of the groups below counts against it (fill_in_turn).
+    local in_turn = {}
+    for k, p in ipairs(levels) do
       local group = groups[p]
-      -- This group's own reservations are released: it shares among itself.
-      for _, i in ipairs(group) do fixed[i] = nil end
       -- Running cars first, then the longest waiting (then by index).
       local rank, waited = {}, {}
       for _, i in ipairs(group) do
@@ -77,13 +73,9 @@ return {
         waited[i] = since[id] or now
       end
       fusebox.sort(group, rank, waited)
-      local share = fusebox.fill(site, group, { fixed = fixed, start_extra = extra })
-      for _, i in ipairs(group) do
-        local amps = share[chargers[i].id]
-        out[chargers[i].id] = amps
-        if amps > 0 then fixed[i] = amps end
-      end
+      in_turn[k] = group
     end
+    local out = fusebox.fill_in_turn(site, in_turn, { reserved = reserved, start_extra = extra })
 
     -- Remember who runs, since when, and who was stopped (for min_off).
     for _, c in ipairs(chargers) do

@@ -491,6 +491,52 @@ int native_fill_and_fits(lua_State *L) {
     return 2;
 }
 
+// fusebox.fill_in_turn(site, groups, opts): each group of `groups` (lists of
+// charger indices) shares, as fill does, what the groups before it left.
+// opts.reserved = { [i] = amps } counts against the limits until i's own group
+// is served; opts.start_extra and opts.upper as for fill. Returns
+// { [id] = amps } for every charger of every group. The same as one fill per
+// group with the amps given so far as `fixed`, in one pass over the site.
+int native_fill_in_turn(lua_State *L) {
+    fill_state f;
+    fill_prepare(L, &f);   // site (1), groups (2), opts (3); then 4, 5, 6
+    double *reserved = lua_newuserdatauv(L, (size_t)(f.n > 0 ? f.n : 1) * sizeof(double), 0);
+    memset(reserved, 0, (size_t)(f.n > 0 ? f.n : 1) * sizeof(double));
+    fill_read_map(L, 3, "reserved", &f, reserved, MAP_INTO);
+    for (int i = 0; i < f.n; i++) if (reserved[i] != 0) touch_used(&f, i, reserved[i]);
+    int count = (int)lua_rawlen(L, 2);
+    for (int g = 1; g <= count; g++) {
+        if (lua_rawgeti(L, 2, g) != LUA_TTABLE) return luaL_error(L, "fusebox.fill_in_turn: groups[%d] is not a list", g);
+        int group = lua_gettop(L);
+        int members = (int)lua_rawlen(L, group);
+        for (int j = 1; j <= members; j++) {   // this group's own reservations are released
+            lua_rawgeti(L, group, j);
+            int ok = 0;
+            lua_Integer i = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            if (ok && i >= 1 && i <= f.n && reserved[i - 1] != 0) {
+                touch_used(&f, (int)i - 1, -reserved[i - 1]);
+                reserved[i - 1] = 0;
+            }
+        }
+        memset(f.slope, 0, (size_t)f.nk * sizeof(double));
+        int all_fit;
+        fill_admit(L, group, &f, &all_fit);
+        fill_rise(&f);
+        // What this group got is fixed for the groups after it. (A rise ends
+        // with every charger frozen at its max or a limit; this holds it
+        // should a max ever be infinite.)
+        for (int x = 0; x < f.admitted_count; x++) {
+            int i = f.admitted[x];
+            f.flags[i] = (f.flags[i] & ~FLAG_RISING) | FLAG_FROZEN;
+        }
+        lua_settop(L, group - 1);
+    }
+    lua_settop(L, 6);
+    push_fill_result(L, &f);
+    return 1;
+}
+
 // fusebox.wanting(site): indices of the chargers that want current and may get
 // it (eligible, and occupied or charging). Reads through metamethods, as the
 // same loop in Lua would; native because every policy starts with it.

@@ -267,6 +267,7 @@ int sandbox_setup(lua_State *L) {
         {"fill", native_fill},
         {"fits", native_fits},
         {"fill_and_fits", native_fill_and_fits},
+        {"fill_in_turn", native_fill_in_turn},
         {"sort", native_sort},
         {"power_limit", native_power_limit},
         {NULL, NULL},

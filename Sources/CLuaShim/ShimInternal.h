@@ -96,6 +96,7 @@ int native_fits(lua_State *L);
 int native_wanting(lua_State *L);
 int native_fill_and_fits(lua_State *L);
 int native_power_limit(lua_State *L);
+int native_fill_in_turn(lua_State *L);
 // Sort.c
 int native_sort(lua_State *L);
 

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Shipped policies on random sites")
 struct PolicyPropertyTests {
-    @Test("the native fusebox.fill agrees with Swift's WaterFill; fill_and_fits with fill and fits", arguments: [1, 2, 3])
+    @Test("the native fusebox.fill agrees with Swift's WaterFill; fill_and_fits and fill_in_turn with fill", arguments: [1, 2, 3])
     func fillMatchesWaterFill(seed: Int) throws {
         let script = try PolicyScript(source: """
             return { allocate = function(site)
@@ -23,6 +23,41 @@ struct PolicyPropertyTests {
               for id, a in pairs(out) do assert(again[id] == a, "fill_and_fits shares otherwise than fill") end
               for id in pairs(again) do assert(out[id] ~= nil, "fill_and_fits gives more chargers than fill") end
               assert(all == fusebox.fits(site, order), "fill_and_fits disagrees with fits")
+
+              -- fill_in_turn against one fill per group, the amps so far fixed.
+              local groups, levels = {}, {}
+              for _, i in ipairs(order) do
+                local p = site.chargers[i].priority
+                if not groups[p] then groups[p] = {}; levels[#levels + 1] = p end
+                table.insert(groups[p], i)
+              end
+              table.sort(levels, function(a, b) return a > b end)
+              local in_turn, reserved = {}, {}
+              for k, p in ipairs(levels) do
+                in_turn[k] = groups[p]
+                if k > 1 then
+                  for n, i in ipairs(groups[p]) do
+                    if n % 3 == 1 then reserved[i] = site.chargers[i].min end
+                  end
+                end
+              end
+              local fixed, expected = {}, {}
+              for i, a in pairs(reserved) do fixed[i] = a end
+              for _, group in ipairs(in_turn) do
+                for _, i in ipairs(group) do fixed[i] = nil end
+                local share = fusebox.fill(site, group, { fixed = fixed })
+                for _, i in ipairs(group) do
+                  local a = share[site.chargers[i].id]
+                  expected[site.chargers[i].id] = a
+                  if a > 0 then fixed[i] = a end
+                end
+              end
+              local turned = fusebox.fill_in_turn(site, in_turn, { reserved = reserved })
+              for id, a in pairs(expected) do
+                assert(turned[id] and math.abs(turned[id] - a) < 1e-6,
+                       "fill_in_turn gives " .. id .. " " .. tostring(turned[id]) .. " where one fill per group gives " .. a)
+              end
+              for id in pairs(turned) do assert(expected[id] ~= nil, "fill_in_turn gives more chargers") end
               return out
             end }
             """, origin: "fill_probe.lua")

@@ -23,6 +23,9 @@ local fusebox = _G.fusebox or {}
 -- every charger in `list` fits at its minimum (with `fixed` already given).
 -- fusebox.fill_and_fits(site, order, opts) is fill with a second result: whether
 -- every charger of `order` was admitted (fits and fill in one pass).
+-- fusebox.fill_in_turn(site, groups, opts): each group (a list of indices) shares
+-- what the groups before it left; opts.reserved = { [i] = amps } counts until
+-- i's own group is served.
 -- fusebox.sort(list, key1, ...) (Sources/CLuaShim/Sort.c) sorts a list of numbers
 -- in place by key1[v], then key2[v] (up to four tables of numbers), then v.
 
