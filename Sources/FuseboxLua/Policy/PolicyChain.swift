@@ -197,74 +197,62 @@ struct StageResult {
         }
         amps = collected
         if count > 1 {
-            // Most stages return well-formed limits: read them plainly, and only
-            // read them again as values when that fails, for the error message.
+            // Most stages return plain limits (lists of numbers): read them
+            // without building values; anything else is read as values.
+            let chargerCount = snapshot.chargers.count
             let start = reader.position
-            if let plain = reader.plainLimits(),
-               let checked = StageResult.checked(plain, chargerCount: snapshot.chargers.count) {
-                limits = checked
+            if let plain = reader.plainLimits() {
+                for (n, p) in plain.enumerated() {
+                    limits.append(try StageResult.limit(p, n: n + 1, chargerCount: chargerCount, garbage: garbage) { member, i in
+                        let v = member ? p.members[i] : p.weights[i]
+                        return v == v.rounded() && abs(v) < 1e15 ? "\(Int(v))" : "\(v)"
+                    })
+                }
                 return
             }
             reader.position = start
             let list = reader.value()
             if list != .nil {
                 guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
-                for (n, limit) in list.sequence.enumerated() {
-                    limits.append(try StageResult.limit(limit, n: n + 1, chargerCount: snapshot.chargers.count, garbage: garbage))
+                for (n, v) in list.sequence.enumerated() {
+                    let members = v["members"].sequence
+                    let weights = v["weights"].sequence
+                    // Not a number: NaN, which fails the check below, named as it was.
+                    let p = TapeReader.PlainLimit(name: v["name"].string, unit: v["unit"].string, available: v["available"].number,
+                                                  members: members.map { $0.number ?? .nan },
+                                                  weights: weights.map { $0.number ?? .nan })
+                    limits.append(try StageResult.limit(p, n: n + 1, chargerCount: chargerCount, garbage: garbage) { member, i in
+                        (member ? members[i] : weights[i]).brief
+                    })
                 }
             }
         }
     }
 
-    /// The limits as constraints when every one of them is valid; nil otherwise
-    /// (`limit` then says what is wrong).
-    static func checked(_ plain: [TapeReader.PlainLimit], chargerCount: Int) -> [Constraint]? {
-        var out: [Constraint] = []
-        out.reserveCapacity(plain.count)
-        for (n, p) in plain.enumerated() {
-            guard let available = p.available, available.isFinite, p.members.count == p.weights.count else { return nil }
-            let unit: Constraint.Unit
-            switch p.unit {
-            case nil, "A": unit = .amps
-            case "W": unit = .watts
-            default: return nil
-            }
-            var members: [Int] = []
-            members.reserveCapacity(p.members.count)
-            for m in p.members {
-                guard m == m.rounded(), m >= 1, m <= Double(chargerCount) else { return nil }
-                members.append(Int(m) - 1)
-            }
-            for w in p.weights where !(w.isFinite && w >= 0) { return nil }
-            out.append(Constraint(name: p.name ?? "stage limit \(n + 1)", unit: unit, kind: .policy,
-                                  available: available, members: members, weights: p.weights))
-        }
-        return out
-    }
-
-    static func limit(_ v: LuaValue, n: Int, chargerCount: Int, garbage: (String) -> LuaError) throws(LuaError) -> Constraint {
-        let name = v["name"].string ?? "stage limit \(n)"
-        guard let available = v["available"].number, available.isFinite else {
+    /// Checks one limit a stage returned and makes it a constraint. `shown`
+    /// says how entry `i` of its members (or weights) looked, for the error.
+    static func limit(_ p: TapeReader.PlainLimit, n: Int, chargerCount: Int, garbage: (String) -> LuaError,
+                      shown: (_ member: Bool, _ i: Int) -> String) throws(LuaError) -> Constraint {
+        let name = p.name ?? "stage limit \(n)"
+        guard let available = p.available, available.isFinite else {
             throw garbage("limit \(n) (\(name)): 'available' must be a finite number")
         }
-        let unit = Constraint.Unit(rawValue: v["unit"].string ?? "A") ?? .amps
-        let members = v["members"].sequence
-        let weights = v["weights"].sequence
-        guard members.count == weights.count else {
+        let unit = Constraint.Unit(rawValue: p.unit ?? "A") ?? .amps
+        guard p.members.count == p.weights.count else {
             throw garbage("limit \(n) (\(name)): members and weights differ in length")
         }
-        var m: [Int] = []
-        var w: [Double] = []
-        for (i, member) in members.enumerated() {
-            guard let index = member.number, index == index.rounded(), index >= 1, index <= Double(chargerCount) else {
-                throw garbage("limit \(n) (\(name)): member \(member.brief) is not a charger index 1...\(chargerCount)")
+        var members: [Int] = []
+        members.reserveCapacity(p.members.count)
+        for (i, index) in p.members.enumerated() {
+            guard index == index.rounded(), index >= 1, index <= Double(chargerCount) else {
+                throw garbage("limit \(n) (\(name)): member \(shown(true, i)) is not a charger index 1...\(chargerCount)")
             }
-            guard let weight = weights[i].number, weight.isFinite, weight >= 0 else {
-                throw garbage("limit \(n) (\(name)): weight \(weights[i].brief) must be a number >= 0")
+            let weight = p.weights[i]
+            guard weight.isFinite, weight >= 0 else {
+                throw garbage("limit \(n) (\(name)): weight \(shown(false, i)) must be a number >= 0")
             }
-            m.append(Int(index) - 1)
-            w.append(weight)
+            members.append(Int(index) - 1)
         }
-        return Constraint(name: name, unit: unit, kind: .policy, available: available, members: m, weights: w)
+        return Constraint(name: name, unit: unit, kind: .policy, available: available, members: members, weights: p.weights)
     }
 }
