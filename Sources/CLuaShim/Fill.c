@@ -193,11 +193,10 @@ static fill_static_header *build_static(lua_State *L, fill_state *f, int limits,
         }
     }
     lua_pop(L, 1);
+    // Weights: the base's are copied (its caller has read those in watts for
+    // this call already); the added limits' are read.
     for (int t = 0; t < base_nnz; t++) f->touch_w[f->touch_of[t]] = f->limit_weight[t];
-    // Weights: the base's fixed ones are copied; those in watts follow the
-    // voltage and are read again, as are all of the added limits'.
-    for (int k = 0; k < nk; k++) {
-        if (k < base_nk && !f->watts[k]) continue;
+    for (int k = base_nk; k < nk; k++) {
         lua_rawgeti(L, limits, k + 1);
         fill_read_weights(L, lua_gettop(L), k, f);
         lua_pop(L, 1);

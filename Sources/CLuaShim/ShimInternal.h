@@ -90,7 +90,8 @@ void push_details_block(lua_State *L, reader *r);
 void set_details_metatable(lua_State *L, int table);
 void put(writer *w, const void *bytes, size_t n);
 
-// Fill.c: fusebox.fill and fusebox.fits.
+// Fill.c: the native part of `fusebox` (fill, fits, fill_and_fits,
+// fill_in_turn, wanting, power_limit).
 int native_fill(lua_State *L);
 int native_fits(lua_State *L);
 int native_wanting(lua_State *L);

@@ -275,6 +275,43 @@ void put(writer *w, const void *bytes, size_t n) {
 
 static void put_tag(writer *w, uint8_t tag) { put(w, &tag, 1); }
 
+// Writes the charger key for the string key on top of the stack when the
+// table at `keys` ({ [charger id] = index }) has it; returns whether it did.
+static int put_charger_key(lua_State *L, int keys, writer *w) {
+    if (lua_type(L, -1) != LUA_TSTRING) return 0;
+    lua_pushvalue(L, -1);
+    int found = 0;
+    if (lua_rawget(L, keys) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+        lua_Integer i = lua_tointeger(L, -1);
+        if (i >= 0 && i <= UINT32_MAX) {
+            uint32_t index = (uint32_t)i;
+            put_tag(w, FB_TAPE_CHARGER); put(w, &index, 4);
+            found = 1;
+        }
+    }
+    lua_pop(L, 1);
+    return found;
+}
+
+// A table's entries; with `keys` (a stack index, 0 for none) its string keys
+// that are charger ids go as FB_TAPE_CHARGER.
+static void encode_table(lua_State *L, int idx, writer *w, int depth, int keys) {
+    if (depth > FB_MAX_DEPTH) { w->failed = 1; w->why = "result nested deeper than 48 tables (a cycle?)"; return; }
+    if (!lua_checkstack(L, 4)) { w->failed = 1; w->why = "result too deep for the stack"; return; }
+    uint32_t zero = 0;
+    put_tag(w, FB_TAPE_TABLE); put(w, &zero, 4); put(w, &zero, 4);
+    lua_pushnil(L);
+    while (!w->failed && lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        if (!(keys && put_charger_key(L, keys, w))) encode_value(L, -1, w, depth + 1);
+        lua_pop(L, 1);
+        encode_value(L, -1, w, depth + 1);
+        lua_pop(L, 1);
+    }
+    if (w->failed) return;   // the stack is reset by the caller
+    put_tag(w, FB_TAPE_END);
+}
+
 void encode_value(lua_State *L, int idx, writer *w, int depth) {
     idx = lua_absindex(L, idx);
     switch (lua_type(L, idx)) {
@@ -291,21 +328,7 @@ void encode_value(lua_State *L, int idx, writer *w, int depth) {
             put_tag(w, FB_TAPE_STRING); put(w, &n, 4); put(w, s, len);
             break;
         }
-        case LUA_TTABLE: {
-            if (depth > FB_MAX_DEPTH) { w->failed = 1; w->why = "result nested deeper than 48 tables (a cycle?)"; return; }
-            if (!lua_checkstack(L, 3)) { w->failed = 1; w->why = "result too deep for the stack"; return; }
-            uint32_t zero = 0;
-            put_tag(w, FB_TAPE_TABLE); put(w, &zero, 4); put(w, &zero, 4);
-            lua_pushnil(L);
-            while (!w->failed && lua_next(L, idx)) {
-                encode_value(L, -2, w, depth + 1);
-                encode_value(L, -1, w, depth + 1);
-                lua_pop(L, 1);
-            }
-            if (w->failed) return;   // the stack is reset by the caller
-            put_tag(w, FB_TAPE_END);
-            break;
-        }
+        case LUA_TTABLE: encode_table(L, idx, w, depth, 0); break;
         default: {
             const char *name = lua_typename(L, lua_type(L, idx));
             uint32_t n = (uint32_t)strlen(name);
@@ -319,31 +342,6 @@ void encode_value(lua_State *L, int idx, writer *w, int depth) {
 void encode_keyed(lua_State *L, int idx, int keys, writer *w) {
     idx = lua_absindex(L, idx);
     keys = lua_absindex(L, keys);
-    if (lua_type(L, idx) != LUA_TTABLE || lua_type(L, keys) != LUA_TTABLE || !lua_checkstack(L, 4)) {
-        encode_value(L, idx, w, 0);
-        return;
-    }
-    uint32_t zero = 0;
-    put_tag(w, FB_TAPE_TABLE); put(w, &zero, 4); put(w, &zero, 4);
-    lua_pushnil(L);
-    while (!w->failed && lua_next(L, idx)) {
-        int found = 0;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            lua_pushvalue(L, -2);
-            if (lua_rawget(L, keys) == LUA_TNUMBER && lua_isinteger(L, -1)) {
-                lua_Integer i = lua_tointeger(L, -1);
-                if (i >= 0 && i <= UINT32_MAX) {
-                    uint32_t index = (uint32_t)i;
-                    put_tag(w, FB_TAPE_CHARGER); put(w, &index, 4);
-                    found = 1;
-                }
-            }
-            lua_pop(L, 1);
-        }
-        if (!found) encode_value(L, -2, w, 1);
-        encode_value(L, -1, w, 1);
-        lua_pop(L, 1);
-    }
-    if (w->failed) return;
-    put_tag(w, FB_TAPE_END);
+    if (lua_type(L, idx) == LUA_TTABLE && lua_type(L, keys) == LUA_TTABLE) encode_table(L, idx, w, 0, keys);
+    else encode_value(L, idx, w, 0);
 }

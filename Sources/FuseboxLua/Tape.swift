@@ -106,9 +106,6 @@ public struct TapeWriter: ~Copyable {
             length += utf8.count
         }
     }
-    public mutating func optionalNumber(_ d: Double?) {
-        if let d { number(d) } else { nilValue() }
-    }
 
     /// Opens a table; write key, value, key, value ... then `endTable()`.
     public mutating func beginTable(arrayCount: Int = 0, fieldCount: Int = 0) {
@@ -246,7 +243,7 @@ struct TapeReader {
 
     /// A key of a `{ [charger] = amps }` result: the charger's index when the
     /// shim found the id among the site's (FB_TAPE_CHARGER), else the string.
-    enum ChargerKey {
+    enum ChargerKey: Equatable {
         case index(Int)
         case id(String)
         /// Any other key (in the entry that stopped the reading).
