@@ -1,8 +1,7 @@
-/// Lua loaded into every policy's state before the policy itself: the global
-/// `fusebox` table with the sharing math that the shipped policies use and that
-/// site policies may use (docs/policies.md). It is plain Lua in the policy's own
-/// sandbox, so a policy can read it, and it costs no crossing into Swift.
-/// `fusebox.fill` is the same algorithm as the native `WaterFill`.
+/// Lua loaded into every policy's state before the policy itself: the rest of
+/// the global `fusebox` table, whose sharing math (fill, fits, wanting, ...) the
+/// shim puts there natively (docs/policies.md). What is here is plain Lua in
+/// the policy's own sandbox; the comments list the native part.
 enum PolicyPrelude {
     static let chunkname = "fusebox_prelude.lua"
     static let source = #"""

@@ -46,8 +46,9 @@ struct SiteTable {
         let d = rippleSlot + 1
         enum Table: Int { case site, chargers, limits, grid, current, voltage, power, available, pv, count }
         func slot(_ table: Table) -> Int { d + table.rawValue }
-        func chargerTable(_ i: Int) -> Int { d + Table.count.rawValue + 2 * i }
-        func limitTable(_ k: Int) -> Int { d + Table.count.rawValue + 2 * n + 2 * k }
+        func chargerTable(_ i: Int) -> Int { d + Table.count.rawValue + i }
+        // A limit's table, and its list of weights when they are in watts.
+        func limitTable(_ k: Int) -> Int { d + Table.count.rawValue + n + 2 * k }
 
         if !reuse {
             t.resetCache()
@@ -192,8 +193,8 @@ struct SiteTable {
 enum SiteSymbol: Int, CaseIterable {
     case time = 1, stage, last_stage, structure, structure_limits, ripple, ripple_power, ripple_group
     case available, power_available, grid, current, voltage, power, pv, surplus, chargers
-    case __index, id, index, phases, min, priority, status, max, setpoint, session_energy
-    case connected_for, responding, eligible, volts, limits, name, unit, members, weights, config
+    case __index, id, index, phases, min, priority, status, max, eligible, volts
+    case limits, name, unit, members, weights, config
 
     /// All symbols in order: the field names, then the status words, then the ripple modes.
     static let names: [String] = allCases.map { "\($0)" }
