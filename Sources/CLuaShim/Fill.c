@@ -298,9 +298,11 @@ static void fill_read(lua_State *L, int site, fill_state *f) {
         f->available[k] = lua_istable(L, -1) ? number_field(L, lua_gettop(L), "available", 0) : 0;
         lua_pop(L, 1);
     }
+    const details_block *details = current_details(L);
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, chargers, i + 1);
-        f->upper[i] = lua_istable(L, -1) ? number_field(L, lua_gettop(L), "max", 0) : 0;
+        const fb_charger_details *d = proxy_details(L, -1, details);
+        f->upper[i] = d ? d->max : lua_istable(L, -1) ? number_field(L, lua_gettop(L), "max", 0) : 0;
         lua_pop(L, 1);
     }
     // Leave exactly: static block, scratch block, site.chargers.
@@ -537,8 +539,9 @@ int native_fill_in_turn(lua_State *L) {
 }
 
 // fusebox.wanting(site): indices of the chargers that want current and may get
-// it (eligible, and occupied or charging). Reads through metamethods, as the
-// same loop in Lua would; native because every policy starts with it.
+// it (eligible, and occupied or charging). Reads what the same loop in Lua
+// would (through metamethods unless the charger is an empty proxy); native
+// because every policy starts with it.
 int native_wanting(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
@@ -548,13 +551,20 @@ int native_wanting(lua_State *L) {
     lua_pushliteral(L, "occupied");
     lua_createtable(L, n > 0 && n < (1 << 20) ? (int)n : 0, 0);
     lua_Integer count = 0;
+    const details_block *details = current_details(L);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 2, i);
-        lua_getfield(L, 6, "eligible");
-        int wants = lua_toboolean(L, -1);
-        if (wants) {
-            lua_getfield(L, 6, "status");
-            wants = lua_rawequal(L, -1, 3) || lua_rawequal(L, -1, 4);
+        const fb_charger_details *d = proxy_details(L, 6, details);
+        int wants;
+        if (d) {
+            wants = d->eligible && (d->status == FB_CHARGER_CHARGING || d->status == FB_CHARGER_OCCUPIED);
+        } else {
+            lua_getfield(L, 6, "eligible");
+            wants = lua_toboolean(L, -1);
+            if (wants) {
+                lua_getfield(L, 6, "status");
+                wants = lua_rawequal(L, -1, 3) || lua_rawequal(L, -1, 4);
+            }
         }
         lua_settop(L, 5);
         if (wants) {
@@ -567,8 +577,8 @@ int native_wanting(lua_State *L) {
 
 // fusebox.power_limit(site, name, watts, indices): a limit on the EV power of
 // the eligible chargers among `indices` (all when nil), each weighted by its
-// volts, in the shape of site.limits. As the same loop in Lua: fields through
-// metamethods, `indices` read as ipairs would.
+// volts, in the shape of site.limits. As the same loop in Lua: fields as a
+// script reads them (see native_wanting), `indices` read as ipairs would.
 int native_power_limit(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 4);
@@ -585,6 +595,7 @@ int native_power_limit(lua_State *L) {
     lua_createtable(L, n > 0 && n < (1 << 20) ? (int)n : 0, 0);   // 7: members
     lua_createtable(L, n > 0 && n < (1 << 20) ? (int)n : 0, 0);   // 8: weights
     lua_Integer count = 0;
+    const details_block *details = current_details(L);
     for (lua_Integer j = 1; all ? j <= n : 1; j++) {
         if (all) {
             lua_geti(L, 5, j);
@@ -592,13 +603,14 @@ int native_power_limit(lua_State *L) {
             if (lua_geti(L, 4, j) == LUA_TNIL) break;
             lua_gettable(L, 5);                     // chargers[indices[j]]
         }
-        lua_getfield(L, -1, "eligible");
-        if (lua_toboolean(L, -1)) {
+        const fb_charger_details *d = proxy_details(L, -1, details);
+        if (d ? d->eligible : (lua_getfield(L, -1, "eligible"), lua_toboolean(L, -1))) {
             count++;
             if (all) lua_pushinteger(L, j);
             else lua_geti(L, 4, j);
             lua_rawseti(L, 7, count);
-            lua_getfield(L, -2, "volts");
+            if (d) lua_pushnumber(L, d->volts);
+            else lua_getfield(L, 9, "volts");
             lua_rawseti(L, 8, count);
         }
         lua_settop(L, 8);

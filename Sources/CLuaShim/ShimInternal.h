@@ -85,9 +85,22 @@ void encode_keyed(lua_State *L, int idx, int keys, writer *w);
 void push_charger_keys(lua_State *L);
 void push_cached(lua_State *L, lua_Integer slot);
 
-// Details.c: charger details read on demand (FB_TAPE_DETAILS, FB_TAPE_DETAILED).
+// Details.c: a charger's fields of this cycle, read on demand (FB_TAPE_DETAILS,
+// FB_TAPE_DETAILED), and the proxies in site.chargers.
+typedef struct {
+    uint32_t count;
+    fb_charger_details records[];
+} details_block;
 void push_details_block(lua_State *L, reader *r);
 void set_details_metatable(lua_State *L, int table);
+void mark_if_proxy(lua_State *L, int meta);
+// For the native helpers: this cycle's block, or NULL; it lives until the
+// next call's tape.
+const details_block *current_details(lua_State *L);
+// The record behind the table at `idx` when it is an empty proxy of the host,
+// which is what a script reading its fields would see; else NULL (then the
+// helpers read through metamethods, as a script would).
+const fb_charger_details *proxy_details(lua_State *L, int idx, const details_block *b);
 void put(writer *w, const void *bytes, size_t n);
 
 // Fill.c: the native part of `fusebox` (fill, fits, fill_and_fits,

@@ -99,14 +99,23 @@ static int note_new_field(lua_State *L) {
     return 0;
 }
 
-// Gives the metatable on top of the stack a __newindex of note_new_field, once.
-static void watch_new_fields(lua_State *L) {
+// Makes the metatable on top of the stack one of the host's, once: a
+// __newindex of note_new_field, protected from getmetatable and setmetatable
+// (else a script could reach the static table behind __index and change it for
+// every later cycle, or give the metatable to a table of its own), and, for a
+// charger's, a proxy's (Details.c).
+static void adopt_metatable(lua_State *L) {
     lua_pushliteral(L, "__newindex");
     if (lua_rawget(L, -2) == LUA_TNIL) {
         lua_pop(L, 1);
+        int meta = lua_gettop(L);
         lua_pushliteral(L, "__newindex");
         lua_pushcfunction(L, note_new_field);
-        lua_rawset(L, -3);
+        lua_rawset(L, meta);
+        lua_pushliteral(L, "__metatable");
+        lua_pushboolean(L, 0);
+        lua_rawset(L, meta);
+        mark_if_proxy(L, meta);
     } else {
         lua_pop(L, 1);
     }
@@ -250,7 +259,7 @@ int push_value(lua_State *L, reader *r, int depth) {
             push_value(L, r, depth);
             if (meta && lua_istable(L, -1)) {
                 if (lua_rawgeti(L, cache, (lua_Integer)meta) == LUA_TTABLE) {
-                    watch_new_fields(L);
+                    adopt_metatable(L);
                     lua_setmetatable(L, -2);
                 } else {
                     lua_pop(L, 1);

@@ -131,7 +131,7 @@ struct FreshSiteTests {
               assert(c.scribble == nil, "a field added last cycle is still there")
               assert(c.min == 6, "min shadowed last cycle is still shadowed: " .. tostring(c.min))
               assert(c.id == "p01" and c.phases[1] == 1, "the charger lost its static fields")
-              assert(getmetatable(site.chargers[2]) ~= nil, "a metatable removed last cycle is still gone")
+              assert(getmetatable(site.chargers[2]) == false, "a charger's metatable is not protected")
               assert(site.chargers[1].id == "p01" and site.chargers[3].id == "p03", "the order sorted last cycle stuck")
               assert(#site.limits == site.structure_limits, "a limit added last cycle is still there")
               assert(site.grid.current[1] == site.time, "the grid table did not follow the new reading")
@@ -154,7 +154,7 @@ struct FreshSiteTests {
               c.current.x = 1
               site.grid.current.y = 2
               table.sort(site.chargers, function(a, b) return a.index > b.index end)
-              setmetatable(site.chargers[2], nil)
+              assert(not pcall(setmetatable, site.chargers[2], nil), "a charger's metatable could be changed")
               fusebox.add_limit(site, fusebox.power_limit(site, "mine", 1e9))
               site.grid.current[1] = -1
               return {}
@@ -215,15 +215,48 @@ extension ReusedTableTests {
                 else for i = 1, #site.chargers do add(i) end end
                 return { name = name, unit = "W", available = watts, members = members, weights = weights }
               end
-              local some = { #site.chargers, 1, 2 }
-              for _, indices in ipairs({ false, some }) do
-                local native = fusebox.power_limit(site, "p", 1234.5, indices or nil)
-                local lua = lua_power_limit("p", 1234.5, indices or nil)
-                assert(native.name == lua.name and native.unit == lua.unit and native.available == lua.available)
-                assert(#native.members == #lua.members and #native.weights == #lua.weights, "power_limit: lengths")
-                for k = 1, #lua.members do
-                  assert(native.members[k] == lua.members[k] and native.weights[k] == lua.weights[k], "power_limit: entry " .. k)
+              local function lua_wanting()
+                local out = {}
+                for i, c in ipairs(site.chargers) do
+                  if c.eligible and (c.status == "charging" or c.status == "occupied") then out[#out + 1] = i end
                 end
+                return out
+              end
+              -- The native helpers read the chargers' fields as a script does,
+              -- also after a script changed them (then through metamethods).
+              local function compare_natives(when)
+                local native, lua = fusebox.wanting(site), lua_wanting()
+                assert(#native == #lua, when .. ": wanting: lengths")
+                for k = 1, #lua do assert(native[k] == lua[k], when .. ": wanting: entry " .. k) end
+                local some = { #site.chargers, 1, 2 }
+                for _, indices in ipairs({ false, some }) do
+                  local native = fusebox.power_limit(site, "p", 1234.5, indices or nil)
+                  local lua = lua_power_limit("p", 1234.5, indices or nil)
+                  assert(native.name == lua.name and native.unit == lua.unit and native.available == lua.available)
+                  assert(#native.members == #lua.members and #native.weights == #lua.weights, when .. ": power_limit: lengths")
+                  for k = 1, #lua.members do
+                    assert(native.members[k] == lua.members[k] and native.weights[k] == lua.weights[k],
+                           when .. ": power_limit: entry " .. k)
+                  end
+                end
+                -- fill caps each charger at its max as the script reads it.
+                local all = {}
+                for i = 1, #site.chargers do all[i] = i end
+                local share = fusebox.fill(site, all, { upper = nil })
+                for _, c in ipairs(site.chargers) do
+                  assert(share[c.id] <= c.max, when .. ": fill gave " .. c.id .. " more than its max")
+                end
+              end
+              compare_natives("as sent")
+              for i, c in ipairs(site.chargers) do
+                -- pairs lists every field, as read.
+                local listed, count = {}, 0
+                for k, v in pairs(c) do listed[k] = v; count = count + 1 end
+                for _, k in ipairs({ "id", "index", "phases", "min", "priority", "status", "max", "eligible", "volts",
+                                     "current", "setpoint", "session_energy", "connected_for", "responding" }) do
+                  assert(rawequal(listed[k], c[k]), "pairs: " .. k .. " is " .. tostring(listed[k]) .. ", read " .. tostring(c[k]))
+                end
+                assert(count == (c.setpoint == nil and 13 or 14), "pairs listed " .. count .. " fields")
               end
               for i, c in ipairs(site.chargers) do
                 local current = {}
@@ -238,7 +271,11 @@ extension ReusedTableTests {
                 c.current[5] = 1
                 c.setpoint = -1
                 c.responding = "scribbled"
+                if i % 3 == 1 then c.eligible = not c.eligible end
+                if i % 3 == 2 then c.status = c.status == "charging" and "free" or "occupied"; c.volts = 1 end
+                if i % 4 == 0 then c.max = c.min + 1 end
               end
+              compare_natives("scribbled")
               site.memory.seen = seen
               return {}
             end }

@@ -79,8 +79,9 @@ enum {
     // of a call found there is sent as its index, so that the host neither
     // copies nor hashes the ids of a `{ [id] = amps }` result.
     FB_TAPE_CHARGER = 'c',   ///< u32 index of a charger (results only)
-    // Charger details: what policies seldom read (fb_charger_details) crosses
-    // for all chargers in one block and becomes fields only when a script asks.
+    // Charger details: what changes from cycle to cycle (fb_charger_details)
+    // crosses for all chargers in one block and becomes fields only when a
+    // script asks; the native helpers read the block itself.
     FB_TAPE_DETAILS = 'B',   ///< u32 count, that many fb_charger_details: the block (a userdata),
                              ///< to be kept in cache slot FB_SLOT_CHARGER_DETAILS with DEFINE
     FB_TAPE_DETAILED = 'M',  ///< the next value, a table with `index` (1-based), answers the
@@ -90,14 +91,25 @@ enum {
 /// The cache slots of the charger keys (FB_TAPE_CHARGER) and of the details block.
 enum { FB_SLOT_CHARGER_KEYS = 0, FB_SLOT_CHARGER_DETAILS = 0x7FFFFFFF };
 
-/// One charger's details (FB_TAPE_DETAILS), as a policy reads them:
-/// `current` (a list of `current_count` values), `setpoint` (nil when NaN),
-/// `session_energy`, `connected_for`, `responding` (a boolean).
+/// A charger's status in fb_charger_details; a policy reads it as the word.
+typedef enum {
+    FB_CHARGER_FREE = 0, FB_CHARGER_OCCUPIED, FB_CHARGER_CHARGING, FB_CHARGER_DISCHARGING, FB_CHARGER_UNAVAILABLE,
+    FB_CHARGER_STATUS_COUNT
+} fb_charger_status;
+
+/// One charger's fields that change from cycle to cycle (FB_TAPE_DETAILS), as a
+/// policy reads them: `status` (the word of fb_charger_status), `max`, `eligible` (a
+/// boolean), `volts`, `current` (a list of `current_count` values), `setpoint`
+/// (nil when NaN), `session_energy`, `connected_for`, `responding` (a boolean).
 typedef struct {
+    double max;
+    double volts;
     double current[3];
     double setpoint;
     double session_energy;
     double connected_for;
+    int32_t status;
+    int32_t eligible;
     int32_t current_count;
     int32_t responding;
 } fb_charger_details;

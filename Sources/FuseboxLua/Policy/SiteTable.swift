@@ -6,8 +6,10 @@ import FuseboxCore
 /// What only changes with the site's configuration (a charger's id, phases, min
 /// and priority; a limit's name, unit and members) is sent once and kept in the
 /// stage's own Lua state, where the fresh tables reach it through `__index`.
-/// A charger's measured current, setpoint, energy, time and whether it answers
-/// go in one block per cycle, read only when a script asks (`details`).
+/// What a charger reports each cycle (status, max, whether it may get current,
+/// volts, measured current, setpoint, energy, time, whether it answers) goes in
+/// one block per cycle, read only when a script asks (`details`); the charger
+/// tables themselves are empty proxies, made once per configuration.
 /// That keeps a 100-charger cycle to about a thousand values on the tape.
 struct SiteTable {
     var snapshot: SiteSnapshot
@@ -95,12 +97,16 @@ struct SiteTable {
             for i in 0..<n { t.key(chargers[i].id); t.integer(i) }
             t.endTable()
         }
-        // What policies seldom read, in one block that the shim turns into
-        // fields only when asked (Details.c).
+        // What changes from cycle to cycle, in one block that the shim turns
+        // into fields only when asked (Details.c).
         t.define(slot: chargerDetailsSlot)
         t.details(count: n) { i in
             let current = chargers[i].current
             var d = fb_charger_details()
+            d.status = chargers[i].status.detailsCode
+            d.max = maxima[i]
+            d.eligible = budget.eligible[i] ? 1 : 0
+            d.volts = volts[i]
             let k = min(current.count, 3)
             if k > 0 { d.current.0 = current[0] }
             if k > 1 { d.current.1 = current[1] }
@@ -132,12 +138,9 @@ struct SiteTable {
                 t.endTable()
                 t.endTable()
             }
+            // The proxy: empty, and checked to be so, every cycle.
             t.update(slot: chargerTable(i), metatable: chargerSlot(i))
-            t.beginTable(fieldCount: 4)
-            t.key(.status); t.symbol(SiteSymbol.number(of: chargers[i].status))
-            t.key(SiteSymbol.max); t.number(maxima[i])
-            t.key(.eligible); t.bool(budget.eligible[i])
-            t.key(.volts); t.number(volts[i])
+            t.beginTable(fieldCount: 0)
             t.endTable()
         }
         t.endTable()
@@ -193,22 +196,15 @@ struct SiteTable {
 enum SiteSymbol: Int, CaseIterable {
     case time = 1, stage, last_stage, structure, structure_limits, ripple, ripple_power, ripple_group
     case available, power_available, grid, current, voltage, power, pv, surplus, chargers
-    case __index, id, index, phases, min, priority, status, max, eligible, volts
+    case __index, id, index, phases, min, priority
     case limits, name, unit, members, weights, config
 
-    /// All symbols in order: the field names, then the status words, then the ripple modes.
-    static let names: [String] = allCases.map { "\($0)" }
-        + ChargerStatus.allCases.map(\.rawValue) + RippleMode.allCases.map(\.rawValue)
+    /// All symbols in order: the field names, then the ripple modes.
+    static let names: [String] = allCases.map { "\($0)" } + RippleMode.allCases.map(\.rawValue)
 
-    // `allCases` makes a new array on every use; these are made once.
-    private static let statuses = ChargerStatus.allCases
+    // `allCases` makes a new array on every use; this is made once.
     private static let modes = RippleMode.allCases
-    private static let firstStatus = allCases.count + 1
-    private static let firstMode = firstStatus + statuses.count
-
-    static func number(of status: ChargerStatus) -> Int {
-        firstStatus + statuses.firstIndex(of: status)!
-    }
+    private static let firstMode = allCases.count + 1
 
     static func number(of mode: RippleMode) -> Int {
         firstMode + modes.firstIndex(of: mode)!
@@ -217,6 +213,19 @@ enum SiteSymbol: Int, CaseIterable {
 
 extension TapeWriter {
     mutating func key(_ k: SiteSymbol) { symbol(k.rawValue) }
+}
+
+extension ChargerStatus {
+    /// The shim's number for the status (fb_charger_status), which it reads as this word.
+    var detailsCode: Int32 {
+        switch self {
+        case .free: Int32(FB_CHARGER_FREE.rawValue)
+        case .occupied: Int32(FB_CHARGER_OCCUPIED.rawValue)
+        case .charging: Int32(FB_CHARGER_CHARGING.rawValue)
+        case .discharging: Int32(FB_CHARGER_DISCHARGING.rawValue)
+        case .unavailable: Int32(FB_CHARGER_UNAVAILABLE.rawValue)
+        }
+    }
 }
 
 /// The parts of a snapshot that the skeleton cache depends on; a new skeleton is
