@@ -29,65 +29,75 @@ return {
     local running, since, was_on = memory.on, memory.since, memory.was_on
     local chargers = site.chargers
 
-    -- Group the candidates by priority; note who is protected and who must wait.
+    -- Group the candidates by priority and rank them within it: running cars
+    -- first, then the longest waiting (then by index). Note who is protected
+    -- and who must wait.
     local groups, levels = {}, {}
     local protected, extra = {}, {}
-    for _, i in ipairs(fusebox.wanting(site)) do
+    local rank, waited = {}, {}
+    local want = fusebox.wanting(site)
+    for k = 1, #want do
+      local i = want[k]
       local c = chargers[i]
       local id = c.id
       local on, t = running[id], since[id]
       local blocked = (not on) and t ~= nil and was_on[id] and now - t < min_off
       if not blocked then
-        if on and t and now - t < min_on then protected[#protected + 1] = i end
-        if not on then extra[i] = start_margin end
+        if on then
+          rank[i] = 1
+          if t and now - t < min_on then protected[#protected + 1] = i end
+        else
+          rank[i] = 2
+          extra[i] = start_margin
+        end
+        waited[i] = t or now
         local p = c.priority
-        if not groups[p] then groups[p] = {}; levels[#levels + 1] = p end
         local g = groups[p]
+        if not g then g = {}; groups[p] = g; levels[#levels + 1] = p end
         g[#g + 1] = i
       end
     end
     table.sort(levels, function(a, b) return a > b end)
 
     -- Protected cars hold their minimum before anyone else is admitted: one
-    -- fill capped at each one's minimum admits those that still fit.
+    -- fill capped at each one's minimum admits those that still fit. They go
+    -- first in their group.
     local reserved = {}
     if #protected > 0 then
       local at_min = {}
-      for _, i in ipairs(protected) do at_min[i] = chargers[i].min end
+      for k = 1, #protected do local i = protected[k]; at_min[i] = chargers[i].min end
       local held = fusebox.fill(site, protected, { upper = at_min })
-      for _, i in ipairs(protected) do
-        if held[chargers[i].id] > 0 then reserved[i] = chargers[i].min end
+      for k = 1, #protected do
+        local i = protected[k]
+        if held[chargers[i].id] > 0 then reserved[i] = at_min[i]; rank[i] = 0 end
       end
     end
 
     -- Each priority shares what the ones above it left; what is reserved for
     -- the protected cars of the groups below counts against it (fill_in_turn).
     local in_turn = {}
-    for k, p in ipairs(levels) do
-      local group = groups[p]
-      -- Running cars first, then the longest waiting (then by index).
-      local rank, waited = {}, {}
-      for _, i in ipairs(group) do
-        local id = chargers[i].id
-        rank[i] = reserved[i] and 0 or (running[id] and 1 or 2)
-        waited[i] = since[id] or now
-      end
+    for k = 1, #levels do
+      local group = groups[levels[k]]
       fusebox.sort(group, rank, waited)
       in_turn[k] = group
     end
     local out = fusebox.fill_in_turn(site, in_turn, { reserved = reserved, start_extra = extra })
 
     -- Remember who runs, since when, and who was stopped (for min_off).
-    for _, c in ipairs(chargers) do
+    for k = 1, #chargers do
+      local c = chargers[k]
       local id = c.id
       local given = out[id]
       local on = given ~= nil and given > 0
-      if since[id] == nil or (running[id] or false) ~= on then
+      local was = running[id]
+      if since[id] == nil or (was or false) ~= on then
         since[id] = now
-        was_on[id] = running[id] and true or nil
+        was_on[id] = was and true or nil
       end
       running[id] = on or nil
-      if c.status == "free" then since[id], was_on[id] = nil, nil end
+      -- A car given anything wants current, so it is not free: its status
+      -- (a call into the host, docs/policies.md) need not be read.
+      if given == nil and c.status == "free" then since[id], was_on[id] = nil, nil end
     end
     return out
   end,

@@ -18,16 +18,18 @@
 --   off_power  W                (the least one waiting car can charge with)
 --   off_delay  s                (120)
 
+-- The least power one waiting car can charge with, and all of them at their
+-- minimum: min x volts (the volts come natively, as the weights of a power limit).
 local function min_power(site, want)
-  local least, total = math.huge, 0
+  if #want == 0 then return 0, 0 end
+  local volts = fusebox.power_limit(site, "", 0, want).weights
   local chargers = site.chargers
-  for _, i in ipairs(want) do
-    local c = chargers[i]
-    local w = c.min * c.volts
-    least = math.min(least, w)
+  local least, total = math.huge, 0
+  for k = 1, #want do
+    local w = chargers[want[k]].min * volts[k]
+    if w < least then least = w end
     total = total + w
   end
-  if #want == 0 then return 0, 0 end
   return least, total
 end
 
