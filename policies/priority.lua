@@ -22,11 +22,11 @@ return {
     local min_on, min_off = cfg.min_on or 120, cfg.min_off or 30
     local start_margin = cfg.start_margin or 1
     local now = site.time
-    local memory = site.memory
-    memory.on = memory.on or {}
-    memory.since = memory.since or {}
-    memory.was_on = memory.was_on or {}
-    local running, since, was_on = memory.on, memory.since, memory.was_on
+    -- Per charger index: on (given current), since (when that last changed),
+    -- was_on (its last switch was off: it is pausing). Native, so that the
+    -- loops below index arrays (docs/policies.md).
+    local switches = fusebox.switches(site, site.memory)
+    local running, since, was_on = switches.on, switches.since, switches.was_on
     local chargers = site.chargers
 
     -- Group the candidates by priority and rank them within it: running cars
@@ -38,10 +38,8 @@ return {
     local want = fusebox.wanting(site)
     for k = 1, #want do
       local i = want[k]
-      local c = chargers[i]
-      local id = c.id
-      local on, t = running[id], since[id]
-      local blocked = (not on) and t ~= nil and was_on[id] and now - t < min_off
+      local on, t = running[i], since[i]
+      local blocked = (not on) and t ~= nil and was_on[i] and now - t < min_off
       if not blocked then
         if on then
           rank[i] = 1
@@ -51,7 +49,7 @@ return {
           extra[i] = start_margin
         end
         waited[i] = t or now
-        local p = c.priority
+        local p = chargers[i].priority
         local g = groups[p]
         if not g then g = {}; groups[p] = g; levels[#levels + 1] = p end
         g[#g + 1] = i
@@ -84,21 +82,7 @@ return {
     local out = fusebox.fill_in_turn(site, in_turn, { reserved = reserved, start_extra = extra })
 
     -- Remember who runs, since when, and who was stopped (for min_off).
-    for k = 1, #chargers do
-      local c = chargers[k]
-      local id = c.id
-      local given = out[id]
-      local on = given ~= nil and given > 0
-      local was = running[id]
-      if since[id] == nil or (was or false) ~= on then
-        since[id] = now
-        was_on[id] = was and true or nil
-      end
-      running[id] = on or nil
-      -- A car given anything wants current, so it is not free: its status
-      -- (a call into the host, docs/policies.md) need not be read.
-      if given == nil and c.status == "free" then since[id], was_on[id] = nil, nil end
-    end
+    fusebox.record_switches(site, site.memory, out)
     return out
   end,
 }

@@ -80,6 +80,9 @@ return {
     elseif cap <= 0 then
       for _, i in ipairs(want) do out[site.chargers[i].id] = 0 end
     end
+    -- The host binds the stages after this one by the limit; the last stage
+    -- has none after it, and its own fill kept the limit already.
+    if site.last_stage then return out end
     return out, { limit }
   end,
 }

@@ -270,9 +270,11 @@ int sandbox_setup(lua_State *L) {
         {"fill_in_turn", native_fill_in_turn},
         {"sort", native_sort},
         {"power_limit", native_power_limit},
+        {"switches", native_switches},
+        {"record_switches", native_record_switches},
         {NULL, NULL},
     };
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 10);
     luaL_setfuncs(L, primitives, 0);
     lua_setfield(L, g, "fusebox");
 

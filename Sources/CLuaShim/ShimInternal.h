@@ -111,6 +111,9 @@ int native_wanting(lua_State *L);
 int native_fill_and_fits(lua_State *L);
 int native_power_limit(lua_State *L);
 int native_fill_in_turn(lua_State *L);
+// Switches.c: fusebox.switches and fusebox.record_switches.
+int native_switches(lua_State *L);
+int native_record_switches(lua_State *L);
 // Sort.c
 int native_sort(lua_State *L);
 

@@ -387,3 +387,86 @@ struct ReplaceStageTests {
         #expect(try chain.replace(with: stranger) == false)
     }
 }
+
+@Suite("fusebox.switches")
+struct SwitchesTests {
+    @Test("remembers by index what priority's Lua loop remembered by id, across a new configuration and a copied memory")
+    func matchesTheLuaLoop() throws {
+        // The probe keeps the Lua loop's record by id (memory.ref) beside the
+        // native one by index, gives random current, and compares both before
+        // and after each record.
+        let source = """
+            return { name = "switches_probe", allocate = function(site)
+              local m = site.memory
+              m.ref = m.ref or { on = {}, since = {}, was_on = {} }
+              local ref, now, n = m.ref, site.time, #site.chargers
+              local sw
+              local function compare(when)
+                for i, c in ipairs(site.chargers) do
+                  local id = c.id
+                  assert(sw.on[i] == ref.on[id], when .. ": on of " .. id)
+                  assert(sw.since[i] == ref.since[id],
+                         when .. ": since of " .. id .. ": " .. tostring(sw.since[i]) .. ", by id " .. tostring(ref.since[id]))
+                  assert(sw.was_on[i] == ref.was_on[id], when .. ": was_on of " .. id)
+                end
+                for _, t in ipairs({ sw.on, sw.since, sw.was_on }) do
+                  for k in pairs(t) do
+                    assert(math.type(k) == "integer" and k >= 1 and k <= n, when .. ": a key that is no charger: " .. tostring(k))
+                  end
+                end
+              end
+              sw = fusebox.switches(site, m)
+              compare("before")
+              local given = {}
+              for _, c in ipairs(site.chargers) do
+                local r = math.random()
+                if r < 0.3 then given[c.id] = 0 elseif r < 0.7 then given[c.id] = math.random(6, 16) end
+              end
+              for _, c in ipairs(site.chargers) do
+                local id, g = c.id, given[c.id]
+                local on = g ~= nil and g > 0
+                local was = ref.on[id]
+                if ref.since[id] == nil or (was or false) ~= on then
+                  ref.since[id] = now
+                  ref.was_on[id] = was and true or nil
+                end
+                ref.on[id] = on or nil
+                if g == nil and c.status == "free" then ref.since[id], ref.was_on[id] = nil, nil end
+              end
+              sw = fusebox.record_switches(site, m, given)
+              compare("after")
+              m.cycles = (m.cycles or 0) + 1
+              return {}
+            end }
+            """
+        var chain = PolicyChain(scripts: [try PolicyScript(source: source, origin: "switches_probe.lua")])
+        var rng = SiteGenerator.Random(seed: 7)
+        var snapshot = SiteGenerator(seed: 3).site(chargers: 12, gridLimit: 80)
+        for cycle in 0..<60 {
+            snapshot.time += Double(1 + rng.int(60))
+            if cycle == 20 {
+                // A new configuration: the chargers in another order, one gone, one new.
+                var chargers = snapshot.chargers
+                chargers.removeLast()
+                chargers.reverse()
+                chargers.swapAt(0, 5)
+                var new = chargers[0]
+                new.id = "new-charger"
+                chargers.insert(new, at: 4)
+                snapshot.chargers = chargers
+            }
+            if cycle == 40 {
+                // The memory moves to another state, as on a hot reload.
+                let memory = chain.stages[0].memory
+                chain = PolicyChain(scripts: [try PolicyScript(source: source, origin: "switches_probe.lua")])
+                try chain.setMemory(memory, forStage: "switches_probe")
+            }
+            for i in snapshot.chargers.indices where rng.chance(0.3) {
+                snapshot.chargers[i].status = rng.pick([.free, .occupied, .charging, .unavailable])
+            }
+            let outcome = chain.allocate(snapshot)
+            #expect(outcome.fallback == nil, "cycle \(cycle): \(String(describing: outcome.fallback))")
+        }
+        #expect(chain.stages[0].memory["cycles"] == .integer(60))
+    }
+}
