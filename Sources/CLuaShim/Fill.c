@@ -341,6 +341,31 @@ static void fill_read_map(lua_State *L, int opts, const char *name, fill_state *
     lua_pop(L, 1);
 }
 
+// opts.start_extra: a map as above, or a number for every charger but those
+// opts.running lists ({ [i] = true }): the cars that run already need no
+// margin to go on. One number saves a policy a table of every waiting car.
+static void fill_read_start_extra(lua_State *L, int opts, fill_state *f) {
+    if (!lua_istable(L, opts)) return;
+    lua_getfield(L, opts, "start_extra");
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        fill_read_map(L, opts, "start_extra", f, f->extra, MAP_INTO);
+        return;
+    }
+    double v = lua_tonumber(L, -1);
+    for (int i = 0; i < f->n; i++) f->extra[i] = v;
+    lua_getfield(L, opts, "running");
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_Integer i = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+            if (lua_toboolean(L, -1) && i >= 1 && i <= f->n) f->extra[i - 1] = 0;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 2);
+}
+
 static void touch_used(fill_state *f, int i, double amps) {
     for (int t = f->start[i]; t < f->start[i + 1]; t++) f->used[f->touch_k[t]] += f->touch_w[t] * amps;
 }
@@ -449,7 +474,7 @@ static void fill_prepare(lua_State *L, fill_state *f) {
     fill_read(L, 1, f);   // pushes the static block (4), the scratch (5) and site.chargers (6)
     // Fixed amps count against the limits before anyone is admitted.
     fill_read_map(L, 3, "fixed", f, NULL, MAP_COUNT_USED);
-    fill_read_map(L, 3, "start_extra", f, f->extra, MAP_INTO);
+    fill_read_start_extra(L, 3, f);
     fill_read_map(L, 3, "upper", f, NULL, MAP_CAP_UPPER);
 }
 

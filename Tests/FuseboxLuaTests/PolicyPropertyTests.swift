@@ -58,6 +58,24 @@ struct PolicyPropertyTests {
                        "fill_in_turn gives " .. id .. " " .. tostring(turned[id]) .. " where one fill per group gives " .. a)
               end
               for id in pairs(turned) do assert(expected[id] ~= nil, "fill_in_turn gives more chargers") end
+
+              -- start_extra as a number, but not for the cars in `running`, is
+              -- that number mapped over the others.
+              local running, extra = {}, {}
+              for n, i in ipairs(order) do
+                if n % 2 == 0 then running[i] = true else extra[i] = 1.5 end
+              end
+              local pairs_of = {
+                { fusebox.fill(site, order, { start_extra = extra }),
+                  fusebox.fill(site, order, { start_extra = 1.5, running = running }) },
+                { fusebox.fill_in_turn(site, in_turn, { reserved = reserved, start_extra = extra }),
+                  fusebox.fill_in_turn(site, in_turn, { reserved = reserved, start_extra = 1.5, running = running }) },
+              }
+              for _, two in ipairs(pairs_of) do
+                for id, a in pairs(two[1]) do
+                  assert(two[2][id] == a, "start_extra as a number gives " .. id .. " " .. tostring(two[2][id]) .. ", as a map " .. a)
+                end
+              end
               return out
             end }
             """, origin: "fill_probe.lua")

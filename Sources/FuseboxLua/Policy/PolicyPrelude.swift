@@ -16,7 +16,8 @@ local fusebox = _G.fusebox or {}
 --   order: charger indices in the order they are admitted at their minimum;
 --          who does not fit waits at 0.
 --   opts.fixed:       { [index] = amps } already given, counted against the limits
---   opts.start_extra: { [index] = amps } more than min a charger must fit to start
+--   opts.start_extra: { [index] = amps } more than min a charger must fit to start,
+--                     or amps for all but those opts.running = { [index] = true } lists
 --   opts.upper:       { [index] = amps } caps below the charger's max
 -- fill returns { [id] = amps } for every charger in `order`; fits tells whether
 -- every charger in `list` fits at its minimum (with `fixed` already given).
