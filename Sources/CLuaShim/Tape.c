@@ -170,6 +170,59 @@ static int update_table(lua_State *L, reader *r, int depth, int trusted) {
     return count == written;
 }
 
+// FB_TAPE_PROXIES: site.chargers, a list of empty tables, one per charger, that
+// reach the charger's fields through their metatable (Details.c). They are made
+// once per configuration; a cycle only checks them, which is one table lookup
+// each while no script added a field to a host table (note_new_field): a
+// proxy's metatable is protected, so only a new field can change one.
+static void push_proxies(lua_State *L, reader *r) {
+    uint32_t count = 0, list_slot = 0, first = 0, first_meta = 0;
+    if (!read_bytes(r, &count, 4) || !read_bytes(r, &list_slot, 4) || !read_bytes(r, &first, 4) || !read_bytes(r, &first_meta, 4))
+        luaL_error(L, "tape: truncated proxies");
+    if (count > (1u << 20)) luaL_error(L, "tape: too many proxies");
+    luaL_checkstack(L, 6, "tape");
+    int cache = r->cache;
+    int touched = control_of(L)->site_touched;
+    // The list: reused while it is a plain list of `count` without a metatable
+    // (a script may have reordered it: every entry is written again below).
+    int reuse = 0;
+    if (lua_rawgeti(L, cache, (lua_Integer)list_slot) == LUA_TTABLE && lua_rawlen(L, -1) == (lua_Unsigned)count) {
+        if (lua_getmetatable(L, -1)) {
+            lua_pop(L, 1);
+        } else {
+            // rawlen is a border: list[count] is set. `next` after it goes on
+            // through every other key.
+            if (count > 0) lua_pushinteger(L, (lua_Integer)count); else lua_pushnil(L);
+            if (lua_next(L, -2)) lua_pop(L, 2); else reuse = 1;
+        }
+    }
+    if (!reuse) {
+        lua_pop(L, 1);
+        lua_createtable(L, (int)count, 0);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, cache, (lua_Integer)list_slot);
+    }
+    int list = lua_gettop(L);
+    for (uint32_t i = 0; i < count; i++) {
+        int ok = lua_rawgeti(L, cache, (lua_Integer)first + i) == LUA_TTABLE;
+        if (ok && touched) {
+            lua_pushnil(L);
+            ok = lua_next(L, -2) == 0;
+            if (!ok) lua_pop(L, 2);
+        }
+        if (!ok) {
+            lua_pop(L, 1);
+            lua_createtable(L, 0, 0);
+            if (lua_rawgeti(L, cache, (lua_Integer)first_meta + i) != LUA_TTABLE) luaL_error(L, "tape: proxy %d has no metatable", (int)i + 1);
+            adopt_metatable(L);
+            lua_setmetatable(L, -2);
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, cache, (lua_Integer)first + i);
+        }
+        lua_rawseti(L, list, (lua_Integer)i + 1);
+    }
+}
+
 // Pushes the next value; returns 1 when it was nil, so that callers need not ask.
 int push_value(lua_State *L, reader *r, int depth) {
     uint8_t tag = 0;
@@ -219,12 +272,16 @@ int push_value(lua_State *L, reader *r, int depth) {
             lua_newtable(L);
             replace_kept(L, &cache_key, r->cache);
             return push_value(L, r, depth);
-        case FB_TAPE_DEFINE: {
-            uint32_t slot = read_slot(L, r);
-            push_value(L, r, depth + 1);
-            lua_rawseti(L, r->cache, (lua_Integer)slot);
-            return push_value(L, r, depth);
-        }
+        case FB_TAPE_DEFINE:
+            // A run of definitions (one per charger with a new skeleton) in a
+            // loop, not one C frame each.
+            for (;;) {
+                uint32_t slot = read_slot(L, r);
+                push_value(L, r, depth + 1);
+                lua_rawseti(L, r->cache, (lua_Integer)slot);
+                if (r->p < r->end && *r->p == FB_TAPE_DEFINE) { r->p++; continue; }
+                return push_value(L, r, depth);
+            }
         case FB_TAPE_REF: {
             uint32_t slot = read_slot(L, r);
             luaL_checkstack(L, 2, "tape");
@@ -269,6 +326,7 @@ int push_value(lua_State *L, reader *r, int depth) {
             lua_rawseti(L, cache, (lua_Integer)slot);
             break;
         }
+        case FB_TAPE_PROXIES: push_proxies(L, r); break;
         default: luaL_error(L, "tape: unknown tag %d", (int)tag);
     }
     return 0;

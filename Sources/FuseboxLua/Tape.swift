@@ -20,6 +20,7 @@ enum TapeTag {
     static let charger = UInt8(ascii: "c")
     static let details = UInt8(ascii: "B")
     static let detailed = UInt8(ascii: "M")
+    static let proxies = UInt8(ascii: "P")
 }
 
 /// The cache slot of a policy state's `{ [charger id] = index }` (FB_SLOT_CHARGER_KEYS).
@@ -163,6 +164,17 @@ public struct TapeWriter: ~Copyable {
             base.storeBytes(of: record(i), toByteOffset: length, as: fb_charger_details.self)
             length += size
         }
+    }
+
+    /// A list of `count` empty tables (FB_TAPE_PROXIES) kept in cache slots
+    /// `first`, `first + 1`, ..., each under the metatable kept in
+    /// `firstMetatable + i`; the list itself kept in `listSlot`.
+    public mutating func proxies(count: Int, listSlot: Int, first: Int, firstMetatable: Int) {
+        tag(TapeTag.proxies)
+        raw(UInt32(count))
+        raw(UInt32(listSlot))
+        raw(UInt32(first))
+        raw(UInt32(firstMetatable))
     }
 
     /// The next value, a table with `index`, answers the details' fields it

@@ -86,6 +86,11 @@ enum {
                              ///< to be kept in cache slot FB_SLOT_CHARGER_DETAILS with DEFINE
     FB_TAPE_DETAILED = 'M',  ///< the next value, a table with `index` (1-based), answers the
                              ///< fields of fb_charger_details it lacks from the kept block
+    FB_TAPE_PROXIES = 'P',   ///< u32 count, u32 list slot, u32 first proxy slot, u32 first metatable
+                             ///< slot: the list kept in the list slot (made anew unless it is
+                             ///< still a plain list of `count`), holding `count` empty tables: the
+                             ///< ones kept in the proxy slots, each under the metatable kept in
+                             ///< its metatable slot (made anew if a script gave it a field)
 };
 
 /// The cache slots of the charger keys (FB_TAPE_CHARGER) and of the details block.

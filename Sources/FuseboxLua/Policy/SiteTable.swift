@@ -118,10 +118,9 @@ struct SiteTable {
             d.responding = chargers[i].responding ? 1 : 0
             return d
         }
-        t.update(slot: slot(.chargers)); t.beginTable(arrayCount: n)
-        for i in 0..<n {
-            t.key(i + 1)
-            if !reuse {
+        if !reuse {
+            // Per charger, the metatable of its proxy: __index, its static table.
+            for i in 0..<n {
                 t.define(slot: chargerSlot(i))
                 t.beginTable(fieldCount: 1)
                 t.key(.__index)
@@ -138,12 +137,9 @@ struct SiteTable {
                 t.endTable()
                 t.endTable()
             }
-            // The proxy: empty, and checked to be so, every cycle.
-            t.update(slot: chargerTable(i), metatable: chargerSlot(i))
-            t.beginTable(fieldCount: 0)
-            t.endTable()
         }
-        t.endTable()
+        // The proxies themselves: made once, checked every cycle.
+        t.proxies(count: n, listSlot: slot(.chargers), first: chargerTable(0), firstMetatable: chargerSlot(0))
 
         t.key(.limits); t.update(slot: slot(.limits)); t.beginTable(arrayCount: constraints.count)
         for k in constraints.indices {
