@@ -31,12 +31,13 @@ return {
 
     -- Group the candidates by priority and rank them within it: running cars
     -- first, then the longest waiting (then by index). Note who is protected
-    -- and who must wait. The rank (0 protected and held, 1 running, 2 waiting)
-    -- and the time since make one sort key, rank x 1e10 + since: one table of
-    -- the candidates a cycle instead of two (each such table costs its growth).
+    -- and who must wait. The rank (1 running, 2 waiting) and the time since
+    -- make one sort key, rank x 1e10 + since: one table of
+    -- the candidates a cycle instead of two, made with room for every charger
+    -- (a table filled key by key grows by doubling, rehashing each time).
     local groups, levels = {}, {}
     local protected = {}
-    local order = {}
+    local order = table.create(#chargers)
     local want = fusebox.wanting(site)
     for k = 1, #want do
       local i = want[k]
@@ -57,22 +58,10 @@ return {
     end
     table.sort(levels, function(a, b) return a > b end)
 
-    -- Protected cars hold their minimum before anyone else is admitted: one
-    -- fill capped at each one's minimum admits those that still fit. They go
-    -- first in their group.
-    local reserved = {}
-    if #protected > 0 then
-      local at_min = {}
-      for k = 1, #protected do local i = protected[k]; at_min[i] = chargers[i].min end
-      local held = fusebox.fill(site, protected, { upper = at_min })
-      for k = 1, #protected do
-        local i = protected[k]
-        if held[chargers[i].id] > 0 then reserved[i] = at_min[i]; order[i] = order[i] - 1e10 end
-      end
-    end
-
-    -- Each priority shares what the ones above it left; what is reserved for
-    -- the protected cars of the groups below counts against it (fill_in_turn).
+    -- Each priority shares what the ones above it left. Protected cars hold
+    -- their minimum before anyone else is admitted, those that still fit in
+    -- turn, and go first in their group: what they hold counts against the
+    -- groups above theirs (fill_in_turn's `hold`).
     local in_turn = {}
     for k = 1, #levels do
       local group = groups[levels[k]]
@@ -81,7 +70,7 @@ return {
     end
     -- A car that is not running needs start_margin amps more than its minimum.
     local out = fusebox.fill_in_turn(site, in_turn,
-      { reserved = reserved, start_extra = start_margin, running = running })
+      { hold = protected, start_extra = start_margin, running = running })
 
     -- Remember who runs, since when, and who was stopped (for min_off).
     fusebox.record_switches(site, site.memory, out)

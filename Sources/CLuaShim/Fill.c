@@ -51,7 +51,7 @@ typedef struct {
     int admitted_count;
 } fill_state;
 
-enum { FLAG_ADMITTED = 1, FLAG_RISING = 2, FLAG_FROZEN = 4, FLAG_IN_ORDER = 8 };
+enum { FLAG_ADMITTED = 1, FLAG_RISING = 2, FLAG_FROZEN = 4, FLAG_IN_ORDER = 8, FLAG_HELD = 16 };
 
 // What fill reads from a site that only changes with site.structure: limit
 // membership, fixed weights, chargers' minimums. Kept in one userdata in the
@@ -370,33 +370,52 @@ static void touch_used(fill_state *f, int i, double amps) {
     for (int t = f->start[i]; t < f->start[i + 1]; t++) f->used[f->touch_k[t]] += f->touch_w[t] * amps;
 }
 
-static int fill_admit(lua_State *L, int order, fill_state *f, int *all_fit) {
+// Whether charger i fits at its minimum plus `extra` with what is used so far.
+static int fits_at_min(const fill_state *f, int i, double extra) {
     const double eps = 1e-9;
+    double lo = f->lower[i], hi = f->upper[i];
+    if (!(hi > 0 && hi >= lo)) return 0;
+    for (int t = f->start[i]; t < f->start[i + 1]; t++) {
+        int k = f->touch_k[t];
+        if (f->used[k] + f->touch_w[t] * (lo + extra) > f->available[k] + eps) return 0;
+    }
+    return 1;
+}
+
+// The charger index list[j] (0-based), or an error naming `what`.
+static int index_at(lua_State *L, int list, int j, const fill_state *f, const char *what) {
+    lua_rawgeti(L, list, j);
+    int ok = 0;
+    lua_Integer one = lua_tointegerx(L, -1, &ok);
+    lua_pop(L, 1);
+    if (!ok || one < 1 || one > f->n) return luaL_error(L, "%s[%d] is not a charger index", what, j);
+    return (int)one - 1;
+}
+
+// Admits the chargers of `order` in turn at their minimum while they fit; with
+// `held_first`, those flagged FLAG_HELD before the others (fill_in_turn).
+static int fill_admit_held(lua_State *L, int order, fill_state *f, int *all_fit, int held_first) {
     int count = (int)lua_rawlen(L, order);
     *all_fit = 1;
     f->admitted_count = 0;
-    for (int j = 1; j <= count; j++) {
-        lua_rawgeti(L, order, j);
-        int ok = 0;
-        lua_Integer one = lua_tointegerx(L, -1, &ok);
-        lua_pop(L, 1);
-        if (!ok || one < 1 || one > f->n) return luaL_error(L, "fusebox.fill: order[%d] is not a charger index", j);
-        int i = (int)one - 1;
-        if (f->flags[i] & FLAG_IN_ORDER) continue;
-        f->flags[i] |= FLAG_IN_ORDER;
-        double lo = f->lower[i], hi = f->upper[i];
-        int fits = hi > 0 && hi >= lo;
-        for (int t = f->start[i]; fits && t < f->start[i + 1]; t++) {
-            int k = f->touch_k[t];
-            if (f->used[k] + f->touch_w[t] * (lo + f->extra[i]) > f->available[k] + eps) fits = 0;
+    for (int pass = held_first ? 0 : 1; pass < 2; pass++) {
+        for (int j = 1; j <= count; j++) {
+            int i = index_at(L, order, j, f, "fusebox.fill: order");
+            if (f->flags[i] & FLAG_IN_ORDER) continue;
+            if (pass == 0 && !(f->flags[i] & FLAG_HELD)) continue;
+            f->flags[i] |= FLAG_IN_ORDER;
+            if (!fits_at_min(f, i, f->extra[i])) { *all_fit = 0; continue; }
+            touch_used(f, i, f->lower[i]);
+            f->alloc[i] = f->lower[i];
+            f->flags[i] |= FLAG_ADMITTED;
+            f->admitted[f->admitted_count++] = i;
         }
-        if (!fits) { *all_fit = 0; continue; }
-        touch_used(f, i, lo);
-        f->alloc[i] = lo;
-        f->flags[i] |= FLAG_ADMITTED;
-        f->admitted[f->admitted_count++] = i;
     }
     return 0;
+}
+
+static int fill_admit(lua_State *L, int order, fill_state *f, int *all_fit) {
+    return fill_admit_held(L, order, f, all_fit, 0);
 }
 
 static void fill_rise(fill_state *f) {
@@ -520,7 +539,9 @@ int native_fill_and_fits(lua_State *L) {
 // fusebox.fill_in_turn(site, groups, opts): each group of `groups` (lists of
 // charger indices) shares, as fill does, what the groups before it left.
 // opts.reserved = { [i] = amps } counts against the limits until i's own group
-// is served; opts.start_extra and opts.upper as for fill. Returns
+// is served; opts.hold = { i, ... } holds each one's minimum the same way when
+// it fits, in turn, and admits it first in its group; opts.start_extra and
+// opts.upper as for fill. Returns
 // { [id] = amps } for every charger of every group. The same as one fill per
 // group with the amps given so far as `fixed`, in one pass over the site.
 int native_fill_in_turn(lua_State *L) {
@@ -530,6 +551,22 @@ int native_fill_in_turn(lua_State *L) {
     memset(reserved, 0, (size_t)(f.n > 0 ? f.n : 1) * sizeof(double));
     fill_read_map(L, 3, "reserved", &f, reserved, MAP_INTO);
     for (int i = 0; i < f.n; i++) if (reserved[i] != 0) touch_used(&f, i, reserved[i]);
+    // opts.hold: in turn, each charger whose minimum still fits is held at
+    // it, as reserved, and admitted first in its own group.
+    int held_any = 0;
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "hold") == LUA_TTABLE) {
+        int hold = lua_gettop(L);
+        int count = (int)lua_rawlen(L, hold);
+        for (int j = 1; j <= count; j++) {
+            int i = index_at(L, hold, j, &f, "fusebox.fill_in_turn: opts.hold");
+            if ((f.flags[i] & FLAG_HELD) || !fits_at_min(&f, i, 0)) continue;
+            f.flags[i] |= FLAG_HELD;
+            reserved[i] += f.lower[i];
+            touch_used(&f, i, f.lower[i]);
+            held_any = 1;
+        }
+    }
+    lua_settop(L, 7);   // the reservations
     int count = (int)lua_rawlen(L, 2);
     for (int g = 1; g <= count; g++) {
         if (lua_rawgeti(L, 2, g) != LUA_TTABLE) return luaL_error(L, "fusebox.fill_in_turn: groups[%d] is not a list", g);
@@ -547,7 +584,7 @@ int native_fill_in_turn(lua_State *L) {
         }
         memset(f.slope, 0, (size_t)f.nk * sizeof(double));
         int all_fit;
-        fill_admit(L, group, &f, &all_fit);
+        fill_admit_held(L, group, &f, &all_fit, held_any);
         fill_rise(&f);
         // What this group got is fixed for the groups after it. (A rise ends
         // with every charger frozen at its max or a limit; this holds it

@@ -170,6 +170,19 @@ static int safe_wrap(lua_State *L) {
 // (a billion empty copies took 6 s; the policy fuzzer found it) and pattern
 // matching, whose backtracking grows as the subject's length to the power of
 // the pattern's quantifiers.
+// table.create(narr [, nrec]), as Lua 5.5 has it: an empty table with room for
+// narr entries 1..narr and nrec other keys. Filled key by key, a table grows
+// by doubling, rehashing every key each time; a policy that knows how many
+// chargers it will index saves that. The allocator's ceiling covers the room.
+static int table_create(lua_State *L) {
+    lua_Integer narr = luaL_checkinteger(L, 1);
+    lua_Integer nrec = luaL_optinteger(L, 2, 0);
+    luaL_argcheck(L, narr >= 0 && narr <= (1 << 24), 1, "out of range");
+    luaL_argcheck(L, nrec >= 0 && nrec <= (1 << 24), 2, "out of range");
+    lua_createtable(L, (int)narr, (int)nrec);
+    return 1;
+}
+
 static int safe_rep(lua_State *L) {
     size_t l, lsep = 0;
     luaL_checklstring(L, 1, &l);
@@ -277,6 +290,11 @@ int sandbox_setup(lua_State *L) {
     lua_createtable(L, 0, 10);
     luaL_setfuncs(L, primitives, 0);
     lua_setfield(L, g, "fusebox");
+
+    lua_getfield(L, g, "table");
+    lua_pushcfunction(L, table_create);
+    lua_setfield(L, -2, "create");
+    lua_pop(L, 1);
 
     lua_getfield(L, g, "string");
     int str = lua_gettop(L);
