@@ -18,11 +18,11 @@
 
 static const char details_meta_key = 0;
 
+static void push_details_meta(lua_State *L);
+
 // FB_TAPE_DETAILS: u32 count, then the records. The block's user value holds
 // the `current` lists made for it, so that each is made once per cycle and a
 // list a script changed is gone with the block.
-static void push_details_meta(lua_State *L);
-
 void push_details_block(lua_State *L, reader *r) {
     uint32_t count = 0;
     if (r->end - r->p < 4) luaL_error(L, "tape: truncated details");
