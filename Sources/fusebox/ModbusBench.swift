@@ -99,6 +99,20 @@ struct ModbusBench {
                 for _ in 0..<perBlock { _ = await driven.poll() }
                 return (threadCPUMicroseconds() - t) / Double(perBlock)
             }.value)
+            // The same two read by read, in turn on the queue's thread: a raw read,
+            // then a one-read poll. Blocks of 500 run a few hundred ms apart, and
+            // the scheduler can move the queue's thread in between (docs/modbus.md);
+            // pairs see the same placement.
+            let (raws, polls) = await Task(executorPreference: driven.taskExecutor) {
+                var raws: [Double] = [], polls: [Double] = []
+                for _ in 0..<perBlock {
+                    raws += raw.reads(1)
+                    polls.append(await timed { _ = await driven.poll() })
+                }
+                return (raws, polls)
+            }.value
+            samples["raw_paired", default: []] += raws
+            samples["driver_paired", default: []] += polls
             samples["idle_on_queue", default: []] += await Task(executorPreference: idle.taskExecutor) {
                 var out: [Double] = []
                 for _ in 0..<perBlock { out.append(await timed { _ = await idle.poll() }) }
@@ -175,6 +189,9 @@ struct ModbusBench {
             "cpu_poll_on_queue_ratio_to_raw_on_queue": ratio("driver_on_queue_cpu", to: "raw_on_queue_cpu"),
             "poll_without_io_on_queue_us": figure("idle_on_queue"),
             "poll_on_queue_ratio_to_raw_on_queue": ratio("driver_on_queue", to: "raw_on_queue"),
+            "round_trip_raw_libmodbus_paired_us": figure("raw_paired"),
+            "poll_on_queue_paired_us": figure("driver_paired"),
+            "poll_on_queue_paired_ratio_to_raw": ratio("driver_paired", to: "raw_paired"),
             "read_in_session_us": figure("in_session"),
             "read_in_session_ratio_to_raw_on_queue": ratio("in_session", to: "raw_on_queue"),
             "read_within_a_20_read_poll_us": figure("in_poll"),
@@ -195,14 +212,16 @@ struct ModbusBench {
                 + "on_queue = polls in a task on the connection's queue, as the cycle starts them (no hop per poll); "
                 + "cpu_*_on_queue = the CPU time of the queue's thread per read or poll (blocks of 500); "
                 + "poll_100 cpu = the whole process's (the in-process server's too); "
-                + "raw_on_queue = the raw libmodbus loop run on the connection's queue. Pin with `taskset -c 0` to take "
+                + "raw_on_queue = the raw libmodbus loop run on the connection's queue; "
+                + "paired = a raw read and a one-read poll in turn on the queue, read by read. Pin with `taskset -c 0` to take "
                 + "cross-CPU wakeups out (docs/modbus.md).",
         ]
         // Issue 3's ratio: a one-read poll as the controller starts it (a task on
-        // the connection's queue) against the raw loop on that same thread.
-        let pollRatio = median(samples["driver_on_queue"]!) / median(samples["raw_on_queue"]!)
+        // the connection's queue) against a raw libmodbus read on that same
+        // thread, read by read in turn.
+        let pollRatio = median(samples["driver_paired"]!) / median(samples["raw_paired"]!)
         if let limit {
-            result["targets"] = ["poll_on_queue_ratio_to_raw_on_queue": ["limit": limit, "value": round2(pollRatio), "met": pollRatio <= limit]]
+            result["targets"] = ["poll_on_queue_paired_ratio_to_raw": ["limit": limit, "value": round2(pollRatio), "met": pollRatio <= limit]]
         }
         return result
     }
