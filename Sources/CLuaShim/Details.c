@@ -237,9 +237,9 @@ const fb_charger_details *proxy_details(lua_State *L, int idx, const details_blo
     int found = lua_rawgetp(L, -1, &proxy_index_key) == LUA_TNUMBER;
     lua_Integer i = found ? lua_tointeger(L, -1) : 0;
     lua_pop(L, 2);
-    if (i < 1) return NULL;
+    if (i < 1 || i > (lua_Integer)b->count) return NULL;
     // A field the script put there (rawset) hides the record's.
     lua_pushnil(L);
     if (lua_next(L, idx)) { lua_pop(L, 2); return NULL; }
-    return i >= 1 && i <= (lua_Integer)b->count ? &b->records[i - 1] : NULL;
+    return &b->records[i - 1];
 }

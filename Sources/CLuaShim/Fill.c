@@ -488,7 +488,6 @@ static void fill_prepare(lua_State *L, fill_state *f) {
     memset(f, 0, sizeof *f);
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (lua_gettop(L) < 3) lua_settop(L, 3);
     lua_settop(L, 3);
     fill_read(L, 1, f);   // pushes the static block (4), the scratch (5) and site.chargers (6)
     // Fixed amps count against the limits before anyone is admitted.
@@ -572,14 +571,13 @@ int native_fill_in_turn(lua_State *L) {
         if (lua_rawgeti(L, 2, g) != LUA_TTABLE) return luaL_error(L, "fusebox.fill_in_turn: groups[%d] is not a list", g);
         int group = lua_gettop(L);
         int members = (int)lua_rawlen(L, group);
+        char what[48];
+        snprintf(what, sizeof what, "fusebox.fill_in_turn: groups[%d]", g);
         for (int j = 1; j <= members; j++) {   // this group's own reservations are released
-            lua_rawgeti(L, group, j);
-            int ok = 0;
-            lua_Integer i = lua_tointegerx(L, -1, &ok);
-            lua_pop(L, 1);
-            if (ok && i >= 1 && i <= f.n && reserved[i - 1] != 0) {
-                touch_used(&f, (int)i - 1, -reserved[i - 1]);
-                reserved[i - 1] = 0;
+            int i = index_at(L, group, j, &f, what);
+            if (reserved[i] != 0) {
+                touch_used(&f, i, -reserved[i]);
+                reserved[i] = 0;
             }
         }
         memset(f.slope, 0, (size_t)f.nk * sizeof(double));

@@ -165,11 +165,6 @@ static int safe_wrap(lua_State *L) {
     return 1;
 }
 
-// The instruction hook never fires inside a C function, so a library call
-// that loops in C escapes the budget. Two do: string.rep of an empty string
-// (a billion empty copies took 6 s; the policy fuzzer found it) and pattern
-// matching, whose backtracking grows as the subject's length to the power of
-// the pattern's quantifiers.
 // table.create(narr [, nrec]), as Lua 5.5 has it: an empty table with room for
 // narr entries 1..narr and nrec other keys. Filled key by key, a table grows
 // by doubling, rehashing every key each time; a policy that knows how many
@@ -183,6 +178,11 @@ static int table_create(lua_State *L) {
     return 1;
 }
 
+// The instruction hook never fires inside a C function, so a library call
+// that loops in C escapes the budget. Two do: string.rep of an empty string
+// (a billion empty copies took 6 s; the policy fuzzer found it) and pattern
+// matching, whose backtracking grows as the subject's length to the power of
+// the pattern's quantifiers.
 static int safe_rep(lua_State *L) {
     size_t l, lsep = 0;
     luaL_checklstring(L, 1, &l);

@@ -58,6 +58,9 @@ struct PolicyPropertyTests {
                        "fill_in_turn gives " .. id .. " " .. tostring(turned[id]) .. " where one fill per group gives " .. a)
               end
               for id in pairs(turned) do assert(expected[id] ~= nil, "fill_in_turn gives more chargers") end
+              local ok, err = pcall(fusebox.fill_in_turn, site, { order, { 0 } })
+              assert(not ok and tostring(err):find("groups[2][1] is not a charger index", 1, true),
+                     "a bad group entry: " .. tostring(err))
 
               -- start_extra as a number, but not for the cars in `running`, is
               -- that number mapped over the others.
