@@ -1,6 +1,6 @@
 // A charger's fields that change from cycle to cycle: the fields of
-// fb_charger_details cross for all chargers in one block (a userdata in the
-// state's cache) and become Lua values only when a script reads them. Writing
+// fb_charger_details cross for all chargers in one block (a userdata held by
+// details_index) and become Lua values only when a script reads them. Writing
 // them into every charger table each cycle cost about as much as the rest of
 // the bridge (docs/performance.md); the native helpers read the block itself.
 //
@@ -20,9 +20,10 @@ static const char details_meta_key = 0;
 
 static void push_details_meta(lua_State *L);
 
-// FB_TAPE_DETAILS: u32 count, then the records. The block's user value holds
-// the `current` lists made for it, so that each is made once per cycle and a
-// list a script changed is gone with the block.
+// FB_TAPE_DETAILS: u32 count, then the records. The block lives in one place:
+// the first upvalue of details_index, until the next cycle's replaces it.
+// Its user value holds the `current` lists made for it, so that each is made
+// once per cycle and a list a script changed is gone with the block.
 void push_details_block(lua_State *L, reader *r) {
     uint32_t count = 0;
     if (r->end - r->p < 4) luaL_error(L, "tape: truncated details");
@@ -34,13 +35,12 @@ void push_details_block(lua_State *L, reader *r) {
     b->count = count;
     memcpy(b->records, r->p, bytes);
     r->p += bytes;
-    // details_index reads the block from its first upvalue: no registry lookups per field.
     push_details_meta(L);
     lua_pushliteral(L, "__index");
     lua_rawget(L, -2);
     lua_pushvalue(L, -3);
     lua_setupvalue(L, -2, 1);
-    lua_pop(L, 2);
+    lua_pop(L, 3);
 }
 
 static const char *const status_words[FB_CHARGER_STATUS_COUNT] = {
@@ -110,10 +110,16 @@ static const char *const detail_names[] = {
     "status", "max", "eligible", "volts", "current", "setpoint", "session_energy", "connected_for", "responding",
 };
 
-// Pushes this cycle's block and returns it, or NULL (pushing nil or whatever
-// the slot holds) when there is none.
+// Pushes this cycle's block and returns it, or NULL (pushing nil) when the
+// state has none.
 static const details_block *push_block(lua_State *L) {
-    push_cached(L, FB_SLOT_CHARGER_DETAILS);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &details_meta_key) == LUA_TTABLE) {
+        lua_pushliteral(L, "__index");
+        lua_rawget(L, -2);
+        if (!lua_getupvalue(L, -1, 1)) lua_pushnil(L);
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+    }
     return lua_type(L, -1) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
 }
 
@@ -227,7 +233,7 @@ void mark_if_proxy(lua_State *L, int meta) {
 
 const details_block *current_details(lua_State *L) {
     const details_block *b = push_block(L);
-    lua_pop(L, 1);   // the cache holds the block until the next call's tape
+    lua_pop(L, 1);   // details_index holds the block until the next call's tape
     return b;
 }
 

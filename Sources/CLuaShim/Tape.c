@@ -262,7 +262,9 @@ int push_value(lua_State *L, reader *r, int depth) {
             replace_kept(L, &symbols_key, r->symbols);
             return push_value(L, r, depth);
         }
-        case FB_TAPE_DETAILS: push_details_block(L, r); break;
+        case FB_TAPE_DETAILS:
+            push_details_block(L, r);
+            return push_value(L, r, depth);
         case FB_TAPE_DETAILED: {
             int nil = push_value(L, r, depth);
             if (lua_istable(L, -1)) set_details_metatable(L, lua_gettop(L));

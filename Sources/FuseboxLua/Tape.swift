@@ -25,8 +25,6 @@ enum TapeTag {
 
 /// The cache slot of a policy state's `{ [charger id] = index }` (FB_SLOT_CHARGER_KEYS).
 let chargerKeysSlot = Int(FB_SLOT_CHARGER_KEYS)
-/// The cache slot of the chargers' details (FB_SLOT_CHARGER_DETAILS).
-let chargerDetailsSlot = Int(FB_SLOT_CHARGER_DETAILS)
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
 /// Writing it is plain Swift with no Lua calls, so nothing here can raise. One
@@ -153,10 +151,10 @@ public struct TapeWriter: ~Copyable {
         length += 4
     }
 
-    /// One block of `count` chargers' details (FB_TAPE_DETAILS), to be kept
-    /// with `define(slot: chargerDetailsSlot)`.
+    /// This cycle's block of `count` chargers' details (FB_TAPE_DETAILS); the
+    /// value after it is the one that counts.
     public mutating func details(count: Int, _ record: (Int) -> fb_charger_details) {
-        tag(TapeTag.details)
+        prefix(TapeTag.details)
         raw(UInt32(count))
         let size = MemoryLayout<fb_charger_details>.stride
         ensure(count * size)
@@ -178,7 +176,7 @@ public struct TapeWriter: ~Copyable {
     }
 
     /// The next value, a table with `index`, answers the details' fields it
-    /// lacks from the block kept in `chargerDetailsSlot` (FB_TAPE_DETAILED).
+    /// lacks from this cycle's block (FB_TAPE_DETAILED).
     public mutating func detailed() { prefix(TapeTag.detailed) }
 
     /// Gives the state `names` as its symbols (1-based); the next value written

@@ -82,10 +82,11 @@ enum {
     // Charger details: what changes from cycle to cycle (fb_charger_details)
     // crosses for all chargers in one block and becomes fields only when a
     // script asks; the native helpers read the block itself.
-    FB_TAPE_DETAILS = 'B',   ///< u32 count, that many fb_charger_details: the block (a userdata),
-                             ///< to be kept in cache slot FB_SLOT_CHARGER_DETAILS with DEFINE
+    FB_TAPE_DETAILS = 'B',   ///< u32 count, that many fb_charger_details: this cycle's block,
+                             ///< which DETAILED tables answer from until the next; then one
+                             ///< value follows
     FB_TAPE_DETAILED = 'M',  ///< the next value, a table with `index` (1-based), answers the
-                             ///< fields of fb_charger_details it lacks from the kept block
+                             ///< fields of fb_charger_details it lacks from the block
     FB_TAPE_PROXIES = 'P',   ///< u32 count, u32 list slot, u32 first proxy slot, u32 first metatable
                              ///< slot: the list kept in the list slot (made anew unless it is
                              ///< still a plain list of `count`), holding `count` empty tables: the
@@ -93,8 +94,8 @@ enum {
                              ///< its metatable slot (made anew if a script gave it a field)
 };
 
-/// The cache slots of the charger keys (FB_TAPE_CHARGER) and of the details block.
-enum { FB_SLOT_CHARGER_KEYS = 0, FB_SLOT_CHARGER_DETAILS = 0x7FFFFFFF };
+/// The cache slot of the charger keys (FB_TAPE_CHARGER).
+enum { FB_SLOT_CHARGER_KEYS = 0 };
 
 /// A charger's status in fb_charger_details; a policy reads it as the word.
 typedef enum {

@@ -99,7 +99,6 @@ struct SiteTable {
         }
         // What changes from cycle to cycle, in one block that the shim turns
         // into fields only when asked (Details.c).
-        t.define(slot: chargerDetailsSlot)
         t.details(count: n) { i in
             let current = chargers[i].current
             var d = fb_charger_details()
