@@ -284,20 +284,8 @@ struct TapeReader {
             default:
                 return (.other(value()), value())
             }
-            let valueStart = offset
-            switch base[offset] {
-            case TapeTag.number:
-                offset += 1
-                guard let bits = raw(UInt64.self) else { return (key, .nil) }
-                try entry(key, Double(bitPattern: bits))
-            case TapeTag.integer:
-                offset += 1
-                guard let i = raw(Int64.self) else { return (key, .nil) }
-                try entry(key, Double(i))
-            default:
-                offset = valueStart
-                return (key, value())
-            }
+            guard let number = plainNumber() else { return (key, value()) }
+            try entry(key, number)
         }
         return nil
     }
@@ -322,31 +310,32 @@ struct TapeReader {
     /// where numbers belong, holes, other keys), so that the caller can read it
     /// again as values and say what is wrong.
     mutating func plainLimits() -> [PlainLimit]? {
+        var limits: [PlainLimit] = []
+        let read = list { reader in
+            guard let limit = reader.plainLimit() else { return false }
+            limits.append(limit)
+            return true
+        }
+        return read ? limits : nil
+    }
+
+    private mutating func plainLimit() -> PlainLimit? {
         guard nextTag == TapeTag.table else { return nil }
         offset += 9
-        var limits: [PlainLimit] = []
+        var limit = PlainLimit()
         while offset < end {
-            if base[offset] == TapeTag.end { offset += 1; return limits }
-            guard base[offset] == TapeTag.integer else { return nil }
+            if base[offset] == TapeTag.end { offset += 1; return limit }
+            guard base[offset] == TapeTag.string else { return nil }
             offset += 1
-            guard raw(Int64.self) == Int64(limits.count + 1), nextTag == TapeTag.table else { return nil }
-            offset += 9
-            var limit = PlainLimit()
-            while offset < end {
-                if base[offset] == TapeTag.end { offset += 1; break }
-                guard base[offset] == TapeTag.string else { return nil }
-                offset += 1
-                guard let key = text() else { return nil }
-                switch key {
-                case "name": guard let v = value().string else { return nil }; limit.name = v
-                case "unit": guard let v = value().string else { return nil }; limit.unit = v
-                case "available": guard let v = value().number else { return nil }; limit.available = v
-                case "members": guard let v = numberList() else { return nil }; limit.members = v
-                case "weights": guard let v = numberList() else { return nil }; limit.weights = v
-                default: return nil
-                }
+            guard let key = text() else { return nil }
+            switch key {
+            case "name": guard let v = value().string else { return nil }; limit.name = v
+            case "unit": guard let v = value().string else { return nil }; limit.unit = v
+            case "available": guard let v = value().number else { return nil }; limit.available = v
+            case "members": guard let v = numberList() else { return nil }; limit.members = v
+            case "weights": guard let v = numberList() else { return nil }; limit.weights = v
+            default: return nil
             }
-            limits.append(limit)
         }
         return nil
     }
@@ -354,27 +343,43 @@ struct TapeReader {
     /// Reads `{ n1, n2, ... }` (keys 1...n in order, numbers only) into an
     /// array; nil at anything else.
     private mutating func numberList() -> [Double]? {
-        guard nextTag == TapeTag.table else { return nil }
-        offset += 9
         var values: [Double] = []
-        while offset < end {
-            if base[offset] == TapeTag.end { offset += 1; return values }
-            guard base[offset] == TapeTag.integer else { return nil }
-            offset += 1
-            guard raw(Int64.self) == Int64(values.count + 1), offset < end else { return nil }
-            switch base[offset] {
-            case TapeTag.number:
-                offset += 1
-                guard let bits = raw(UInt64.self) else { return nil }
-                values.append(Double(bitPattern: bits))
-            case TapeTag.integer:
-                offset += 1
-                guard let i = raw(Int64.self) else { return nil }
-                values.append(Double(i))
-            default:
-                return nil
-            }
+        let read = list { reader in
+            guard let v = reader.plainNumber() else { return false }
+            values.append(v)
+            return true
         }
+        return read ? values : nil
+    }
+
+    /// Walks a list `{ x1, x2, ... }` (keys 1...n in order), reading each entry
+    /// with `entry`; false at anything else, or when `entry` says so.
+    private mutating func list(_ entry: (inout TapeReader) -> Bool) -> Bool {
+        guard nextTag == TapeTag.table else { return false }
+        offset += 9
+        var n: Int64 = 0
+        while offset < end {
+            if base[offset] == TapeTag.end { offset += 1; return true }
+            guard base[offset] == TapeTag.integer else { return false }
+            offset += 1
+            n += 1
+            guard raw(Int64.self) == n, entry(&self) else { return false }
+        }
+        return false
+    }
+
+    /// The number at the reader (a float or an integer on the tape); nil,
+    /// leaving the reader where it was, at anything else.
+    private mutating func plainNumber() -> Double? {
+        guard offset < end else { return nil }
+        let start = offset
+        offset += 1
+        switch base[start] {
+        case TapeTag.number: if let bits = raw(UInt64.self) { return Double(bitPattern: bits) }
+        case TapeTag.integer: if let i = raw(Int64.self) { return Double(i) }
+        default: break
+        }
+        offset = start
         return nil
     }
 
