@@ -10,29 +10,28 @@
 -- settings:
 --   rotate_after  seconds a car charges before it yields to a waiting one (900)
 
+-- The order of admission when not everyone fits: cars in their turn, then the
+-- waiting (the longest waiting first), then cars whose turn is over (the most
+-- recently started first); then by index. One sort key per car, negated for
+-- the last (fusebox.sort sorts ascending; a Lua comparator in table.sort
+-- costs a call per comparison).
 local function by_turn(site, want, memory, rotate_after)
   local now = site.time
   local chargers = site.chargers
-  local rank, since = {}, {}
-  for _, i in ipairs(want) do
+  local rank, key = table.create(#chargers), table.create(#chargers)
+  for k = 1, #want do
+    local i = want[k]
     local id = chargers[i].id
     local t = memory.since[id] or now
-    since[i] = t
-    if memory.on[id] then
-      rank[i] = (now - t < rotate_after) and 0 or 2   -- in its turn / turn over
+    if not memory.on[id] then
+      rank[i], key[i] = 1, t                          -- waiting
+    elseif now - t < rotate_after then
+      rank[i], key[i] = 0, t                          -- in its turn
     else
-      rank[i] = 1                                     -- waiting
+      rank[i], key[i] = 2, -t                         -- turn over
     end
   end
-  table.sort(want, function(a, b)
-    if rank[a] ~= rank[b] then return rank[a] < rank[b] end
-    if since[a] ~= since[b] then
-      -- waiting: the longest waiting first; turn over: the most recently started first
-      if rank[a] == 2 then return since[a] > since[b] end
-      return since[a] < since[b]
-    end
-    return a < b
-  end)
+  fusebox.sort(want, rank, key)
   return want
 end
 
