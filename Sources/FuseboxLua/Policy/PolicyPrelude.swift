@@ -25,7 +25,11 @@ local fusebox = _G.fusebox or {}
 -- every charger of `order` was admitted (fits and fill in one pass).
 -- fusebox.fill_in_turn(site, groups, opts): each group (a list of indices) shares
 -- what the groups before it left; opts.reserved = { [i] = amps } counts until
--- i's own group is served.
+-- i's own group is served; opts.hold = { i, ... } holds each one's minimum the
+-- same way, those that fit in turn, and admits them first in their group.
+-- fusebox.switches(site, memory) and fusebox.record_switches(site, memory, given)
+-- (Sources/CLuaShim/Switches.c): by charger index, whether each charger gets
+-- current, since when, and whether its last switch was off (memory.switches).
 -- fusebox.sort(list, key1, ...) (Sources/CLuaShim/Sort.c) sorts a list of numbers
 -- in place by key1[v], then key2[v] (up to four tables of numbers), then v.
 

@@ -137,7 +137,7 @@ struct SiteTable {
                 t.endTable()
             }
         }
-        // The proxies themselves: made once, checked every cycle.
+        // The proxies themselves: made once, made anew when a script gave one a field.
         t.proxies(count: n, listSlot: slot(.chargers), first: chargerTable(0), firstMetatable: chargerSlot(0))
 
         t.key(.limits); t.update(slot: slot(.limits)); t.beginTable(arrayCount: constraints.count)
