@@ -15,7 +15,9 @@ import GRDBSQLite
 public final class HistoryStore: Sendable {
     public let path: String
     public let retention: Retention
-    private let pool: DatabasePool
+    /// A pool for the controller's own file; a read-only queue for a file that
+    /// is only read (`fusebox history export`), which must not change it.
+    private let pool: any DatabaseWriter
 
     /// `maxBytes` caps the file (an SD card shared with the system): beyond it a
     /// write fails as on a full disk, and retention makes room again.
@@ -34,8 +36,68 @@ public final class HistoryStore: Sendable {
             }
         }
         config.busyMode = .timeout(5)
-        pool = try DatabasePool(path: path, configuration: config)
-        try Self.migrator.migrate(pool)
+        do {
+            let pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+            self.pool = pool
+        } catch {
+            throw HistoryError(message: "\(path): \(Self.explain(error))")
+        }
+    }
+
+    /// Opens a history file to read it only: nothing in the file changes, not
+    /// even a new table, and a file that is empty, not SQLite, or not a Fusebox
+    /// history is refused with its name and the reason.
+    public init(readingOnly path: String, retention: Retention = Retention()) throws {
+        self.path = path
+        self.retention = retention
+        var config = Configuration()
+        config.label = "fusebox.history.read"
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        guard let size else { throw HistoryError(message: "\(path): cannot read it (no such file, or no permission)") }
+        guard size > 0 else { throw HistoryError(message: "\(path): the file is empty, not a Fusebox history") }
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            let tables = try queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+            let missing = ["samples", "charger_samples", "sessions", "events", "chargers"].filter { !tables.contains($0) }
+            guard missing.isEmpty else {
+                throw HistoryError(message: "\(path): a SQLite database, but not a Fusebox history (no table \(missing.joined(separator: ", ")))")
+            }
+            pool = queue
+        } catch let error as HistoryError {
+            throw error
+        } catch {
+            throw HistoryError(message: "\(path): \(Self.explain(error))")
+        }
+    }
+
+    /// SQLite's errors in words: "SQLite error 26" alone tells a user nothing.
+    static func explain(_ error: any Error) -> String {
+        guard let e = error as? DatabaseError else { return "\(error)" }
+        switch e.resultCode {
+        case .SQLITE_NOTADB: return "not a SQLite database (a Fusebox history is one)"
+        case .SQLITE_CANTOPEN: return "cannot open it (no such folder, or no permission)"
+        case .SQLITE_CORRUPT: return "the database is damaged (SQLite says: \(e.message ?? "corrupt"))"
+        case .SQLITE_FULL: return "the disk is full, or the history reached its size limit"
+        case .SQLITE_READONLY: return "the file is read-only"
+        case .SQLITE_PERM, .SQLITE_AUTH: return "no permission"
+        default: return e.message.map { "SQLite: \($0)" } ?? "\(e)"
+        }
+    }
+
+    /// The longest averaging step a query takes: a year.
+    public static let resolutionRange = 0.001...31_622_400.0
+
+    private static func checkQuery(from: Double, to: Double, resolution: Double) throws -> Double {
+        guard from.isFinite, to.isFinite else {
+            throw HistoryError(message: "from and to must be finite times (seconds since 1970), got \(from) and \(to)")
+        }
+        guard resolution.isFinite, resolution <= resolutionRange.upperBound, resolution >= 0 else {
+            throw HistoryError(message: "resolution: expected seconds from \(resolutionRange.lowerBound) to \(Int(resolutionRange.upperBound)), got \(resolution)")
+        }
+        return max(resolution, resolutionRange.lowerBound)
     }
 
     /// Bytes SQLite holds in this process (every connection's page cache and
@@ -120,9 +182,9 @@ public final class HistoryStore: Sendable {
         guard let row = try pool.read({ db in try Row.fetchOne(db, sql: "SELECT time, json FROM commands WHERE id = 1") }) else {
             return nil
         }
-        let json: String = row["json"]
-        let time: Double = row["time"]
         do {
+            let json: String = try row.decode(forColumn: "json")
+            let time: Double = try row.decode(forColumn: "time")
             return (try JSONDecoder().decode(SiteCommands.self, from: Data(json.utf8)), time)
         } catch {
             throw HistoryError(message: "\(path): the commands table holds what this version cannot read: \(error)")
@@ -172,7 +234,9 @@ public final class HistoryStore: Sendable {
         struct Open { var id: Int64; var first: Double; var energy: Double; var peak: Double; var seen: Double; var end: Double? }
         var open: [String: Open] = [:]
         for row in try Row.fetchAll(db, sql: #"SELECT id, charger, energy_first, energy, peak_power, last_seen FROM sessions WHERE "end" IS NULL"#) {
-            open[row["charger"]] = Open(id: row["id"], first: row["energy_first"], energy: row["energy"], peak: row["peak_power"], seen: row["last_seen"])
+            open[try row.decode(forColumn: "charger")] = Open(
+                id: try row.decode(forColumn: "id"), first: try row.decode(forColumn: "energy_first"), energy: try row.decode(forColumn: "energy"),
+                peak: try row.decode(forColumn: "peak_power"), seen: try row.decode(forColumn: "last_seen"))
         }
         // Each session row is written once per batch, not once per cycle.
         var touched: [Open] = []
@@ -258,7 +322,7 @@ public final class HistoryStore: Sendable {
     /// Grid samples from `from` to `to` (seconds since 1970), averaged over
     /// `resolution` seconds; 60 s or more read the 1-minute aggregates.
     public func samples(from: Double, to: Double, resolution: Double = 1) throws -> [SamplePoint] {
-        let res = max(resolution, 0.001)
+        let res = try Self.checkQuery(from: from, to: to, resolution: resolution)
         let sql = res >= 60
             ? """
               SELECT CAST(minute / ? AS INTEGER) * ? AS t, avg(i1), avg(i2), avg(i3), max(peak1), max(peak2), max(peak3),
@@ -272,16 +336,17 @@ public final class HistoryStore: Sendable {
               """
         return try pool.read { db in
             try Row.fetchAll(db, sql: sql, arguments: [res, res, from, to]).map { r in
-                SamplePoint(time: r[0], current: PhaseValues(r[1], r[2], r[3]), peak: PhaseValues(r[4], r[5], r[6]),
-                            ev: PhaseValues(r[7], r[8], r[9]), pvPower: r[10], budget: PhaseValues(r[11], r[12], r[13]),
-                            limit: PhaseValues(r[14], r[15], r[16]))
+                func v(_ i: Int) throws -> Double { try r.decode(atIndex: i) }
+                return SamplePoint(time: try v(0), current: PhaseValues(try v(1), try v(2), try v(3)), peak: PhaseValues(try v(4), try v(5), try v(6)),
+                                   ev: PhaseValues(try v(7), try v(8), try v(9)), pvPower: try v(10),
+                                   budget: PhaseValues(try v(11), try v(12), try v(13)), limit: PhaseValues(try v(14), try v(15), try v(16)))
             }
         }
     }
 
     /// One charger's samples, averaged over `resolution` seconds.
     public func chargerSamples(_ charger: String, from: Double, to: Double, resolution: Double = 1) throws -> [ChargerPoint] {
-        let res = max(resolution, 0.001)
+        let res = try Self.checkQuery(from: from, to: to, resolution: resolution)
         let sql = res >= 60
             ? """
               SELECT CAST(minute / ? AS INTEGER) * ? AS t, avg(current), avg(setpoint), max(energy)
@@ -294,7 +359,8 @@ public final class HistoryStore: Sendable {
               """
         return try pool.read { db in
             try Row.fetchAll(db, sql: sql, arguments: [res, res, charger, from, to]).map {
-                ChargerPoint(time: $0[0], current: $0[1], setpoint: $0[2], energy: $0[3])
+                ChargerPoint(time: try $0.decode(atIndex: 0), current: try $0.decode(atIndex: 1), setpoint: try $0.decode(atIndex: 2),
+                             energy: try $0.decode(atIndex: 3))
             }
         }
     }
@@ -304,35 +370,41 @@ public final class HistoryStore: Sendable {
         try pool.read { db in
             var phases: [String: [Phase]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, phases FROM chargers") {
-                phases[row["id"]] = (row["phases"] as String).split(separator: ",").compactMap { Int($0).flatMap(Phase.init(rawValue:)) }
+                phases[try row.at("id")] = Self.phases(try row.at("phases"))
             }
             var byTime: [Double: [ChargerSample]] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT charger, time, status, i1, i2, i3, setpoint, energy FROM charger_samples WHERE time >= ? AND time < ? ORDER BY charger",
                                       arguments: [from, to]) {
-                let id: String = r[0]
+                let id: String = try r.at(0), time: Double = try r.at(1), status: String = try r.at(2)
                 let p = phases[id] ?? [.l1, .l2, .l3]
-                let currents = [r[3] as Double?, r[4] as Double?, r[5] as Double?].prefix(p.count).map { $0 ?? 0 }
-                byTime[r[1], default: []].append(ChargerSample(id: id, status: ChargerStatus(rawValue: r[2]) ?? .unavailable, phases: p,
-                                                               current: currents, setpoint: r[6], energy: r[7]))
+                let currents: [Double?] = [try r.at(3), try r.at(4), try r.at(5)]
+                byTime[time, default: []].append(ChargerSample(id: id, status: ChargerStatus(rawValue: status) ?? .unavailable, phases: p,
+                                                               current: currents.prefix(p.count).map { $0 ?? 0 },
+                                                               setpoint: try r.at(6), energy: try r.at(7)))
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM samples WHERE time >= ? AND time < ? ORDER BY time", arguments: [from, to]).map { r in
-                let t: Double = r["time"]
-                let p1: Double? = r["p1"], p2: Double? = r["p2"], p3: Double? = r["p3"]
+                func phase(_ name: String) throws -> PhaseValues { PhaseValues(try r.at(name + "1"), try r.at(name + "2"), try r.at(name + "3")) }
+                let t: Double = try r.at("time")
+                let p1: Double? = try r.at("p1"), p2: Double? = try r.at("p2"), p3: Double? = try r.at("p3")
+                let ripple: String = try r.at("ripple")
                 return HistoryCycle(
-                    time: t, current: PhaseValues(r["i1"], r["i2"], r["i3"]), voltage: PhaseValues(r["v1"], r["v2"], r["v3"]),
-                    power: p1.flatMap { a in p2.flatMap { b in p3.map { c in PhaseValues(a, b, c) } } }, pvPower: r["pv"],
-                    budget: PhaseValues(r["budget1"], r["budget2"], r["budget3"]), limit: PhaseValues(r["limit1"], r["limit2"], r["limit3"]),
-                    margin: r["margin"], ripple: RippleMode(rawValue: r["ripple"]) ?? .normal, failsafe: r["failsafe"], fallback: r["fallback"],
-                    chargers: byTime[t] ?? [])
+                    time: t, current: try phase("i"), voltage: try phase("v"),
+                    power: p1.flatMap { a in p2.flatMap { b in p3.map { c in PhaseValues(a, b, c) } } }, pvPower: try r.at("pv"),
+                    budget: try phase("budget"), limit: try phase("limit"),
+                    margin: try r.at("margin"), ripple: RippleMode(rawValue: ripple) ?? .normal, failsafe: try r.at("failsafe"),
+                    fallback: try r.at("fallback"), chargers: byTime[t] ?? [])
             }
         }
+    }
+
+    private static func phases(_ text: String) -> [Phase] {
+        text.split(separator: ",").compactMap { Int($0).flatMap(Phase.init(rawValue:)) }
     }
 
     public func chargers() throws -> [ChargerSettingsRecord] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT id, phases, min, max, priority FROM chargers ORDER BY id").map { r in
-                ChargerSettingsRecord(id: r[0], phases: (r[1] as String).split(separator: ",").compactMap { Int($0).flatMap(Phase.init(rawValue:)) },
-                                      min: r[2], max: r[3], priority: r[4])
+                ChargerSettingsRecord(id: try r.at(0), phases: Self.phases(try r.at(1)), min: try r.at(2), max: try r.at(3), priority: try r.at(4))
             }
         }
     }
@@ -342,8 +414,8 @@ public final class HistoryStore: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT id, charger, start, "end", energy, peak_power FROM sessions
                 WHERE start < ? AND coalesce("end", last_seen) >= ? AND (? IS NULL OR charger = ?) ORDER BY start
-                """, arguments: [to, from, charger, charger]).map {
-                ChargingSession(id: $0[0], charger: $0[1], start: $0[2], end: $0[3], energy: $0[4], peakPower: $0[5])
+                """, arguments: [to, from, charger, charger]).map { r in
+                ChargingSession(id: try r.at(0), charger: try r.at(1), start: try r.at(2), end: try r.at(3), energy: try r.at(4), peakPower: try r.at(5))
             }
         }
     }
@@ -351,8 +423,9 @@ public final class HistoryStore: Sendable {
     public func events(from: Double, to: Double, limit: Int = 1000) throws -> [SiteEvent] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT time, kind, subject, message FROM events WHERE time >= ? AND time < ? ORDER BY time DESC, id DESC LIMIT ?",
-                             arguments: [from, to, limit]).map {
-                SiteEvent(time: $0[0], kind: SiteEvent.Kind(rawValue: $0[1]) ?? .configChanged, subject: $0[2], message: $0[3])
+                             arguments: [from, to, limit]).map { r in
+                let kind: String = try r.at(1)
+                return SiteEvent(time: try r.at(0), kind: SiteEvent.Kind(rawValue: kind) ?? .configChanged, subject: try r.at(2), message: try r.at(3))
             }
         }
     }
@@ -376,4 +449,12 @@ public final class HistoryStore: Sendable {
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
     }
+}
+
+private extension Row {
+    /// A column's value, or an error that names it: GRDB's subscript stops the
+    /// process on a NULL where a value was asked for (a file written by another
+    /// program, an aggregate over nothing), this throws.
+    func at<T: DatabaseValueConvertible>(_ index: Int) throws -> T { try decode(atIndex: index) }
+    func at<T: DatabaseValueConvertible>(_ column: String) throws -> T { try decode(forColumn: column) }
 }

@@ -52,7 +52,7 @@ struct Bench: AsyncParsableCommand {
             document["cycle"] = try await CycleBench(sizes: [10, 100], periods: [1, 0.1], seconds: cycleSeconds).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
+        try StandardOutput.write(data + Data("\n".utf8))
     }
 }
 

@@ -24,6 +24,12 @@ struct HistoryExport: AsyncParsableCommand {
     @Option(help: "Seconds per row for samples (1-minute aggregates from 60 on).")
     var resolution: Double = 60
 
+    func validate() throws {
+        guard HistoryStore.resolutionRange.contains(resolution) else {
+            throw ValidationError("--resolution: expected seconds from \(HistoryStore.resolutionRange.lowerBound) to \(Int(HistoryStore.resolutionRange.upperBound)), got \(resolution)")
+        }
+    }
+
     func run() async throws {
         let store = try openHistory(history)
         let (start, end) = try range.resolve(store)
@@ -55,7 +61,7 @@ struct HistoryExport: AsyncParsableCommand {
         default:
             throw ValidationError("--what: expected samples, chargers, sessions or events, got \(what)")
         }
-        FileHandle.standardOutput.write(Data(out.utf8))
+        try StandardOutput.write(out)
     }
 }
 
@@ -92,14 +98,21 @@ struct HistoryStress: AsyncParsableCommand {
     }
 }
 
+/// A history file to read: opened read-only, so that reading never changes
+/// it, and refused with its name when it is not a Fusebox history.
 func openHistory(_ path: String) throws -> HistoryStore {
     guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--history: no such file: \(path)") }
-    return try HistoryStore(path: path)
+    do { return try HistoryStore(readingOnly: path) } catch { throw Failure(message: "--history: \(error)") }
 }
 
 /// `--from`/`--to`: a date, a date and time (UTC unless it says otherwise), or seconds since 1970.
 func parseTime(_ text: String, option: String) throws -> Double {
-    if let seconds = Double(text) { return seconds }
+    if let seconds = Double(text) {
+        guard (0...253_402_300_799).contains(seconds) else {
+            throw ValidationError("\(option): expected seconds since 1970 from 0 to 253402300799 (the year 9999), got \(text)")
+        }
+        return seconds
+    }
     let iso = ISO8601DateFormatter()
     if let d = iso.date(from: text) { return d.timeIntervalSince1970 }
     iso.formatOptions = [.withFullDate]

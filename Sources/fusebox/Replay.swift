@@ -36,7 +36,7 @@ struct Replay: AsyncParsableCommand {
         report.violations = Array(report.violations.prefix(maxViolations))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        FileHandle.standardOutput.write(try encoder.encode(report))
+        try StandardOutput.write(try encoder.encode(report))
         say("")
         say("\(report.cycles) cycles replayed; \(total) violation(s)\(total > maxViolations ? ", the first \(maxViolations) listed" : "")")
     }

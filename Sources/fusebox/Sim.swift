@@ -68,7 +68,4 @@ struct Sim: AsyncParsableCommand {
     }
 }
 
-/// One line to standard output, at once (a test may be reading it live).
-func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
+

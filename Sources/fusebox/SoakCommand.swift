@@ -55,7 +55,7 @@ struct Soak: AsyncParsableCommand {
         let report = try await FuseboxSimulation.Soak(sim: sim, settings: settings).run()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        try StandardOutput.write(try encoder.encode(report) + Data("\n".utf8))
         if !report.failures.isEmpty { throw Failure(message: "soak failed:\n" + report.failures.joined(separator: "\n")) }
     }
 }
