@@ -49,6 +49,12 @@ public struct Circuit: Sendable, Equatable, Codable {
         chargers = try c.decodeIfPresent([String].self, forKey: .chargers) ?? []
         circuits = try c.decodeIfPresent([Circuit].self, forKey: .circuits) ?? []
         load = try c.decodeIfPresent(PhaseValues.self, forKey: .load) ?? .zero
+        guard limit.array.allSatisfy({ (0...10_000).contains($0) }) else {
+            throw DecodingError.dataCorruptedError(forKey: .limit, in: c, debugDescription: "expected the circuit's fuse, A per phase from 0 to 10000, got \(limit.array)")
+        }
+        guard (0...1000).contains(margin) else {
+            throw DecodingError.dataCorruptedError(forKey: .margin, in: c, debugDescription: "expected A from 0 to 1000, got \(margin)")
+        }
     }
 }
 
@@ -75,5 +81,15 @@ public struct SiteLimits: Sendable, Equatable, Codable {
         current = try c.decode(PhaseValues.self, forKey: .current)
         margin = try c.decodeIfPresent(Double.self, forKey: .margin) ?? 0
         power = try c.decodeIfPresent(Double.self, forKey: .power)
+        // The ranges of site.yaml's site.limit (SiteConfig): a snapshot is held to what a configuration is.
+        guard current.array.allSatisfy({ (1...4000).contains($0) }) else {
+            throw DecodingError.dataCorruptedError(forKey: .current, in: c, debugDescription: "expected the fuse, A per phase from 1 to 4000, got \(current.array)")
+        }
+        guard (0...1000).contains(margin), margin < current.array.min() ?? 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .margin, in: c, debugDescription: "expected A from 0 to 1000, less than the smallest fuse, got \(margin)")
+        }
+        if let power, !(0...100_000_000).contains(power) {
+            throw DecodingError.dataCorruptedError(forKey: .power, in: c, debugDescription: "expected W from 0 to 100000000, got \(power)")
+        }
     }
 }

@@ -78,10 +78,11 @@ public struct Scenario: Sendable, CustomStringConvertible {
     }
 
     public static func load(file: String) throws -> Scenario {
-        guard let data = FileManager.default.contents(atPath: file) else { throw SiteConfig.Problems(messages: ["cannot read \(file)"]) }
+        let text: String
+        do { text = try ConfigYAML.text(ofFile: file) } catch { throw SiteConfig.Problems(messages: [error.description]) }
         let root: Any?
-        do { root = try ConfigYAML.load(String(decoding: data, as: UTF8.self)) } catch {   // JSON is YAML
-            throw SiteConfig.Problems(messages: ["\(file): not valid YAML: \(error)"])
+        do { root = try ConfigYAML.load(text) } catch {   // JSON is YAML
+            throw SiteConfig.Problems(messages: ["\(file): not valid YAML: \(ConfigYAML.describe(error))"])
         }
         return try Scenario(tree: root as Any, file: file)
     }

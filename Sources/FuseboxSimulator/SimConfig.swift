@@ -56,7 +56,7 @@ public struct SimConfig: Sendable {
     public init(yaml: String, file: String = "sim.yaml") throws(Problems) {
         let root: Any?
         do { root = try ConfigYAML.load(yaml) } catch {
-            throw Problems(messages: ["\(file): not valid YAML: \(error)"])
+            throw Problems(messages: ["\(file): not valid YAML: \(ConfigYAML.describe(error))"])
         }
         try self.init(tree: root as Any, file: file)
     }
@@ -75,12 +75,12 @@ public struct SimConfig: Sendable {
             if let name = site["daily_shape"] as? String, name != "flat" {
                 dailyShape = SiteModel.dailyShapes[name]
                 if dailyShape == nil {
-                    r.problem("site.daily_shape: expected flat, \(SiteModel.dailyShapes.keys.sorted().joined(separator: ", ")) or 24 factors, got \(name)")
+                    r.problem("site.daily_shape: expected flat, \(SiteModel.dailyShapes.keys.sorted().joined(separator: ", ")) or 24 factors, got \(ConfigReader.quoted(name))")
                 }
             } else if site["daily_shape"] != nil, !(site["daily_shape"] is String) {
                 let factors = r.list(site["daily_shape"], "site.daily_shape").compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
                 if factors.count == 24, factors.allSatisfy({ (0...10).contains($0) }) { dailyShape = factors } else {
-                    r.problem("site.daily_shape: expected flat, \(SiteModel.dailyShapes.keys.sorted().joined(separator: ", ")) or 24 factors from 0 to 10, got \(site["daily_shape"]!)")
+                    r.problem("site.daily_shape: expected flat, \(SiteModel.dailyShapes.keys.sorted().joined(separator: ", ")) or 24 factors from 0 to 10, got \(ConfigReader.shown(site["daily_shape"] ?? ""))")
                 }
             }
             if let pv = r.map(site["pv"], "site.pv") {
@@ -177,7 +177,7 @@ public struct SimConfig: Sendable {
             if let code = m["exception"] as? Int, let e = ModbusException(rawValue: UInt8(clamping: code)) { return .exception(e) }
             let name = r.string(m["exception"], "\(path).exception", default: "server_device_failure")
             guard let e = names[name] else {
-                r.problem("\(path).exception: expected a Modbus exception code or one of \(names.keys.sorted().joined(separator: ", ")), got \(name)")
+                r.problem("\(path).exception: expected a Modbus exception code or one of \(names.keys.sorted().joined(separator: ", ")), got \(ConfigReader.quoted(name))")
                 return .none
             }
             return .exception(e)
@@ -187,8 +187,9 @@ public struct SimConfig: Sendable {
 
     /// Reads and checks a sim.yaml file.
     public static func load(file: String) throws(Problems) -> SimConfig {
-        guard let data = FileManager.default.contents(atPath: file) else { throw Problems(messages: ["cannot read \(file)"]) }
-        return try SimConfig(yaml: String(decoding: data, as: UTF8.self), file: file)
+        let text: String
+        do { text = try ConfigYAML.text(ofFile: file) } catch { throw Problems(messages: [error.description]) }
+        return try SimConfig(yaml: text, file: file)
     }
 
     /// The model, the register maps by charger id, and the fixed ports.

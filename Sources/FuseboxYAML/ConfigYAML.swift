@@ -89,3 +89,66 @@ public enum ConfigYAML {
         return nil
     }
 }
+
+import Foundation
+
+extension ConfigYAML {
+    /// A configuration file's text, or why it cannot be one: the reason a file
+    /// cannot be read (no such file, a folder, no permission), and text that is
+    /// not UTF-8 (a binary file, UTF-16 from a Windows editor) refused before a
+    /// parser sees it, so that no message prints raw bytes on a terminal.
+    public static func text(ofFile file: String) throws(Refused) -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder) else {
+            throw Refused(description: "cannot read \(file): no such file")
+        }
+        if isFolder.boolValue { throw Refused(description: "cannot read \(file): it is a folder, not a file") }
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            throw Refused(description: "cannot read \(file): no permission to read it")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw Refused(description: "cannot read \(file): the system refused (an I/O error?)")
+        }
+        guard data.count <= maxBytes else {
+            throw Refused(description: "\(file): \(data.count) bytes; a configuration file has at most \(maxBytes)")
+        }
+        return try text(data, name: file)
+    }
+
+    /// `data` as text, or why it is not a text file.
+    public static func text(_ data: Data, name: String) throws(Refused) -> String {
+        if data.starts(with: [0xFF, 0xFE]) || data.starts(with: [0xFE, 0xFF]) {
+            throw Refused(description: "\(name): UTF-16 text; save it as UTF-8")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            let valid = String(decoding: data, as: UTF8.self).prefix { $0 != "\u{FFFD}" }
+            let line = valid.reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
+            throw Refused(description: "\(name): not UTF-8 text (a binary file?): a byte that is not UTF-8 on line \(line)")
+        }
+        var line = 1
+        for u in text.unicodeScalars {
+            if u == "\n" { line += 1; continue }
+            if (u.value < 32 && u != "\t" && u != "\r") || u.value == 127 {
+                throw Refused(description: "\(name): a control character (U+\(String(format: "%04X", u.value))) on line \(line): not a text file")
+            }
+        }
+        return text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
+    }
+
+    /// The parser's error in one line: where, and what. Yams' own description
+    /// repeats the file (for a duplicate key, all of it).
+    public static func describe(_ error: any Error) -> String {
+        guard let e = error as? YamlError else { return "\(error)" }
+        switch e {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            return "line \(mark.line), column \(mark.column): \(context.map { $0.text + ": " } ?? "")\(problem)"
+        case let .reader(problem, offset, _, _):
+            return "\(problem)\(offset.map { " at byte \($0)" } ?? "")"
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            return "line \(context.mark.line), column \(context.mark.column): the key \(keys) is given twice in one mapping"
+        default:
+            return "\(e)"
+        }
+    }
+}

@@ -23,7 +23,7 @@ public struct ConfigReader {
         guard let v else { return d }
         let n: Double? = (v as? Double) ?? (v as? Int).map(Double.init)
         guard let n, range.contains(n) else {
-            problem("\(path): expected a number from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            problem("\(path): expected a number from \(range.lowerBound) to \(range.upperBound), got \(Self.shown(v))")
             return d
         }
         return n
@@ -32,7 +32,7 @@ public struct ConfigReader {
     public mutating func int(_ v: Any?, _ path: String, default d: Int, range: ClosedRange<Int>) -> Int {
         guard let v else { return d }
         guard let n = v as? Int, range.contains(n) else {
-            problem("\(path): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            problem("\(path): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(Self.shown(v))")
             return d
         }
         return n
@@ -45,13 +45,13 @@ public struct ConfigReader {
 
     public mutating func bool(_ v: Any?, _ path: String, default d: Bool) -> Bool {
         guard let v else { return d }
-        guard let b = v as? Bool else { problem("\(path): expected true or false, got \(v)"); return d }
+        guard let b = v as? Bool else { problem("\(path): expected true or false, got \(Self.shown(v))"); return d }
         return b
     }
 
     public mutating func string(_ v: Any?, _ path: String, default d: String) -> String {
         guard let v else { return d }
-        guard let s = v as? String else { problem("\(path): expected text, got \(v)"); return d }
+        guard let s = v as? String else { problem("\(path): expected text, got \(Self.shown(v))"); return d }
         return s
     }
 
@@ -66,7 +66,7 @@ public struct ConfigReader {
         }
         // (A NaN is in no range: `contains` is false for it.)
         guard let values, values.allSatisfy({ range.contains($0) }) else {
-            problem("\(path): expected one number or three numbers for L1, L2, L3, each from \(range.lowerBound) to \(range.upperBound), got \(v)")
+            problem("\(path): expected one number or three numbers for L1, L2, L3, each from \(range.lowerBound) to \(range.upperBound), got \(Self.shown(v))")
             return d
         }
         return PhaseValues(values[0], values[1], values[2])
@@ -76,7 +76,7 @@ public struct ConfigReader {
         guard let v else { return [.l1, .l2, .l3] }
         let l = (v as? [Any])?.compactMap { ($0 as? Int).flatMap(Phase.init(rawValue:)) }
         guard let l, (v as? [Any])?.count == l.count, (1...3).contains(l.count), Set(l).count == l.count else {
-            problem("\(path): expected 1 to 3 different building phases (1, 2, 3), got \(v)")
+            problem("\(path): expected 1 to 3 different building phases (1, 2, 3), got \(Self.shown(v))")
             return [.l1, .l2, .l3]
         }
         return l
@@ -88,7 +88,7 @@ public struct ConfigReader {
         // Finite: ".inf" would be a timer that never fires or a run that never ends.
         if let n = (v as? Double) ?? (v as? Int).map(Double.init), n >= 0, n.isFinite { return n }
         if let s = v as? String, let seconds = ConfigReader.seconds(s), seconds.isFinite { return seconds }
-        problem("\(path): expected a duration such as 500ms, 5s, 10m or 8h, got \(v)")
+        problem("\(path): expected a duration such as 500ms, 5s, 10m or 8h, got \(Self.shown(v))")
         return d
     }
 
@@ -102,7 +102,7 @@ public struct ConfigReader {
             }
         }
         if let minutes = v as? Int, (0..<1440).contains(minutes) { return Double(minutes * 60) }   // YAML 1.1 sexagesimal
-        problem("\(path): expected a time of day such as 08:00, got \(v)")
+        problem("\(path): expected a time of day such as 08:00, got \(Self.shown(v))")
         return d
     }
 
@@ -110,7 +110,7 @@ public struct ConfigReader {
     public mutating func choice(_ v: Any?, _ path: String, _ options: [String], default d: String) -> String {
         guard let v else { return d }
         guard let s = v as? String, options.contains(s) else {
-            problem("\(path): expected one of \(options.joined(separator: ", ")), got \(v)")
+            problem("\(path): expected one of \(options.joined(separator: ", ")), got \(Self.shown(v))")
             return d
         }
         return s
@@ -120,7 +120,7 @@ public struct ConfigReader {
     public mutating func strings(_ v: Any?, _ path: String) -> [String] {
         var out: [String] = []
         for (n, item) in list(v, path).enumerated() {
-            if let s = item as? String { out.append(s) } else { problem("\(path)[\(n)]: expected text, got \(item)") }
+            if let s = item as? String { out.append(s) } else { problem("\(path)[\(n)]: expected text, got \(Self.shown(item))") }
         }
         return out
     }
@@ -139,6 +139,38 @@ public struct ConfigReader {
         let plain = !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
         let shown = plain ? key : "\"" + key.unicodeScalars.map { $0.isASCII && $0.value >= 32 && $0 != "\"" && $0 != "\\" ? String($0) : $0.escaped(asASCII: true) }.joined() + "\""
         return path.isEmpty ? shown : path + "." + shown
+    }
+
+    /// A value from the file as a message shows it: text quoted and escaped,
+    /// a list or a mapping by its kind (not a dump of the whole of it).
+    public static func shown(_ v: Any) -> String {
+        switch v {
+        case let s as String: quoted(s)
+        case let n as Double: show(n)
+        case let n as Int: String(n)
+        case let b as Bool: String(b)
+        case is [Any]: "a list"
+        case is [String: Any]: "a mapping"
+        default: quoted("\(v)")
+        }
+    }
+
+    /// A number as a person writes it: 63, not 63.0.
+    public static func show(_ n: Double) -> String {
+        n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : String(n)
+    }
+
+    /// Text from a file or a request, quoted, with control characters and
+    /// anything past 60 characters escaped or cut: a message must never put
+    /// raw bytes on a terminal or a page.
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for (n, u) in text.unicodeScalars.enumerated() {
+            if n == 60 { out += "..."; break }
+            out += u.value < 32 || u.value == 127 || u == "\"" || u == "\\" || (u.value >= 0x80 && u.value < 0xA0)
+                ? u.escaped(asASCII: true) : String(u)
+        }
+        return out + "\""
     }
 
     /// "500ms", "5s", "10m", "8h", "1d", "2w", "2y" (365 days), or combined as "3h30m", as seconds;

@@ -16,12 +16,17 @@ extension SiteConfig {
             name = r.string(site["name"], "site.name", default: name)
             serial = r.string(site["serial"], "site.serial", default: "")
             period = r.duration(site["period"], "site.period", default: 1)
-            if period < 0.1 || period > 60 { r.problem("site.period: expected 100ms to 60s, got \(site["period"]!)") }
+            if period < 0.1 || period > 60 { r.problem("site.period: expected 100ms to 60s, got \(ConfigReader.shown(site["period"] ?? period))") }
             if let limit = r.map(site["limit"], "site.limit") {
                 r.onlyKnown(limit, "site.limit", ["current", "margin"])
                 if limit["current"] == nil { r.problem("site.limit.current: missing (required): the fuse, A per phase") }
                 limits.current = r.phases(limit["current"], "site.limit.current", default: limits.current, range: 1...4000)
                 limits.margin = r.number(limit["margin"], "site.limit.margin", default: 2, range: 0...1000)
+                // A margin as large as the fuse leaves the cars nothing, always: a typo, not a choice.
+                let fuse = limits.current.array.min() ?? 0
+                if limits.margin >= fuse && fuse > 0 {
+                    r.problem("site.limit.margin: expected less than the smallest fuse (\(ConfigReader.show(fuse)) A), got \(ConfigReader.show(limits.margin))")
+                }
             } else {
                 r.problem("site.limit: missing (required): { current: A per phase, margin: A }")
             }
@@ -38,13 +43,22 @@ extension SiteConfig {
         }
 
         if let c = r.map(top["control"], "control") {
-            r.onlyKnown(c, "control", ["ramp_up", "raise_every", "restart_pause", "settle", "refresh", "deadline"])
+            r.onlyKnown(c, "control", ["ramp_up", "raise_every", "restart_pause", "settle", "refresh", "deadline", "device_deadline"])
             control.rampUp = r.number(c["ramp_up"], "control.ramp_up", default: 1, range: 0.01...1000)
             control.raiseEvery = r.duration(c["raise_every"], "control.raise_every", default: 5)
             control.restartPause = r.duration(c["restart_pause"], "control.restart_pause", default: 30)
             control.settle = r.duration(c["settle"], "control.settle", default: 10)
             control.refresh = r.duration(c["refresh"], "control.refresh", default: 30)
             if c["deadline"] != nil { control.deadline = r.duration(c["deadline"], "control.deadline", default: period) }
+            if c["device_deadline"] != nil {
+                let d = r.duration(c["device_deadline"], "control.device_deadline", default: period * 0.4)
+                // Two of them (a poll, then a write) must fit in one period.
+                if d < 0.01 || d > period / 2 {
+                    r.problem("control.device_deadline: expected 10ms to half the period (\(ConfigReader.show(period / 2)) s), got \(ConfigReader.shown(c["device_deadline"] ?? d))")
+                } else {
+                    control.deviceDeadline = d
+                }
+            }
         }
 
         var ids = Set<String>()
@@ -94,9 +108,13 @@ extension SiteConfig {
             } else if m["circuits"] != nil {
                 r.problem("\(path).circuits: expected at most 8 levels of sub-distribution")
             }
-            return Circuit(id: id, limit: r.phases(m["limit"], "\(path).limit", default: .zero, range: 0...10_000),
-                           margin: r.number(m["margin"], "\(path).margin", default: 0, range: 0...1000),
-                           chargers: members, circuits: inner)
+            let limit = r.phases(m["limit"], "\(path).limit", default: .zero, range: 0...10_000)
+            let margin = r.number(m["margin"], "\(path).margin", default: 0, range: 0...1000)
+            let fuse = limit.array.min() ?? 0
+            if margin > 0 && margin >= fuse && fuse > 0 {
+                r.problem("\(path).margin: expected less than the circuit's smallest fuse (\(ConfigReader.show(fuse)) A), got \(ConfigReader.show(margin))")
+            }
+            return Circuit(id: id, limit: limit, margin: margin, chargers: members, circuits: inner)
         }
         for (n, c) in r.list(top["circuits"], "circuits").enumerated() {
             if let made = circuit(c, "circuits[\(n)]", depth: 0) { circuits.append(made) }
@@ -155,7 +173,7 @@ extension SiteConfig {
             r.onlyKnown(h, "http", ["listen", "user", "password_hash"])
             http.listen = r.string(h["listen"], "http.listen", default: http.listen)
             if http.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
-                r.problem("http.listen: expected ADDRESS:PORT such as 0.0.0.0:4000, got \(http.listen)")
+                r.problem("http.listen: expected ADDRESS:PORT such as 0.0.0.0:4000, got \(ConfigReader.quoted(http.listen))")
             }
             http.user = r.string(h["user"], "http.user", default: "admin")
             if h["password_hash"] != nil { http.passwordHash = r.string(h["password_hash"], "http.password_hash", default: "") }
@@ -190,13 +208,13 @@ extension SiteConfig {
             let api = r.string(m["api"], "\(path).api", default: "")
             guard let url = URL(string: api), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
                   let host = url.host, !host.isEmpty else {
-                r.problem("\(path).api: expected the vendor's API URL, such as https://api.zaptec.com, got \"\(api)\"")
+                r.problem("\(path).api: expected the vendor's API URL, such as https://api.zaptec.com, got \(ConfigReader.quoted(api))")
                 return .none
             }
             var allow: [String] = []
             for (n, h) in r.list(m["allow"], "\(path).allow").enumerated() {
                 guard let host = h as? String, !host.isEmpty, !host.contains("/"), !host.contains("@") else {
-                    r.problem("\(path).allow[\(n)]: expected a host name, or host:port, got \(h)")
+                    r.problem("\(path).allow[\(n)]: expected a host name, or host:port, got \(ConfigReader.shown(h))")
                     continue
                 }
                 allow.append(host)
@@ -224,6 +242,9 @@ extension SiteConfig {
         if !checked { r.onlyKnown(m, path, ["driver", "host", "port", "unit", "baud", "parity", "api", "allow", "settings"]) }
         let driver = r.string(m["driver"], "\(path).driver", default: "")
         if driver.isEmpty && addresses { r.problem("\(path).driver: missing (required): the name of a driver script") }
+        else if !driver.isEmpty && !Self.isScriptName(driver) {
+            r.problem("\(path).driver: expected the name of a driver (letters, digits, _ and -, as in abb_terra), got \(ConfigReader.quoted(driver))")
+        }
         var settings = ConfigValue.map([:])
         if let s = m["settings"] {
             if let v = ConfigValue(tree: s), case .map = v { settings = v } else { r.problem("\(path).settings: expected a mapping") }
@@ -261,5 +282,15 @@ extension SiteConfig {
         let mode = r.choice(m["mode"], "\(path).mode", ["reduced", "locked"], default: "locked")
         return RippleInput(source: source, activeWhenClosed: active == "closed", mode: RippleMode(rawValue: mode)!,
                            debounce: r.duration(m["debounce"], "\(path).debounce", default: 1))
+    }
+}
+
+extension SiteConfig {
+    /// A script is named, never given as a path: `driver: ../../etc/passwd`
+    /// must not read a file outside the script folders.
+    public static func isScriptName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { c in
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D
+        }
     }
 }

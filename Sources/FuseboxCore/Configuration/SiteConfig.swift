@@ -76,6 +76,9 @@ public struct SiteConfig: Sendable {
         public var refresh: Double = 30
         /// A cycle that takes longer than this is an overrun; nil means the period.
         public var deadline: Double?
+        /// Seconds the cycle waits for one device's poll (and again for its
+        /// write); nil: 40 % of the period.
+        public var deviceDeadline: Double?
 
         public init() {}
     }
