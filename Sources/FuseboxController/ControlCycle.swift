@@ -1,3 +1,4 @@
+import Foundation
 import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
@@ -40,10 +41,16 @@ public actor ControlCycle {
         public var pacing = LimitPacer.Settings()
         /// Seconds after which an unchanged limit is written again (DESIGN "Apply").
         public var refresh: Double = 30
+        /// Seconds the cycle waits for one device's poll, and again for its
+        /// write; a device that takes longer counts as not answering this cycle.
+        /// Infinite: wait for every device (simulated time, where a cycle has no
+        /// wall-clock period to keep).
+        public var deviceDeadline: Double = 0.4
 
         public init(limits: SiteLimits, circuits: [Circuit] = [], failsafe: FailsafeSettings = FailsafeSettings(),
                     ripple: RippleSettings = RippleSettings(), pacing: LimitPacer.Settings = LimitPacer.Settings(),
-                    refresh: Double = 30) {
+                    refresh: Double = 30, deviceDeadline: Double = 0.4) {
+            self.deviceDeadline = deviceDeadline
             self.limits = limits
             self.circuits = circuits
             self.failsafe = failsafe
@@ -77,6 +84,10 @@ public actor ControlCycle {
     public nonisolated let stations: [Station]
     private let chain: PolicyChain
     private let contacts: [RippleContact]
+    /// One gate per device, so that no device holds the cycle: the stations' by index, then the meters'.
+    private let gates: [DeviceGate]
+    private let meterGate = DeviceGate()
+    private let pvGate = DeviceGate()
     private var signal: RippleSignal
     private var pacer: LimitPacer
 
@@ -119,6 +130,7 @@ public actor ControlCycle {
         self.stations = stations
         self.chain = chain
         self.contacts = contacts.map(\.0)
+        gates = stations.map { _ in DeviceGate() }
         signal = RippleSignal(contacts: contacts.map(\.1))
         pacer = LimitPacer(settings: settings.pacing)
         setpoints = Array(repeating: nil, count: stations.count)
@@ -175,8 +187,9 @@ public actor ControlCycle {
 
         // 1. Meter, PV and ripple contacts at once. A silent meter keeps its last
         // reading, which ages until the fail-safe takes over.
-        async let gridReading = meter.poll()
-        async let pvReading = pvMeter?.poll()
+        let deadline = settings.deviceDeadline
+        async let gridReading = Self.poll(meter, meterGate, within: deadline)
+        async let pvReading = Self.pollIfPresent(pvMeter, pvGate, within: deadline)
         async let contactReadings = readContacts()
         switch await gridReading {
         case .success(let r) where r.current.count == 3:
@@ -209,12 +222,12 @@ public actor ControlCycle {
             rippleMode = mode
         }
 
-        // 2. Every charger at once; one that does not answer counts at its setpoint.
+        // 2. Every charger at once, each until the device deadline; one that does
+        // not answer in time counts at its setpoint, as any silent charger.
         let readings = await withTaskGroup(of: (Int, Result<DeviceReading, DeviceError>).self) { group in
-            // Each poll a task on its connection's queue: it starts where its
-            // connection lives and makes no hop there and back (docs/modbus.md).
             for (i, s) in stations.enumerated() {
-                group.addTask(executorPreference: s.device.taskExecutor) { (i, await s.device.poll()) }
+                let gate = gates[i]
+                group.addTask { (i, await Self.poll(s.device, gate, within: deadline)) }
             }
             var out = [Result<DeviceReading, DeviceError>?](repeating: nil, count: stations.count)
             for await (i, r) in group { out[i] = r }
@@ -302,14 +315,18 @@ public actor ControlCycle {
         // 7. Cut at once, raise slowly; write what changed and what is due for a
         // refresh (to answering chargers only; to one that does not follow, every cycle).
         let targets = pacer.pace(allowed, chargers: chargers, at: time)
+        let deadline = settings.deviceDeadline
         await withTaskGroup(of: (Int, String?).self) { group in
             for (i, s) in stations.enumerated() where chargers[i].responding
                 && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh || notFollowing[i]) {
-                let amps = targets[i]
-                group.addTask(executorPreference: s.device.taskExecutor) {
-                    switch await s.device.apply(amps: amps, phases: s.settings.phases.count) {
-                    case .success: (i, nil)
-                    case .failure(let e): (i, e.description)
+                let amps = targets[i], gate = gates[i]
+                group.addTask {
+                    let outcome = await gate.call(within: deadline, on: s.device.taskExecutor) {
+                        await s.device.apply(amps: amps, phases: s.settings.phases.count)
+                    }
+                    switch Self.settle(outcome, s.device.id, "write", deadline) {
+                    case .success: return (i, nil)
+                    case .failure(let e): return (i, e.description)
                     }
                 }
             }
@@ -337,6 +354,28 @@ public actor ControlCycle {
         await sample(at: time)
     }
 
+    /// A device's poll under the deadline (`DeviceGate`).
+    private static func poll(_ device: LuaDevice, _ gate: DeviceGate, within deadline: Double) async -> Result<DeviceReading, DeviceError> {
+        settle(await gate.call(within: deadline, on: device.taskExecutor) { await device.poll() }, device.id, "poll", deadline)
+    }
+
+    private static func pollIfPresent(_ device: LuaDevice?, _ gate: DeviceGate, within deadline: Double) async -> Result<DeviceReading, DeviceError>? {
+        guard let device else { return nil }
+        return await poll(device, gate, within: deadline)
+    }
+
+    /// A late or busy device is an error of this cycle, which names it.
+    private static func settle<T>(_ outcome: DeviceGate.Outcome<Result<T, DeviceError>>, _ id: String, _ what: String,
+                                  _ deadline: Double) -> Result<T, DeviceError> {
+        switch outcome {
+        case .answered(let result): return result
+        case .late:
+            return .failure(DeviceError(device: id, message: "no answer to its \(what) within the cycle's deadline of \(String(format: "%.0f", deadline * 1000)) ms: counted as not answering"))
+        case .busy:
+            return .failure(DeviceError(device: id, message: "still busy with a call of an earlier cycle: counted as not answering"))
+        }
+    }
+
     private func readContacts() async -> [Result<Bool, RippleContactError>] {
         var out: [Result<Bool, RippleContactError>] = []
         for c in contacts { out.append(await c.read()) }
@@ -347,45 +386,48 @@ public actor ControlCycle {
 
     /// The ripple mode from the API (the "cloud REST" path) for `ttl` seconds;
     /// nil clears it. It can add a restriction, never lift one a contact holds.
-    public func setRipple(_ mode: RippleMode?, ttl: Double = .infinity) {
+    public func setRipple(_ mode: RippleMode?, ttl: Double = .infinity, by source: String? = nil) {
         signal.setRemote(mode, until: now + ttl)
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "ripple",
-                                 message: mode.map { "ripple mode \($0.rawValue) from the API for \(ttl) s" } ?? "ripple mode from the API cleared"))
+                                 message: (mode.map { "ripple mode \($0.rawValue) from the API for \(ttl) s" } ?? "ripple mode from the API cleared") + Self.by(source)))
     }
 
+    /// ", by token 'portal'": who made a change, for the event that records it.
+    private static func by(_ source: String?) -> String { source.map { ", by \($0)" } ?? "" }
+
     /// A site limit (A per phase, below the fuse) for `ttl` seconds; nil clears it.
-    public func setSiteLimit(_ amps: Double?, ttl: Double) {
+    public func setSiteLimit(_ amps: Double?, ttl: Double, by source: String? = nil) {
         remote.site = amps.map { RemoteLimits.Entry(amps: $0, until: now + ttl) }
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "site",
-                                 message: amps.map { "site limit \($0) A for \(ttl) s" } ?? "site limit cleared"))
+                                 message: (amps.map { "site limit \($0) A for \(ttl) s" } ?? "site limit cleared") + Self.by(source)))
     }
 
     /// A charger's own limit for `ttl` seconds; nil clears it. Unknown ids are refused.
-    public func setChargerLimit(_ id: String, amps: Double?, ttl: Double) -> Bool {
+    public func setChargerLimit(_ id: String, amps: Double?, ttl: Double, by source: String? = nil) -> Bool {
         guard stations.contains(where: { $0.settings.id == id }) else { return false }
         remote.chargers[id] = amps.map { RemoteLimits.Entry(amps: $0, until: now + ttl) }
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: id,
-                                 message: amps.map { "limit \($0) A for \(ttl) s" } ?? "limit cleared"))
+                                 message: (amps.map { "limit \($0) A for \(ttl) s" } ?? "limit cleared") + Self.by(source)))
         return true
     }
 
-    public func setEnabled(_ id: String, _ on: Bool) -> Bool {
+    public func setEnabled(_ id: String, _ on: Bool, by source: String? = nil) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
         enabled[i] = on
         commandsChanged = true
-        pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: on ? "enabled" : "disabled"))
+        pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: (on ? "enabled" : "disabled") + Self.by(source)))
         return true
     }
 
     /// A charger's priority from now on (the page, the API); unknown ids are refused.
-    public func setPriority(_ id: String, _ priority: Int) -> Bool {
+    public func setPriority(_ id: String, _ priority: Int, by source: String? = nil) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
         priorities[i] = priority
         commandsChanged = true
-        pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: "priority \(priority)"))
+        pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: "priority \(priority)" + Self.by(source)))
         return true
     }
 
@@ -443,9 +485,41 @@ public actor ControlCycle {
         return Overrides(remote: remote, ripple: signal.remoteMode(at: now), enabled: e, priority: p)
     }
 
+    /// What a policy's dry run needs: the last snapshot, and the stage's
+    /// settings and memory. The caller runs it beside the cycle, on a copy
+    /// (`PolicyDryRun`), then hands a fresh script to `replacePolicy(_:tested:)`.
+    public func dryRunInputs(for name: String) -> PolicyDryRun.Inputs? {
+        guard let stage = chain.stages.first(where: { $0.script.name == name }) else { return nil }
+        return PolicyDryRun.Inputs(snapshot: lastSnapshot, settings: stage.settings, memory: stage.memory)
+    }
+
+    /// A policy refused beside the cycle: the event the cycle would have made.
+    public func policyRefused(_ name: String, _ error: ReloadError) {
+        pending.append(SiteEvent(time: now, kind: .reloadRefused, subject: name, message: error.description))
+    }
+
+    /// Swaps in a policy whose dry run passed beside the cycle: no script runs here.
+    public func replacePolicy(_ script: sending PolicyScript, tested: Bool) -> Result<Void, ReloadError> {
+        guard tested else { return replacePolicy(script) }
+        let name = script.name, origin = script.origin
+        do {
+            guard try chain.replace(with: script) else {
+                throw LuaError(kind: .contract, script: name, message: "not in the chain (\(policyNames.joined(separator: ", ")))")
+            }
+        } catch {
+            let e = ReloadError("policy \(name): \(origin) refused, the running version stays: \(error)")
+            policyRefused(name, e)
+            return .failure(e)
+        }
+        pending.append(SiteEvent(time: now, kind: .reloaded, subject: name, message: "policy \(name) now runs \(origin)"))
+        return .success(())
+    }
+
     /// Hot reload of a policy: the new script (compiled fresh by the caller) is
     /// dry-run against the last snapshot and replaces the stage of its name only
-    /// if that succeeds; otherwise the old one keeps running.
+    /// if that succeeds; otherwise the old one keeps running. The dry run runs
+    /// here, in the cycle's actor: for simulated runs; the page and the API go
+    /// through `ScriptManager`, which runs it beside the cycle.
     public func replacePolicy(_ script: sending PolicyScript) -> Result<Void, ReloadError> {
         let name = script.name
         let origin = script.origin

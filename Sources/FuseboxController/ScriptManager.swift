@@ -9,7 +9,10 @@ import FuseboxLua
 /// own folder, the version it replaces kept beside it as NAME.lua.previous.
 /// A driver used by several devices is replaced on all of them or on none.
 public actor ScriptManager {
-    public enum Kind: String, Sendable, CaseIterable { case policy, driver }
+    public enum Kind: String, Sendable, CaseIterable {
+        case policy, driver
+        public var plural: String { self == .policy ? "policies" : "drivers" }
+    }
 
     public struct Script: Sendable, Codable, Equatable {
         public var kind: String
@@ -69,7 +72,7 @@ public actor ScriptManager {
     public func upload(_ kind: Kind, _ name: String, source: String) async throws(Failure) {
         try await requireRunning(kind, name)
         guard let file = siteFile(kind, name) else {
-            throw Failure(status: 409, description: "no site folder for \(kind.rawValue)s: set scripts.\(kind == .policy ? "policies" : "drivers") in site.yaml")
+            throw Failure(status: 409, description: "no site folder for \(kind.plural): set scripts.\(kind.plural) in site.yaml")
         }
         let old = path(kind, name).flatMap { FileManager.default.contents(atPath: $0) }.map { String(decoding: $0, as: UTF8.self) }
         try await apply(kind, name, source: source, origin: file)
@@ -111,7 +114,20 @@ public actor ScriptManager {
             guard script.name == name else {
                 throw Failure(status: 422, description: "\(origin): the script calls itself '\(script.name)', expected '\(name)'")
             }
-            if case .failure(let e) = await cycle.replacePolicy(script) {
+            // The dry run on a copy of its own, here, beside the cycle; then a
+            // fresh compile of the same source is swapped in.
+            if let inputs = await cycle.dryRunInputs(for: name), let failure = PolicyDryRun.failure(of: script, on: inputs) {
+                let e = ReloadError("policy \(name): \(origin) refused, the running version stays: \(failure)")
+                await cycle.policyRefused(name, e)
+                errors[key] = e.description
+                throw Failure(status: 422, description: e.description)
+            }
+            let tested: PolicyScript
+            do { tested = try PolicyScript(source: source, origin: origin) } catch {
+                errors[key] = "\(error)"
+                throw Failure(status: 422, description: "\(error)")
+            }
+            if case .failure(let e) = await cycle.replacePolicy(tested, tested: true) {
                 errors[key] = e.description
                 throw Failure(status: 422, description: e.description)
             }

@@ -160,7 +160,8 @@ public struct SiteAssembly {
             limits: config.limits, circuits: config.circuits, failsafe: config.failsafe, ripple: config.ripple,
             pacing: LimitPacer.Settings(rampUp: config.control.rampUp, raiseEvery: config.control.raiseEvery,
                                         restartPause: config.control.restartPause, settle: config.control.settle),
-            refresh: config.control.refresh)
+            refresh: config.control.refresh,
+            deviceDeadline: config.control.deviceDeadline ?? config.period * 0.4)
         let cycle = ControlCycle(settings: settings, meter: meter, pv: pv, stations: stations, chain: chain, contacts: contacts,
                                  meterDrivers: (config.grid.driver, config.pv?.driver ?? ""))
         return Built(cycle: cycle, summary: summary)

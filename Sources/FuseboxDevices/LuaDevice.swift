@@ -52,6 +52,11 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
     public var device: String
     public var message: String
     public var description: String { "\(device): \(message)" }
+
+    public init(device: String, message: String) {
+        self.device = device
+        self.message = message
+    }
 }
 
 /// A device run by a Lua driver over one Modbus connection, or over HTTP for a
@@ -154,14 +159,20 @@ public final class LuaDevice: @unchecked Sendable {
             let old = (script: self.script, initialized: self.initialized)
             self.io.session = session
             defer { self.io.session = nil }
+            // A dry run reads the device but writes nothing to it: a driver
+            // that is then refused must not have changed the live station.
+            self.io.dryRun = true
+            defer { self.io.dryRun = false }
             do {
                 try Self.bind(replacement, to: self.io)
                 try replacement.sandbox.setPersistent(old.script.sandbox.persistent)
                 self.script = replacement
                 self.initialized = false
                 if replacement.hasInit { _ = try self.call("init", on: replacement) }
-                self.initialized = true
-                return .success(try self.pollNow())
+                let reading = try self.pollNow()
+                // Taken: its init runs again before the next poll, this time with its writes.
+                self.initialized = false
+                return .success(reading)
             } catch {
                 self.script = old.script
                 self.initialized = old.initialized
@@ -236,6 +247,8 @@ public final class LuaDevice: @unchecked Sendable {
 final class DeviceIO: @unchecked Sendable {
     let unit: Int
     var session: ModbusSession?
+    /// A reload's dry run: register writes are answered as done and not sent.
+    var dryRun = false
     let web: WebAccess?
     /// The last HTTP answer's body: the shim copies it into Lua after
     /// `deviceHTTP` has returned, so it must outlive that call (and not move).
@@ -310,6 +323,7 @@ private func deviceIO(context: UnsafeMutableRawPointer?, function: Int32, addres
         case .failure(let e): return fail(e.description)
         }
     default:
+        if io.dryRun { return 0 }
         let input = (0..<Int(count)).map { values[$0] }
         switch session.write(fc, unit: io.unit, address: Int(address), values: input) {
         case .success: return 0

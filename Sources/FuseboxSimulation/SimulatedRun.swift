@@ -38,6 +38,10 @@ public final class SimulatedRun {
                                           max: c.charger.maxCurrent, phases: c.charger.phases)
             }
         }
+        // Simulated time runs at any speed: a real-time deadline on its devices
+        // would depend on how busy the machine is. It waits for every device
+        // unless the configuration sets one.
+        if config.control.deviceDeadline == nil { config.control.deviceDeadline = .infinity }
         if config.grid.driver.isEmpty { config.grid.driver = "sdm630" }
         if case .none = config.grid.address { config.grid.unit = sim.meterUnit }
         if config.pv == nil, sim.pvPort != nil { config.pv = .init(id: "pv", driver: "sunspec", address: .none, unit: sim.pvUnit) }

@@ -80,11 +80,17 @@ public final class PolicyChain {
             throw LuaError(kind: .contract, script: script.name,
                            message: "not in the chain (\(stages.map(\.script.name).joined(separator: ", ")))")
         }
-        let memory = stages[i].memory
-        try script.sandbox.setPersistent(memory)
-        let trial = PolicyChain(scripts: [script], settings: [script.name: stages[i].settings])
-        if let failure = trial.allocate(snapshot).fallback { throw failure }
+        if let failure = Self.dryRun(script, settings: stages[i].settings, memory: stages[i].memory, on: snapshot) { throw failure }
         try replace(with: script)
+    }
+
+    /// `script` allocates `snapshot` once, alone, with a stage's settings and a
+    /// copy of its memory: nil when that succeeds, else why it failed. The
+    /// script is used up: the caller swaps in a fresh compile of its source.
+    public static func dryRun(_ script: PolicyScript, settings: LuaValue, memory: LuaValue, on snapshot: SiteSnapshot) -> LuaError? {
+        do throws(LuaError) { try script.sandbox.setPersistent(memory) } catch { return error }
+        let trial = PolicyChain(scripts: [script], settings: [script.name: settings])
+        return trial.allocate(snapshot).fallback
     }
 
     public func setMemory(_ memory: LuaValue, forStage name: String) throws(LuaError) {
