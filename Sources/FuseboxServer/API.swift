@@ -15,7 +15,7 @@ struct API {
     let failedLoginDelay: Duration
     let openAPI: String
 
-    func addPublicRoutes(to router: Router<FuseboxRequestContext>) {
+    func addPublicRoutes(to router: RecordedRoutes<Router<FuseboxRequestContext>>) {
         router.get("/api/health") { _, _ -> Response in
             json(["status": "ok"])
         }
@@ -27,7 +27,7 @@ struct API {
             }
             let body = try await JSONBody.read(&request, context: context)
             try body.only(["user", "password"])
-            let user = try body.string("user"), password = try body.string("password", maxLength: 200)
+            let user = try body.string("user"), password = try body.string("password", maxLength: 200, secret: true)
             let outcome: Result<(id: String, session: Accounts.Session), Accounts.LoginFailure>
             do throws(Accounts.LoginFailure) {
                 outcome = .success(try await accounts.login(user: user, password: password, from: context.clientAddress))
@@ -51,11 +51,11 @@ struct API {
         }
     }
 
-    func addRoutes(to api: RouterGroup<FuseboxRequestContext>) {
+    func addRoutes(to api: RecordedRoutes<RouterGroup<FuseboxRequestContext>>) {
         api.get("session") { _, context -> Response in
             switch context.identity {
             case .session(_, let s)?: json(["user": s.user, "csrf": s.csrf, "expires": s.expires])
-            case .token(let t)?: json(["token": t.name])
+            case .token(let t)?: json(["token": t.name, "scope": t.scope.rawValue])
             case nil: throw APIError(.unauthorized, "not logged in")
             }
         }
@@ -82,12 +82,12 @@ struct API {
             let body = try await JSONBody.read(&request, context: context)
             try body.only(["amps", "ttl"])
             let amps = try body.number("amps", 0...80), ttl = try body.ttl(default: 3600)
-            _ = await feed.cycle.setChargerLimit(id, amps: amps, ttl: ttl)
+            _ = await feed.cycle.setChargerLimit(id, amps: amps, ttl: ttl, by: context.who)
             return json(["charger": id, "amps": amps, "ttl": ttl])
         }
         api.delete("chargers/:id/limit") { _, context -> Response in
             let id = try charger(context).id
-            _ = await feed.cycle.setChargerLimit(id, amps: nil, ttl: 0)
+            _ = await feed.cycle.setChargerLimit(id, amps: nil, ttl: 0, by: context.who)
             return json(["charger": id, "amps": NSNull()])
         }
         api.put("chargers/:id/priority") { request, context -> Response in
@@ -96,7 +96,7 @@ struct API {
             let body = try await JSONBody.read(&request, context: context)
             try body.only(["priority"])
             let priority = try body.integer("priority", -1000...1000)
-            _ = await feed.cycle.setPriority(id, priority)
+            _ = await feed.cycle.setPriority(id, priority, by: context.who)
             return json(["charger": id, "priority": priority])
         }
         api.put("chargers/:id/enabled") { request, context -> Response in
@@ -105,7 +105,7 @@ struct API {
             let body = try await JSONBody.read(&request, context: context)
             try body.only(["enabled"])
             let on = try body.bool("enabled")
-            _ = await feed.cycle.setEnabled(id, on)
+            _ = await feed.cycle.setEnabled(id, on, by: context.who)
             return json(["charger": id, "enabled": on])
         }
 
@@ -120,11 +120,11 @@ struct API {
             let body = try await JSONBody.read(&request, context: context)
             try body.only(["amps", "ttl"])
             let amps = try body.number("amps", 0...4000), ttl = try body.ttl(default: 900)
-            await feed.cycle.setSiteLimit(amps, ttl: ttl)
+            await feed.cycle.setSiteLimit(amps, ttl: ttl, by: context.who)
             return json(["amps": amps, "ttl": ttl])
         }
-        api.delete("site/limit") { _, _ -> Response in
-            await feed.cycle.setSiteLimit(nil, ttl: 0)
+        api.delete("site/limit") { _, context -> Response in
+            await feed.cycle.setSiteLimit(nil, ttl: 0, by: context.who)
             return json(["amps": NSNull()])
         }
         api.get("ripple") { _, _ -> Response in
@@ -136,25 +136,25 @@ struct API {
             let body = try await JSONBody.read(&request, context: context)
             try body.only(["mode", "ttl"])
             let mode = try body.choice("mode", RippleMode.allCases.map(\.rawValue)), ttl = try body.ttl(default: 900)
-            await feed.cycle.setRipple(RippleMode(rawValue: mode), ttl: ttl)
+            await feed.cycle.setRipple(RippleMode(rawValue: mode), ttl: ttl, by: context.who)
             return json(["mode": mode, "ttl": ttl])
         }
-        api.delete("ripple") { _, _ -> Response in
-            await feed.cycle.setRipple(nil)
+        api.delete("ripple") { _, context -> Response in
+            await feed.cycle.setRipple(nil, by: context.who)
             return json(["mode": NSNull()])
         }
 
         // History, sessions, events.
         api.get("history") { request, _ -> Response in
             let (from, to) = try range(request, defaultSpan: 3600)
-            let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? max(1, (to - from) / 500)
+            let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? defaultResolution(from: from, to: to)
             let points = try store().samples(from: from, to: to, resolution: resolution)
             return try encode(points.map(HistoryPoint.init))
         }
         api.get("history/chargers/:id") { request, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try parameter(context, "id")
             let (from, to) = try range(request, defaultSpan: 3600)
-            let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? max(1, (to - from) / 500)
+            let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? defaultResolution(from: from, to: to)
             let points = try store().chargerSamples(id, from: from, to: to, resolution: resolution)
             return try encode(points.map { ["time": $0.time, "current": $0.current, "setpoint": $0.setpoint, "energy": $0.energy] })
         }
@@ -208,23 +208,31 @@ struct API {
 
         // API tokens.
         api.get("tokens") { _, _ -> Response in
-            try encode(await accounts.listTokens().map { ["id": $0.id, "name": $0.name, "created": String($0.created)] })
+            try encode(await accounts.listTokens().map { ["id": $0.id, "name": $0.name, "scope": $0.scope.rawValue, "created": String($0.created)] })
         }
         api.post("tokens") { request, context -> Response in
             var request = request
             let body = try await JSONBody.read(&request, context: context)
-            try body.only(["name"])
-            let (token, secret) = try await accounts.createToken(name: try body.string("name", maxLength: 80))
-            return json(["id": token.id, "name": token.name, "token": secret], status: .created)
+            try body.only(["name", "scope"])
+            let name = try body.string("name", maxLength: 80)
+            let scope = body.has("scope") ? try body.choice("scope", Accounts.Scope.allCases.map(\.rawValue)) : "read"
+            let (token, secret) = try await accounts.createToken(name: name, scope: Accounts.Scope(rawValue: scope) ?? .read)
+            return json(["id": token.id, "name": token.name, "scope": token.scope.rawValue, "token": secret], status: .created)
         }
         api.delete("tokens/:id") { _, context -> Response in
-            let id = try context.parameters.require("id")
-            guard try await accounts.revokeToken(id: id) else { throw APIError(.notFound, "no token with id \(id)", field: "id") }
+            let id = try parameter(context, "id")
+            guard try await accounts.revokeToken(id: id) else { throw APIError(.notFound, "no token with id \(ConfigReader.quoted(id))", field: "id") }
             return json(["id": id, "status": "revoked"])
         }
     }
 
     // MARK: - helpers
+
+    /// A path parameter as the client meant it: `a%20b` is the id "a b".
+    func parameter(_ context: FuseboxRequestContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
 
     func currentStatus() throws -> LiveStatus {
         guard let s = feed.status else { throw APIError(.serviceUnavailable, "the controller has not finished its first cycle yet") }
@@ -232,19 +240,19 @@ struct API {
     }
 
     func charger(_ context: FuseboxRequestContext) throws -> LiveStatus.Charger {
-        let id = try context.parameters.require("id")
+        let id = try parameter(context, "id")
         guard let c = try currentStatus().chargers.first(where: { $0.id == id }) else {
-            throw APIError(.notFound, "no charger with id \(id)", field: "id", expected: "one of \(feed.cycle.stations.map(\.settings.id).joined(separator: ", "))")
+            throw APIError(.notFound, "no charger with id \(ConfigReader.quoted(id))", field: "id", expected: "one of \(feed.cycle.stations.map(\.settings.id).joined(separator: ", "))")
         }
         return c
     }
 
     func script(_ context: FuseboxRequestContext) throws -> (ScriptManager.Kind, String) {
-        let kindText = try context.parameters.require("kind")
+        let kindText = try parameter(context, "kind")
         guard let kind = ScriptManager.Kind(rawValue: kindText) else {
-            throw APIError(.notFound, "no script kind \(kindText)", field: "kind", expected: "policy or driver")
+            throw APIError(.notFound, "no script kind \(ConfigReader.quoted(kindText))", field: "kind", expected: "policy or driver")
         }
-        return (kind, try context.parameters.require("name"))
+        return (kind, try parameter(context, "name"))
     }
 
     func scriptError(_ error: Error) -> APIError {
@@ -275,10 +283,23 @@ struct API {
         return (from, to)
     }
 
+    /// Seconds since 1970 up to the end of the year 9999: a time a history can hold
+    /// (docs/openapi.yaml declares the range). Beyond it, spans and steps overflow.
+    static let times = 0.0...253_402_300_799.0
+
     func time(_ text: String, field: String) throws -> Double {
-        if let n = Double(text), n.isFinite { return n }
-        if let d = ISO8601DateFormatter().date(from: text) { return d.timeIntervalSince1970 }
-        throw APIError.badField(field, expected: "seconds since 1970 or an ISO 8601 time such as 2026-11-25T08:00:00Z", got: text)
+        let expected = "seconds since 1970 from 0 to 253402300799 (the year 9999) or an ISO 8601 time such as 2026-11-25T08:00:00Z"
+        if let n = Double(text) {
+            guard Self.times.contains(n) else { throw APIError.badField(field, expected: expected, got: text.prefix(40)) }
+            return n
+        }
+        if let d = ISO8601DateFormatter().date(from: text), Self.times.contains(d.timeIntervalSince1970) { return d.timeIntervalSince1970 }
+        throw APIError.badField(field, expected: expected, got: text.prefix(40))
+    }
+
+    /// About 500 points over the range, within what the history answers.
+    func defaultResolution(from: Double, to: Double) -> Double {
+        min(HistoryStore.resolutionRange.upperBound, max(1, (to - from) / 500))
     }
 
     func seconds(_ text: String, field: String) throws -> Double {

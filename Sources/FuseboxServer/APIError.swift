@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxCore
 import Hummingbird
 
 /// A 4xx (or 5xx) with a JSON body that says what was wrong: which field, and
@@ -33,25 +34,28 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 }
 
 /// A JSON value as the body gave it: true stays a boolean, 1 stays a number.
-enum JSONField: Decodable, CustomStringConvertible {
-    case null, bool(Bool), number(Double), string(String), other
+enum JSONField: CustomStringConvertible {
+    case null, bool(Bool), number(Double), string(String), list, object
 
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else { self = .other }
+    init(_ value: StrictJSON.Value) {
+        switch value {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .number(let n): self = .number(n)
+        case .string(let s): self = .string(s)
+        case .array: self = .list
+        case .object: self = .object
+        }
     }
 
     var description: String {
         switch self {
         case .null: "null"
         case .bool(let b): "\(b)"
-        case .number(let n): n == n.rounded() && abs(n) < 1e15 ? "\(Int(n))" : "\(n)"
-        case .string(let s): "\"\(s.prefix(40))\""
-        case .other: "a list or an object"
+        case .number(let n): ConfigReader.show(n)
+        case .string(let s): ConfigReader.quoted(s)
+        case .list: "a list"
+        case .object: "an object"
         }
     }
 }
@@ -60,11 +64,19 @@ enum JSONField: Decodable, CustomStringConvertible {
 struct JSONBody {
     let object: [String: JSONField]
 
+    /// The body read strictly (`StrictJSON`): a syntax error says what and
+    /// where, a duplicate key is refused rather than one of them taken.
     static func read(_ request: inout Request, context: FuseboxRequestContext) async throws -> JSONBody {
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        guard let object = try? JSONDecoder().decode([String: JSONField].self, from: Data(buffer: buffer)) else {
-            throw APIError(.badRequest, "expected a JSON object as the body", expected: "a JSON object")
+        let value: StrictJSON.Value
+        do { value = try StrictJSON.parse(buffer.readableBytesView) } catch {
+            throw APIError(.badRequest, "the body is not valid JSON: \(error)", field: "body", expected: "a JSON object")
         }
+        guard case .object(let members) = value else {
+            throw APIError(.badRequest, "expected a JSON object as the body, got \(JSONField(value))", field: "body", expected: "a JSON object")
+        }
+        var object: [String: JSONField] = [:]
+        for (key, v) in members { object[key] = JSONField(v) }
         return JSONBody(object: object)
     }
 
@@ -74,6 +86,8 @@ struct JSONBody {
                            expected: known.joined(separator: ", "))
         }
     }
+
+    func has(_ key: String) -> Bool { object[key] != nil }
 
     func number(_ key: String, _ range: ClosedRange<Double>) throws -> Double {
         let expected = "a number from \(Self.show(range.lowerBound)) to \(Self.show(range.upperBound))"
@@ -101,9 +115,14 @@ struct JSONBody {
         return b
     }
 
-    func string(_ key: String, maxLength: Int = 200) throws -> String {
+    /// Text of 1 to `maxLength` characters. A `secret` (a password) is never
+    /// shown back in the error, whatever it holds.
+    func string(_ key: String, maxLength: Int = 200, secret: Bool = false) throws -> String {
         guard case .string(let v)? = object[key], !v.isEmpty, v.count <= maxLength else {
-            throw APIError.badField(key, expected: "text of 1 to \(maxLength) characters", got: object[key])
+            let got: Any? = secret ? (object[key].map { f -> String in
+                if case .string(let v) = f { return "text of \(v.count) characters" } else { return "\(f)" }
+            }) : object[key]
+            throw APIError.badField(key, expected: "text of 1 to \(maxLength) characters", got: got)
         }
         return v
     }
@@ -120,5 +139,5 @@ struct JSONBody {
         try optionalNumber("ttl", 1...604_800) ?? fallback
     }
 
-    private static func show(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
+    private static func show(_ v: Double) -> String { ConfigReader.show(v) }
 }

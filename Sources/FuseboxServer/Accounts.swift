@@ -16,11 +16,47 @@ public actor Accounts {
         public var expires: Double
     }
 
+    /// What a token may do; each scope includes the ones before it.
+    public enum Scope: String, Sendable, Codable, CaseIterable, Comparable {
+        /// Watch: every GET.
+        case read
+        /// Steer: limits, the ripple mode, priorities, enabled.
+        case control
+        /// Everything: scripts, tokens (and setup).
+        case admin
+
+        public static func < (a: Scope, b: Scope) -> Bool {
+            allCases.firstIndex(of: a) ?? 0 < allCases.firstIndex(of: b) ?? 0
+        }
+    }
+
     public struct Token: Sendable, Codable, Equatable {
         public var id: String
         public var name: String
         public var created: Double
+        public var scope: Scope
         var hash: String
+
+        init(id: String, name: String, created: Double, scope: Scope, hash: String) {
+            self.id = id
+            self.name = name
+            self.created = created
+            self.scope = scope
+            self.hash = hash
+        }
+
+        enum CodingKeys: String, CodingKey { case id, name, created, scope, hash }
+
+        /// A token kept by a version without scopes steers, as it did, but
+        /// makes no tokens and changes no scripts: that takes a new admin token.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(String.self, forKey: .id)
+            name = try c.decode(String.self, forKey: .name)
+            created = try c.decode(Double.self, forKey: .created)
+            scope = try c.decodeIfPresent(Scope.self, forKey: .scope) ?? .control
+            hash = try c.decode(String.self, forKey: .hash)
+        }
     }
 
     public enum LoginFailure: Error, Sendable {
@@ -85,9 +121,9 @@ public actor Accounts {
     public func logout(_ id: String) { sessions[id] = nil }
 
     /// A new API token; its secret is returned this once and kept only as a hash.
-    public func createToken(name: String, now: Double = Date().timeIntervalSince1970) throws -> (Token, String) {
+    public func createToken(name: String, scope: Scope, now: Double = Date().timeIntervalSince1970) throws -> (Token, String) {
         let secret = "fbx_" + Self.randomToken()
-        let token = Token(id: String(Self.randomToken().prefix(12)), name: name, created: now, hash: Self.hash(secret))
+        let token = Token(id: String(Self.randomToken().prefix(12)), name: name, created: now, scope: scope, hash: Self.hash(secret))
         tokens.append(token)
         try save()
         return (token, secret)

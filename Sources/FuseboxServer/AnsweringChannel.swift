@@ -14,12 +14,17 @@ import NIOHTTP1
 /// timeout (schemathesis found it, docs/reliability.md). Here such an error
 /// is answered 400, as raw bytes written past the HTTP codec, and the
 /// connection is closed, as the server without the upgrade does.
+///
+/// Each connection is also admitted, timed and counted first (`ConnectionGuard`).
 struct AnsweringChannel<Inner: ServerChildChannel>: ServerChildChannel {
     let inner: Inner
+    let limits: ConnectionLimits
+    let count: ConnectionCount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
         do {
             try channel.pipeline.syncOperations.addHandler(RawReply(), position: .first)
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limits: limits, count: count), position: .first)
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -62,12 +67,14 @@ final class ParseErrorAnswer: ChannelInboundHandler, RemovableChannelHandler, Se
 extension HTTPServerBuilder {
     /// `http1WebSocketUpgrade`, with every connection answered (`AnsweringChannel`).
     static func answeringHTTP1WebSocketUpgrade(
+        limits: ConnectionLimits, count: ConnectionCount,
         shouldUpgrade: @escaping @Sendable (HTTPRequest, any Channel, Logger) async throws -> ShouldUpgradeResult<
             WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
         >
     ) -> HTTPServerBuilder {
         .init { responder in
-            AnsweringChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(), shouldUpgrade: shouldUpgrade))
+            AnsweringChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(), shouldUpgrade: shouldUpgrade),
+                             limits: limits, count: count)
         }
     }
 }

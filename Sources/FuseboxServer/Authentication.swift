@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 
@@ -13,8 +14,13 @@ struct Authentication: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         if let header = request.headers[.authorization] {
-            guard header.hasPrefix("Bearer "), let token = await accounts.token(forSecret: String(header.dropFirst(7))) else {
+            guard let secret = Self.bearer(header), let token = await accounts.token(forSecret: secret) else {
                 throw APIError(.unauthorized, "the bearer token is not valid (revoked, or never issued)")
+            }
+            let needed = Self.scope(needed: request.method, path: request.uri.path)
+            guard token.scope >= needed else {
+                throw APIError(.forbidden, "this token's scope is \(token.scope.rawValue); \(request.method.rawValue) \(request.uri.path) needs \(needed.rawValue)",
+                               expected: needed.rawValue)
             }
             context.identity = .token(token)
         } else if let id = request.cookies[Self.cookie]?.value, let session = await accounts.session(id) {
@@ -26,6 +32,26 @@ struct Authentication: RouterMiddleware {
             throw APIError(.unauthorized, "log in first (POST /api/login), or send Authorization: Bearer <token>")
         }
         return try await next(request, context)
+    }
+
+    /// The secret of `Authorization: Bearer <secret>`; the scheme's name is
+    /// case-insensitive (RFC 9110), so `bearer` works too.
+    static func bearer(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let secret = parts[1].trimmingCharacters(in: .whitespaces)
+        return secret.isEmpty ? nil : secret
+    }
+
+    /// What a request needs of a token: scripts and tokens are admin's (reading
+    /// the list of scripts aside), every other change control's, a read read's.
+    static func scope(needed method: HTTPRequest.Method, path: String) -> Accounts.Scope {
+        let segments = path.split(separator: "/")
+        let area = segments.count > 1 ? segments[1] : ""
+        if area == "tokens" { return .admin }
+        if area == "scripts" { return method == .get && segments.count == 2 ? .read : .admin }
+        if area == "logout" { return .read }
+        return [.get, .head, .options].contains(method) ? .read : .control
     }
 }
 

@@ -1,3 +1,4 @@
+import FuseboxCore
 import Hummingbird
 import NIOCore
 
@@ -21,6 +22,15 @@ public struct FuseboxRequestContext: RequestContext, RemoteAddressRequestContext
 
     /// The address failed logins are counted against.
     public var clientAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+
+    /// Who is asking, for the events that record a change: "admin on the page", "token 'portal'".
+    public var who: String? {
+        switch identity {
+        case .session(_, let s)?: "\(s.user) on the page"
+        case .token(let t)?: "token \(ConfigReader.quoted(t.name))"
+        case nil: nil
+        }
+    }
 
     /// Uploaded scripts and JSON bodies stay small.
     public var maxUploadSize: Int { 1 << 20 }

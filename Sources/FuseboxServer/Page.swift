@@ -35,7 +35,7 @@ struct Page {
         Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "no such file: \(name)\n")))
     }
 
-    func addRoutes(to router: Router<FuseboxRequestContext>) {
+    func addRoutes(to router: RecordedRoutes<Router<FuseboxRequestContext>>) {
         router.get("/") { request, _ -> Response in
             // The dashboard needs a session; without one, the login page.
             if let id = request.cookies[Authentication.cookie]?.value, await accounts.session(id) != nil { return Page.file("index.html") }

@@ -15,6 +15,10 @@ public struct WebServerSettings: Sendable {
     /// Where API tokens are kept (their hashes); nil keeps them in memory only.
     public var tokenFile: String?
     public var failedLoginDelay: Duration = .seconds(1)
+    /// Timeouts and connection counts (`ConnectionLimits`).
+    public var connections = ConnectionLimits()
+    /// Addresses of reverse proxies whose X-Forwarded-For is believed, for the login lockout.
+    public var trustedProxies: [String] = []
 
     public init(listen: String = "0.0.0.0:4000", user: String = "admin", passwordHash: String? = nil, serial: String = "",
                 tokenFile: String? = nil) {
@@ -34,10 +38,15 @@ public enum WebServer {
     /// The router alone: the tests run it in process.
     public static func router(feed: SiteFeed, accounts: Accounts, settings: WebServerSettings) -> Router<FuseboxRequestContext> {
         let router = Router(context: FuseboxRequestContext.self)
+        let table = RouteTable()
+        // Outermost first: the security headers go on the JSON errors too.
+        router.add(middleware: SecurityHeaders())
+        router.add(middleware: JSONErrors(routes: table))
         let api = API(feed: feed, accounts: accounts, failedLoginDelay: settings.failedLoginDelay, openAPI: Page.text("openapi.yaml"))
-        api.addPublicRoutes(to: router)
-        Page(accounts: accounts).addRoutes(to: router)
-        let authenticated = router.group("api").add(middleware: Authentication(accounts: accounts))
+        api.addPublicRoutes(to: RecordedRoutes(methods: router, prefix: "/", table: table))
+        Page(accounts: accounts).addRoutes(to: RecordedRoutes(methods: router, prefix: "/", table: table))
+        let authenticated = RecordedRoutes(methods: router.group("api").add(middleware: Authentication(accounts: accounts)),
+                                           prefix: "/api/", table: table)
         api.addRoutes(to: authenticated)
         authenticated.get("live") { _, _ -> Response in
             throw APIError(.badRequest, "/api/live is a WebSocket: send an Upgrade request")
@@ -55,7 +64,7 @@ public enum WebServer {
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: router(feed: feed, accounts: accounts, settings: settings),
-            server: .answeringHTTP1WebSocketUpgrade { head, _, _ in
+            server: .answeringHTTP1WebSocketUpgrade(limits: settings.connections, count: ConnectionCount()) { head, _, _ in
                 guard head.path?.split(separator: "?").first == "/api/live", await allowed(head, accounts: accounts) else { return .dontUpgrade }
                 return .upgrade([:]) { inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -88,8 +97,9 @@ public enum WebServer {
             let port = url.port.map { ":\($0)" } ?? ""
             guard host + port == authority || host == authority else { return false }
         }
-        if let auth = head.headerFields[.authorization], auth.hasPrefix("Bearer ") {
-            return await accounts.token(forSecret: String(auth.dropFirst(7))) != nil
+        if let auth = head.headerFields[.authorization] {
+            guard let secret = Authentication.bearer(auth) else { return false }
+            return await accounts.token(forSecret: secret) != nil
         }
         for part in (head.headerFields[.cookie] ?? "").split(separator: ";") {
             let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)

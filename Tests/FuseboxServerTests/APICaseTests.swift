@@ -91,7 +91,13 @@ struct APICaseTests {
                     body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: b))
                     headers[.contentType] = "application/json"
                 }
-                if let t = c["text"] as? String { body = ByteBuffer(string: t) }
+                if let t = c["text"] as? String { body = ByteBuffer(string: String(repeating: t, count: c["repeat"] as? Int ?? 1)) }
+                // Bytes a JSON string cannot hold (bad UTF-8), as hex.
+                if let hex = c["hex"] as? String {
+                    body = ByteBuffer(bytes: stride(from: 0, to: hex.count - 1, by: 2).compactMap {
+                        UInt8(hex.dropFirst($0).prefix(2), radix: 16)
+                    })
+                }
                 if let type = c["contentType"] as? String { headers[.contentType] = type }
 
                 // Steps that log in, create or revoke a token.
@@ -103,7 +109,7 @@ struct APICaseTests {
                 } else if let tokenName = c["createToken"] as? String {
                     method = .post
                     path = "/api/tokens"
-                    body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: ["name": tokenName]))
+                    body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: ["name": tokenName, "scope": c["scope"] as? String ?? "admin"]))
                     headers = [.contentType: "application/json", .cookie: cookie, HTTPField.Name("X-CSRF-Token")!: csrf]
                 } else if c["revokeToken"] != nil {
                     method = .delete
@@ -114,6 +120,7 @@ struct APICaseTests {
                 case "session": headers[.cookie] = cookie; headers[HTTPField.Name("X-CSRF-Token")!] = csrf
                 case "session-no-csrf": headers[.cookie] = cookie
                 case "bearer": headers[.authorization] = "Bearer " + token
+                case "bearer-lower-case": headers[.authorization] = "bearer " + token
                 case "wrong-bearer": headers[.authorization] = "Bearer fbx_" + String(repeating: "0", count: 64)
                 default: break
                 }
@@ -133,6 +140,7 @@ struct APICaseTests {
                     token = object["token"] as? String ?? ""
                     tokenID = object["id"] as? String ?? ""
                 }
+                if let needle = c["lacks"] as? String { #expect(!text.contains(needle), "\(name): \"\(needle)\" in \(text.prefix(300))") }
                 if let needle = c["contains"] as? String { #expect(text.contains(needle), "\(name): no \"\(needle)\" in \(text.prefix(300))") }
                 for (field, value) in c["header"] as? [String: String] ?? [:] {
                     #expect(response.headers[HTTPField.Name(field)!] == value, "\(name): header \(field)")

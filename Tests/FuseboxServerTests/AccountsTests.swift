@@ -19,7 +19,7 @@ struct AccountsTests {
     func tokens() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString).json").path
         let first = Accounts(user: "admin", passwordHash: nil, serial: "SE1", tokenFile: file)
-        let (token, secret) = try await first.createToken(name: "portal")
+        let (token, secret) = try await first.createToken(name: "portal", scope: .admin)
         let stored = try String(contentsOfFile: file, encoding: .utf8)
         #expect(!stored.contains(secret), "the secret itself is never stored")
         let second = Accounts(user: "admin", passwordHash: nil, serial: "SE1", tokenFile: file)

@@ -27,7 +27,7 @@ def main():
     with urllib.request.urlopen(login, timeout=10) as r:
         cookie = r.headers["Set-Cookie"].split(";")[0]
         csrf = json.load(r)["csrf"]
-    create = urllib.request.Request(url + "/api/tokens", data=json.dumps({"name": "schemathesis"}).encode(),
+    create = urllib.request.Request(url + "/api/tokens", data=json.dumps({"name": "schemathesis", "scope": "admin"}).encode(),
                                     headers={"Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": csrf},
                                     method="POST")
     with urllib.request.urlopen(create, timeout=10) as r:

@@ -7,6 +7,25 @@ const $ = (id) => document.getElementById(id);
 const fmt = (v, digits = 1) => (v === null || v === undefined ? "-" : Number(v).toFixed(digits));
 const when = (t) => new Date(t * 1000).toLocaleString();
 
+// Builds an element with its attributes and children. Every text from a user,
+// a device or a script goes in as a text node: the page never parses it as
+// markup (no innerHTML with data), and the server's Content-Security-Policy
+// would refuse an inline script anyway.
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "className") node.className = value;
+    else if (key === "width") node.style.width = value;
+    else if (key.startsWith("data-")) node.dataset[key.slice(5)] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+const fill = (parent, children) => parent.replaceChildren(...children);
+
 async function api(method, path, body, raw) {
   const headers = { "X-CSRF-Token": csrf() };
   if (body !== undefined && !raw) headers["Content-Type"] = "application/json";
@@ -22,35 +41,38 @@ async function api(method, path, body, raw) {
 
 function phaseCards(s) {
   const g = s.grid;
-  $("phases").innerHTML = [0, 1, 2].map((k) => {
+  fill($("phases"), [0, 1, 2].map((k) => {
     const used = Math.abs(g.current[k]) / g.limit[k];
     const level = used > 0.95 ? "hot" : used > 0.8 ? "warm" : "ok";
-    return `<div class="card phase ${level}" data-phase="L${k + 1}"><h3>L${k + 1}</h3>
-      <p class="big"><span class="amps">${fmt(g.current[k])}</span> A <small>of ${fmt(g.limit[k], 0)} A</small></p>
-      <div class="bar"><div style="width:${Math.min(100, used * 100)}%"></div></div>
-      <p>${fmt(g.voltage[k], 0)} V · ${g.power ? fmt(g.power[k] / 1000, 2) + " kW" : "-"} · for cars ${fmt(g.budget[k])} A</p></div>`;
-  }).join("");
+    return el("div", { className: `card phase ${level}`, "data-phase": `L${k + 1}` },
+      el("h3", {}, `L${k + 1}`),
+      el("p", { className: "big" }, el("span", { className: "amps" }, fmt(g.current[k])), " A ", el("small", {}, `of ${fmt(g.limit[k], 0)} A`)),
+      el("div", { className: "bar" }, el("div", { width: `${Math.min(100, used * 100)}%` })),
+      el("p", {}, `${fmt(g.voltage[k], 0)} V · ${g.power ? fmt(g.power[k] / 1000, 2) + " kW" : "-"} · for cars ${fmt(g.budget[k])} A`));
+  }));
 }
 
 function chargerCards(s) {
   const root = $("chargers");
   for (const c of s.chargers) {
-    let card = root.querySelector(`[data-charger="${c.id}"]`);
+    let card = [...root.children].find((node) => node.dataset.charger === c.id);
     if (!card) {
-      card = document.createElement("div");
-      card.className = "card charger";
-      card.dataset.charger = c.id;
-      card.innerHTML = `<h3>${c.id}</h3><p class="status"></p><p class="big"><span class="limit"></span> A limit</p><p class="currents"></p>
-        <p class="energy"></p><label>Limit <input type="number" class="limit-input" min="0" max="${c.max}" step="0.5"> A</label>
-        <button class="limit-set">Set</button> <button class="limit-clear">Clear</button>
-        <label>Priority <input type="number" class="priority-input" step="1"></label> <button class="priority-set">Set</button>
-        <label><input type="checkbox" class="enabled-input"> enabled</label>`;
-      card.querySelector(".limit-set").onclick = () => command(api("PUT", `/api/chargers/${c.id}/limit`,
+      const path = `/api/chargers/${encodeURIComponent(c.id)}`;
+      card = el("div", { className: "card charger", "data-charger": c.id },
+        el("h3", {}, c.id), el("p", { className: "status" }),
+        el("p", { className: "big" }, el("span", { className: "limit" }), " A limit"),
+        el("p", { className: "currents" }), el("p", { className: "energy" }),
+        el("label", {}, "Limit ", el("input", { type: "number", className: "limit-input", min: "0", max: String(c.max), step: "0.5" }), " A"),
+        el("button", { className: "limit-set" }, "Set"), " ", el("button", { className: "limit-clear" }, "Clear"),
+        el("label", {}, "Priority ", el("input", { type: "number", className: "priority-input", step: "1" })), " ",
+        el("button", { className: "priority-set" }, "Set"),
+        el("label", {}, el("input", { type: "checkbox", className: "enabled-input" }), " enabled"));
+      card.querySelector(".limit-set").onclick = () => command(api("PUT", `${path}/limit`,
         { amps: Number(card.querySelector(".limit-input").value), ttl: 3600 }));
-      card.querySelector(".limit-clear").onclick = () => command(api("DELETE", `/api/chargers/${c.id}/limit`));
-      card.querySelector(".priority-set").onclick = () => command(api("PUT", `/api/chargers/${c.id}/priority`,
+      card.querySelector(".limit-clear").onclick = () => command(api("DELETE", `${path}/limit`));
+      card.querySelector(".priority-set").onclick = () => command(api("PUT", `${path}/priority`,
         { priority: Number(card.querySelector(".priority-input").value) }));
-      card.querySelector(".enabled-input").onchange = (e) => command(api("PUT", `/api/chargers/${c.id}/enabled`, { enabled: e.target.checked }));
+      card.querySelector(".enabled-input").onchange = (e) => command(api("PUT", `${path}/enabled`, { enabled: e.target.checked }));
       root.appendChild(card);
     }
     card.classList.toggle("offline", !c.responding);
@@ -80,7 +102,7 @@ function render(s) {
   $("site-limit").textContent = s.siteLimit ? `${fmt(s.siteLimit, 0)} A until ${new Date(s.siteLimitUntil * 1000).toLocaleTimeString()}` : "the fuse";
   $("state").textContent = (s.failsafe ? "FAIL-SAFE: the grid meter is silent. " : "") +
     (s.fallback ? "Policy fallback: " + s.fallback + ". " : "") + `cycle ${s.cycle}, ${fmt(s.cycleWorkMs)} ms`;
-  $("warnings").innerHTML = s.warnings.map((w) => `<p class="warning">Wiring: ${w}</p>`).join("");
+  fill($("warnings"), s.warnings.map((w) => el("p", { className: "warning" }, `Wiring: ${w}`)));
 }
 
 function connect() {
@@ -139,47 +161,52 @@ $("history-load").onclick = () => loadHistory().catch((e) => alert(e.message));
 
 async function loadSessions() {
   const sessions = await api("GET", `/api/sessions?from=${siteNow - 30 * 86400}&to=${siteNow + 1}`);
-  $("sessions-body").innerHTML = sessions.reverse().map((s) =>
-    `<tr><td>${s.charger}</td><td>${when(s.start)}</td><td>${s.end ? when(s.end) : "charging"}</td><td>${fmt(s.energy, 2)}</td><td>${fmt(s.peakPower / 1000, 1)}</td></tr>`).join("");
+  fill($("sessions-body"), sessions.reverse().map((s) =>
+    el("tr", {}, el("td", {}, s.charger), el("td", {}, when(s.start)), el("td", {}, s.end ? when(s.end) : "charging"),
+      el("td", {}, fmt(s.energy, 2)), el("td", {}, fmt(s.peakPower / 1000, 1)))));
 }
 
 async function loadEvents() {
   const events = await api("GET", `/api/events?limit=300&from=${siteNow - 30 * 86400}&to=${siteNow + 1}`);
-  const text = (s) => String(s).replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" }[c]));
-  $("events-body").innerHTML = events.map((e) =>
-    `<tr class="${e.kind}"><td>${when(e.time)}</td><td>${e.kind}</td><td>${text(e.subject || "")}</td><td>${text(e.message)}</td></tr>`).join("");
+  fill($("events-body"), events.map((e) =>
+    el("tr", { className: e.kind }, el("td", {}, when(e.time)), el("td", {}, e.kind), el("td", {}, e.subject || ""), el("td", {}, e.message))));
 }
 
 let current;
 async function loadScripts() {
   const scripts = await api("GET", "/api/scripts");
-  $("scripts-body").innerHTML = scripts.map((s) =>
-    `<tr><td>${s.kind}</td><td>${s.name}</td><td>${s.path || ""}${s.error ? `<br><span class="error">${s.error}</span>` : ""}</td>
-     <td><button data-kind="${s.kind}" data-name="${s.name}">Open</button></td></tr>`).join("");
+  fill($("scripts-body"), scripts.map((s) =>
+    el("tr", {}, el("td", {}, s.kind), el("td", {}, s.name),
+      el("td", {}, s.path || "", s.error ? [el("br"), el("span", { className: "error" }, s.error)] : null),
+      el("td", {}, el("button", { "data-kind": s.kind, "data-name": s.name }, "Open")))));
   for (const b of $("scripts-body").querySelectorAll("button")) {
     b.onclick = async () => {
       current = { kind: b.dataset.kind, name: b.dataset.name };
       $("script-title").textContent = `${current.kind} ${current.name}`;
-      $("script-source").value = await api("GET", `/api/scripts/${current.kind}/${current.name}`);
+      $("script-source").value = await api("GET", scriptPath());
       $("script-message").textContent = "";
       $("script-editor").classList.remove("hidden");
     };
   }
 }
+const scriptPath = () => `/api/scripts/${encodeURIComponent(current.kind)}/${encodeURIComponent(current.name)}`;
 const scriptAction = (promise, done) => promise.then(() => { $("script-message").textContent = done; loadScripts(); })
   .catch((e) => { $("script-message").textContent = e.message; });
-$("script-upload").onclick = () => scriptAction(api("PUT", `/api/scripts/${current.kind}/${current.name}`, $("script-source").value, true), "running the new version");
-$("script-reload").onclick = () => scriptAction(api("POST", `/api/scripts/${current.kind}/${current.name}/reload`), "reloaded");
-$("script-rollback").onclick = () => scriptAction(api("POST", `/api/scripts/${current.kind}/${current.name}/rollback`), "rolled back");
+$("script-upload").onclick = () => scriptAction(api("PUT", scriptPath(), $("script-source").value, true), "running the new version");
+$("script-reload").onclick = () => scriptAction(api("POST", `${scriptPath()}/reload`), "reloaded");
+$("script-rollback").onclick = () => scriptAction(api("POST", `${scriptPath()}/rollback`), "rolled back");
 
 async function loadTokens() {
   const tokens = await api("GET", "/api/tokens");
-  $("tokens-body").innerHTML = tokens.map((t) =>
-    `<tr><td>${t.name}</td><td>${when(Number(t.created))}</td><td><button data-id="${t.id}">Revoke</button></td></tr>`).join("");
-  for (const b of $("tokens-body").querySelectorAll("button")) b.onclick = () => command(api("DELETE", `/api/tokens/${b.dataset.id}`).then(loadTokens));
+  fill($("tokens-body"), tokens.map((t) =>
+    el("tr", {}, el("td", {}, t.name), el("td", {}, t.scope), el("td", {}, when(Number(t.created))),
+      el("td", {}, el("button", { "data-id": t.id }, "Revoke")))));
+  for (const b of $("tokens-body").querySelectorAll("button")) {
+    b.onclick = () => command(api("DELETE", `/api/tokens/${encodeURIComponent(b.dataset.id)}`).then(loadTokens));
+  }
 }
-$("token-create").onclick = () => command(api("POST", "/api/tokens", { name: $("token-name").value }).then((t) => {
-  $("token-secret").textContent = `Token for ${t.name} (shown once): ${t.token}`;
+$("token-create").onclick = () => command(api("POST", "/api/tokens", { name: $("token-name").value, scope: $("token-scope").value }).then((t) => {
+  $("token-secret").textContent = `Token for ${t.name} (${t.scope}; shown once): ${t.token}`;
   return loadTokens();
 }));
 

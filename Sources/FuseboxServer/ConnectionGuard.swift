@@ -1,0 +1,171 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// How much of the box the web server may hold: connections and time. A
+/// flood from the network (half-sent requests, idle connections by the
+/// thousand) must never take the descriptors or the event loop the Modbus and
+/// cloud connections need (docs/web.md).
+public struct ConnectionLimits: Sendable {
+    /// Seconds from a request's first byte to the end of its head.
+    public var headerTimeout: Double = 10
+    /// Seconds from the end of a request's head until the answer starts (its body, and the handler).
+    public var requestTimeout: Double = 60
+    /// Seconds a connection may stay open with no request.
+    public var idleTimeout: Double = 120
+    /// Connections at once, in all: half of `DescriptorLimit.reserve`, the
+    /// descriptors kept beside the chargers' connections.
+    public var total = 128
+    /// Connections at once from one address.
+    public var perClient = 16
+
+    public init(headerTimeout: Double = 10, requestTimeout: Double = 60, idleTimeout: Double = 120, total: Int = 128, perClient: Int = 16) {
+        self.headerTimeout = headerTimeout
+        self.requestTimeout = requestTimeout
+        self.idleTimeout = idleTimeout
+        self.total = total
+        self.perClient = perClient
+    }
+}
+
+/// The connections open now, in all and by address.
+final class ConnectionCount: Sendable {
+    private let open = Mutex<(total: Int, byAddress: [String: Int])>((0, [:]))
+
+    func admit(_ address: String, limits: ConnectionLimits) -> Bool {
+        open.withLock { o in
+            guard o.total < limits.total, o.byAddress[address, default: 0] < limits.perClient else { return false }
+            o.total += 1
+            o.byAddress[address, default: 0] += 1
+            return true
+        }
+    }
+
+    func leave(_ address: String) {
+        open.withLock { o in
+            o.total -= 1
+            let left = o.byAddress[address, default: 1] - 1
+            o.byAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    var total: Int { open.withLock { $0.total } }
+}
+
+/// First in each connection's pipeline, on raw bytes: admits the connection
+/// or answers 503 and closes it, and closes one whose request head, request or
+/// idle spell outlasts its timeout. It tells the phases apart without parsing
+/// HTTP: a request begins with its first byte, its head ends at the first
+/// blank line, and the answer begins with the server's first write. Once the
+/// server has answered 101 (the live WebSocket), only the idle timeout holds,
+/// and every frame either way counts as activity.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    private enum Phase { case idle, head, request, upgraded }
+
+    private let limits: ConnectionLimits
+    private let count: ConnectionCount
+    private var address: String?
+    private var phase = Phase.idle
+    /// The last bytes of the head seen so far, to find "\r\n\r\n" across reads.
+    private var tail: [UInt8] = []
+    private var timer: Scheduled<Void>?
+
+    init(limits: ConnectionLimits, count: ConnectionCount) {
+        self.limits = limits
+        self.count = count
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { admit(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if address == nil { admit(context: context) }
+        context.fireChannelActive()
+    }
+
+    private func admit(context: ChannelHandlerContext) {
+        let from = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        guard count.admit(from, limits: limits) else {
+            let body = #"{"error":"too many connections; try again later"}"#
+            let reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+                + "Retry-After: 10\r\nConnection: close\r\n\r\n" + body
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: reply)))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+            return
+        }
+        address = from
+        arm(limits.idleTimeout, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { release() }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        release()
+        context.fireChannelInactive()
+    }
+
+    private func release() {
+        timer?.cancel()
+        timer = nil
+        if let address { count.leave(address) }
+        address = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        switch phase {
+        case .upgraded:
+            arm(limits.idleTimeout, context: context)
+        case .idle:
+            phase = .head
+            tail = []
+            arm(limits.headerTimeout, context: context)
+            scanHead(bytes, context: context)
+        case .head:
+            scanHead(bytes, context: context)
+        case .request:
+            break
+        }
+        context.fireChannelRead(data)
+    }
+
+    private func scanHead(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        for b in bytes.readableBytesView {
+            tail.append(b)
+            if tail.count > 4 { tail.removeFirst() }
+            if tail == [13, 10, 13, 10] {
+                phase = .request
+                arm(limits.requestTimeout, context: context)
+                return
+            }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if phase != .upgraded {
+            if case .byteBuffer(let buffer) = unwrapOutboundIn(data), buffer.readableBytesView.starts(with: Array("HTTP/1.1 101".utf8)) {
+                phase = .upgraded
+            } else {
+                phase = .idle
+            }
+        }
+        arm(limits.idleTimeout, context: context)
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ seconds: Double, context: ChannelHandlerContext) {
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+            channel.close(promise: nil)
+        }
+    }
+}
