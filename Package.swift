@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
-        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Scenarios"]),
+        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxHistory", "FuseboxTesting"], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxServerTests", dependencies: [
             "FuseboxServer", "FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxHistory", "FuseboxCore", "FuseboxTesting",

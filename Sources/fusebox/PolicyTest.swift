@@ -42,6 +42,8 @@ struct PolicyTest: AsyncParsableCommand {
         }
 
         var scripts: [PolicyScript] = []
+        // A path is read as given: a missing file is "no such file", not "no policy named".
+        if policy.hasSuffix(".lua") || policy.contains("/") { _ = try SnapshotFile.read(policy) }
         do {
             let main = try library.load(policy)
             if let chain {
@@ -70,7 +72,7 @@ struct PolicyTest: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = snapshots.count == 1 && !SnapshotFile.isArray(snapshot)
             ? try encoder.encode(outputs[0]) : try encoder.encode(outputs)
-        print(String(decoding: data, as: UTF8.self))
+        try StandardOutput.write(data + Data("\n".utf8))
         if let failed {
             throw Failure(message: "policy \(failed) (the cycle used the built-in equal share)")
         }
@@ -85,9 +87,10 @@ struct Failure: Error, CustomStringConvertible {
 
 enum SnapshotFile {
     static func read(_ path: String) throws -> Data {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure(message: "cannot read \(path)")
-        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw Failure(message: "cannot read \(path): no such file") }
+        guard !isFolder.boolValue else { throw Failure(message: "cannot read \(path): it is a folder, not a file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure(message: "cannot read \(path): no permission to read it") }
         return data
     }
 
@@ -98,9 +101,19 @@ enum SnapshotFile {
 
     static func load(_ path: String) throws -> [SiteSnapshot] {
         let data = try read(path)
+        // The strict reader first: it says where the text is wrong, and refuses a duplicate key.
+        let value: StrictJSON.Value
+        do { value = try StrictJSON.parse(data) } catch { throw Failure(message: "\(path): not valid JSON: \(error)") }
         do {
-            if isArray(path) { return try JSONDecoder().decode([SiteSnapshot].self, from: data) }
-            return [try JSONDecoder().decode(SiteSnapshot.self, from: data)]
+            switch value {
+            case .array(let items):
+                guard !items.isEmpty else { throw Failure(message: "\(path): an empty list: give one snapshot, or a list of at least one") }
+                return try JSONDecoder().decode([SiteSnapshot].self, from: data)
+            case .object:
+                return [try JSONDecoder().decode(SiteSnapshot.self, from: data)]
+            default:
+                throw Failure(message: "\(path): expected a snapshot (a JSON object) or a list of them")
+            }
         } catch let error as DecodingError {
             throw Failure(message: "\(path): \(describe(error))")
         }
@@ -108,6 +121,7 @@ enum SnapshotFile {
 
     static func loadSettings(_ path: String) throws -> [String: LuaValue] {
         let data = try read(path)
+        do { _ = try StrictJSON.parse(data) } catch { throw Failure(message: "\(path): not valid JSON: \(error)") }
         do {
             return try JSONDecoder().decode([String: LuaValue].self, from: data)
         } catch let error as DecodingError {
