@@ -1,8 +1,10 @@
 import Foundation
 import FuseboxController
 import FuseboxCore
+import FuseboxDevices
 import FuseboxSimulation
 import FuseboxSimulator
+import FuseboxTesting
 import Testing
 
 @Suite("The cycle on the wall clock")
@@ -44,5 +46,97 @@ struct CycleRunnerTests {
         // The first overrun is reported at once (in the next cycle's record); the rest of the minute is counted silently.
         #expect(overrunEvents == 1)
         #expect(runner.finalEvents.contains { $0.kind == .stopped })
+    }
+
+    /// Three ABB chargers with cars; p02 runs `driver` from a site folder of its own.
+    func siteWithDriver(_ name: String, source: String, deadline: Double?) throws -> (SimulatedRun, String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-drivers-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try source.write(toFile: folder + "/\(name).lua", atomically: true, encoding: .utf8)
+        let sim = try SimConfig(yaml: """
+            site: { noise: 0 }
+            chargers: [ { id: p01, make: abb_terra }, { id: p02, make: abb_terra }, { id: p03, make: abb_terra } ]
+            cars: [ { charger: p01, arrive: 0s }, { charger: p02, arrive: 0s }, { charger: p03, arrive: 0s } ]
+            """)
+        var controller = SiteConfig()
+        controller.limits = SiteLimits(current: PhaseValues(all: 63), margin: 2)
+        controller.driverDirectory = folder
+        controller.control.deviceDeadline = deadline
+        controller.control.restartPause = 0
+        controller.chargers = sim.chargers.map { c in
+            SiteConfig.Charger(device: .init(id: c.id, driver: c.id == "p02" ? name : "abb_terra", address: .none, unit: c.unit),
+                               max: 16, phases: c.charger.phases)
+        }
+        return (try SimulatedRun(sim: sim, controller: controller), folder)
+    }
+
+    static let abbTerra = (try? String(contentsOfFile: Expectation.repositoryRoot(from: #filePath) + "/drivers/abb_terra.lua", encoding: .utf8)) ?? ""
+
+    @Test("a driver that takes its whole 5 s budget on every poll: the other stations are regulated every cycle at a 1 s period (issue 16, finding 3)")
+    func slowDriverDoesNotHoldTheCycle() async throws {
+        // Reads again and again until the sandbox stops it: 5 s of every poll.
+        let slow = Self.abbTerra.replacingOccurrences(of: "name = \"abb_terra\"", with: "name = \"slow_abb\"")
+            .replacingOccurrences(of: "  poll = function(dev)\n", with: "  poll = function(dev)\n    while true do dev:read_holding(0x400A, 4) end\n")
+        #expect(slow.contains("while true do"), "the driver was not made slow")
+        let (run, folder) = try siteWithDriver("slow_abb", source: slow, deadline: 0.4)
+        defer { run.stop(); try? FileManager.default.removeItem(atPath: folder) }
+        let runner = CycleRunner(cycle: run.cycle, period: 1, limit: 6)
+        let all = runner.subscribe(label: "all", buffer: 100)
+        let started = Date()
+        try await runner.run()
+        let elapsed = Date().timeIntervalSince(started)
+        var published: [PublishedCycle] = []
+        for await p in all { published.append(p) }
+
+        #expect(published.count == 6)
+        // Six cycles at 1 s take about 5 s; waiting for the slow poll took 5 s each (30 s).
+        #expect(elapsed < 8, "six cycles took \(elapsed) s")
+        #expect(runner.statistics.overruns == 0)
+        for p in published {
+            let byID = Dictionary(uniqueKeysWithValues: p.record.snapshot.chargers.map { ($0.id, $0) })
+            #expect(byID["p01"]?.responding == true && byID["p03"]?.responding == true, "cycle \(p.number): \(p.record.errors)")
+            #expect(byID["p02"]?.responding == false, "cycle \(p.number): the slow charger answered")
+            #expect(p.timing.work < 1, "cycle \(p.number) took \(p.timing.work) s")
+        }
+        // Regulated: the answering chargers got their limits written (a setpoint) from the first cycle on.
+        for p in published.dropFirst() {
+            let written = p.record.snapshot.chargers.filter { $0.id != "p02" }.map(\.setpoint)
+            #expect(written.allSatisfy { $0 != nil }, "cycle \(p.number): \(written)")
+        }
+        let named = published.flatMap(\.record.events).filter { $0.kind == .deviceError && $0.subject == "p02" }
+        #expect(named.contains { $0.message.contains("deadline") }, "\(named)")
+    }
+
+    @Test("a driver's dry run writes nothing to the live station, and a refused one leaves it as it was (issue 16, finding 3)")
+    func dryRunWritesNothing() async throws {
+        let (run, folder) = try siteWithDriver("abb_copy", source: Self.abbTerra.replacingOccurrences(of: "name = \"abb_terra\"", with: "name = \"abb_copy\""),
+                                               deadline: nil)
+        defer { run.stop(); try? FileManager.default.removeItem(atPath: folder) }
+        for _ in 0..<3 { _ = await run.step() }
+        let before = run.site.chargers.first { $0.id == "p02" }?.device.limit
+        // An init that writes 7 A to the limit register, then a poll that fails: refused.
+        let hostile = """
+            return { name = "abb_copy", kind = "charger",
+              init = function(dev) dev:write_registers(0x4100, fusebox.encode(7000, "uint32")) end,
+              poll = function(dev) return nil, "refuse me" end,
+              apply = function(dev, amps) return true end }
+            """
+        let results = await run.cycle.reloadDriver("abb_copy") { try DriverScript(source: hostile, origin: "hostile.lua") }
+        guard case .failure(let e)? = results["p02"] else { Issue.record("the reload was taken: \(results)"); return }
+        #expect(e.description.contains("refuse me"))
+        let after = run.site.chargers.first { $0.id == "p02" }?.device.limit
+        #expect(after == before && after != 7, "the dry run wrote \(String(describing: after)) A (before: \(String(describing: before)))")
+        // A good new version is taken; its init then runs for real, with its writes, before the next poll.
+        let good = """
+            return { name = "abb_copy", kind = "charger",
+              init = function(dev) dev:write_registers(0x4100, fusebox.encode(7000, "uint32")) end,
+              poll = function(dev) return { status = "charging", current = { 0, 0, 0 } } end,
+              apply = function(dev, amps) return true end }
+            """
+        let taken = await run.cycle.reloadDriver("abb_copy") { try DriverScript(source: good, origin: "good.lua") }
+        guard case .success? = taken["p02"] else { Issue.record("the good version was refused: \(taken)"); return }
+        #expect(run.site.chargers.first { $0.id == "p02" }?.device.limit != 7, "the dry run of the good version wrote")
+        _ = await run.step()
+        #expect(run.site.chargers.first { $0.id == "p02" }?.device.limit == 7, "its init did not run for real after it was taken")
     }
 }
