@@ -1,0 +1,131 @@
+import Foundation
+import FuseboxController
+import FuseboxServer
+import Hummingbird
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP client on raw sockets: it sends what it is told, however little, and
+/// tells whether the server has closed the connection.
+struct RawConnection {
+    let fd: Int32
+
+    init?(port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { _ = Glibc.close(fd); return nil }
+        self.fd = fd
+    }
+
+    func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What the server sent until it closed, or until `seconds` passed; `closed` says which.
+    func read(for seconds: Double) -> (text: String, closed: Bool) {
+        var out: [UInt8] = []
+        let end = Date().addingTimeInterval(seconds)
+        while true {
+            let left = end.timeIntervalSinceNow
+            guard left > 0 else { return (String(decoding: out, as: UTF8.self), false) }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return (String(decoding: out, as: UTF8.self), true) }
+            out += buffer[0..<n]
+        }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
+@Suite("The web server keeps its resources for the controller", .serialized)
+struct ConnectionLimitTests {
+    /// The server on a free loopback port with `limits`; `body` gets the port.
+    func withServer(_ harness: APIHarness, _ limits: ConnectionLimits, _ body: (Int) async throws -> Void) async throws {
+        var settings = WebServerSettings(listen: "127.0.0.1:0", serial: "T1")
+        settings.connections = limits
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let app = WebServer.application(feed: harness.feed, accounts: harness.accounts, settings: settings, onRunning: { announce.yield($0) })
+        let server = Task { try await app.runService() }
+        defer { server.cancel() }
+        var port = 0
+        for await p in ports { port = p; break }
+        try await body(port)
+    }
+
+    @Test("1,000 half-sent requests are closed within the header timeout while the cycle and the devices go on (issue 16, finding 4)")
+    func halfSentRequests() async throws {
+        DescriptorLimit.raise()
+        let harness = try await APIHarness()
+        try await withServer(harness, ConnectionLimits(headerTimeout: 1, requestTimeout: 5, idleTimeout: 5, total: 1100, perClient: 1100)) { port in
+            var clients: [RawConnection] = []
+            defer { for c in clients { c.close() } }
+            for _ in 0..<1000 {
+                guard let c = RawConnection(port: port) else { break }
+                c.send("GET /api/status HTTP/1.1\r\nHost: fusebox\r\nX-Slow: ")
+                clients.append(c)
+            }
+            let opened = Date()
+            #expect(clients.count == 1000)
+            // The cycle and its Modbus devices go on meanwhile.
+            for _ in 0..<5 {
+                let record = await harness.run.step()
+                let errors = record.errors, responding = record.snapshot.chargers.allSatisfy(\.responding)
+                #expect(errors.isEmpty, "\(errors)")
+                #expect(responding)
+            }
+            var closed = 0
+            for c in clients where c.read(for: max(0.01, 4 - Date().timeIntervalSince(opened))).closed { closed += 1 }
+            let took = Date().timeIntervalSince(opened)
+            #expect(closed == 1000, "\(closed) of 1000 closed after \(took) s")
+            #expect(took < 4, "closing took \(took) s with a header timeout of 1 s")
+            // A whole request is still answered.
+            let fresh = try #require(RawConnection(port: port))
+            defer { fresh.close() }
+            fresh.send("GET /api/health HTTP/1.1\r\nHost: fusebox\r\nConnection: close\r\n\r\n")
+            let answer = fresh.read(for: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text.prefix(200))")
+        }
+    }
+
+    @Test("connections beyond the limit per client are answered 503 and closed; the others are served (issue 16, finding 4)")
+    func perClientLimit() async throws {
+        let harness = try await APIHarness()
+        try await withServer(harness, ConnectionLimits(headerTimeout: 5, requestTimeout: 5, idleTimeout: 5, total: 100, perClient: 8)) { port in
+            var idle: [RawConnection] = []
+            defer { for c in idle { c.close() } }
+            for _ in 0..<8 { if let c = RawConnection(port: port) { idle.append(c) } }
+            // A request on one of them makes sure all eight are accepted before the ninth comes.
+            idle[0].send("GET /api/health HTTP/1.1\r\nHost: fusebox\r\n\r\n")
+            #expect(idle[0].read(for: 0.5).text.hasPrefix("HTTP/1.1 200"))
+            let ninth = try #require(RawConnection(port: port))
+            defer { ninth.close() }
+            let refused = ninth.read(for: 5)
+            #expect(refused.closed && refused.text.hasPrefix("HTTP/1.1 503"), "\(refused.text.prefix(200))")
+            #expect(refused.text.contains("too many connections"))
+            // One leaves: a new one is served.
+            idle.removeLast().close()
+            var answered = ""
+            for _ in 0..<50 where !answered.hasPrefix("HTTP/1.1 200") {
+                // The server sees the close a moment later: try until it has (bounded).
+                guard let next = RawConnection(port: port) else { continue }
+                next.send("GET /api/health HTTP/1.1\r\nHost: fusebox\r\nConnection: close\r\n\r\n")
+                answered = next.read(for: 1).text
+                next.close()
+            }
+            #expect(answered.hasPrefix("HTTP/1.1 200"), "\(answered.prefix(200))")
+        }
+    }
+}
