@@ -102,6 +102,26 @@ public actor ScriptManager {
         try await upload(kind, name, source: String(decoding: data, as: UTF8.self))
     }
 
+    /// Back to the version shipped with Fusebox: the site's own file moves to
+    /// NAME.lua.previous (a rollback brings it back). However many uploads came
+    /// before, the shipped version is never lost.
+    public func restoreShipped(_ kind: Kind, _ name: String) async throws(Failure) {
+        try await requireRunning(kind, name)
+        let siteDirectory = kind == .policy ? policyDirectory : driverDirectory
+        let shippedDirectories = (kind == .policy ? policies.directories : drivers.directories).filter { $0 != siteDirectory }
+        guard let shipped = ScriptDirectories.find(name, in: shippedDirectories), let data = FileManager.default.contents(atPath: shipped) else {
+            throw Failure(status: 409, description: "\(kind.rawValue) \(name): Fusebox ships no \(kind.rawValue) of that name")
+        }
+        try await apply(kind, name, source: String(decoding: data, as: UTF8.self), origin: shipped)
+        guard let file = siteFile(kind, name), FileManager.default.fileExists(atPath: file) else { return }
+        do {
+            if FileManager.default.fileExists(atPath: file + ".previous") { try FileManager.default.removeItem(atPath: file + ".previous") }
+            try FileManager.default.moveItem(atPath: file, toPath: file + ".previous")
+        } catch {
+            throw Failure(status: 500, description: "\(kind.rawValue) \(name): the shipped version runs, but \(file) could not be moved aside: \(error)")
+        }
+    }
+
     private func apply(_ kind: Kind, _ name: String, source: String, origin: String) async throws(Failure) {
         let key = kind.rawValue + "/" + name
         switch kind {

@@ -205,6 +205,11 @@ struct API {
             do { try await feed.scripts.rollback(kind, name) } catch { throw scriptError(error) }
             return json(["kind": kind.rawValue, "name": name, "status": "rolled back"])
         }
+        api.post("scripts/:kind/:name/shipped") { _, context -> Response in
+            let (kind, name) = try script(context)
+            do { try await feed.scripts.restoreShipped(kind, name) } catch { throw scriptError(error) }
+            return json(["kind": kind.rawValue, "name": name, "status": "running the shipped version"])
+        }
 
         // API tokens.
         api.get("tokens") { _, _ -> Response in
@@ -276,8 +281,12 @@ struct API {
     }
 
     /// `from` and `to`: seconds since 1970 or ISO 8601; `to` defaults to now, `from` to `to - defaultSpan`.
+    /// Now is the site's own clock, the time of its last cycle (the wall clock
+    /// before the first): a simulated site runs ahead of the wall, and what it
+    /// recorded last must still be in the range.
     func range(_ request: Request, defaultSpan: Double) throws -> (Double, Double) {
-        let to = try query(request, "to").map { try time($0, field: "to") } ?? Date().timeIntervalSince1970 + 1
+        let now = feed.status?.time ?? Date().timeIntervalSince1970
+        let to = try query(request, "to").map { try time($0, field: "to") } ?? now + 1
         let from = try query(request, "from").map { try time($0, field: "from") } ?? to - defaultSpan
         guard from < to else { throw APIError(.badRequest, "from must be before to", field: "from", expected: "a time before to") }
         return (from, to)

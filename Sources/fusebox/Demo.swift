@@ -65,7 +65,11 @@ struct Demo: AsyncParsableCommand {
         try store.saveChargers(run.config.chargers.map {
             ChargerSettingsRecord(id: $0.id, phases: $0.phases, min: $0.min, max: $0.max, priority: $0.priority)
         })
-        let scripts = ScriptManager(cycle: run.cycle, policies: .shipped(), drivers: .shipped(), policyDirectory: nil, driverDirectory: nil)
+        // The site's own script folders, beside the history: the page's uploads go there, as on a box.
+        let siteScripts = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-demo-\(getpid())-scripts").path
+        let scripts = ScriptManager(cycle: run.cycle, policies: .shipped(siteDirectory: siteScripts + "/policies"),
+                                    drivers: .shipped(siteDirectory: siteScripts + "/drivers"),
+                                    policyDirectory: siteScripts + "/policies", driverDirectory: siteScripts + "/drivers")
         let feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts)
         let web = WebServerSettings(listen: "0.0.0.0:\(port ?? (anyPort ? 0 : 4000))", user: "admin", serial: password)
         let accounts = Accounts(user: web.user, passwordHash: nil, serial: password, tokenFile: nil)

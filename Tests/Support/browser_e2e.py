@@ -6,7 +6,8 @@
 
 Logs in, sees the per-phase values change live, sets a station's limit and sees
 it applied, switches ripple to locked and sees every station go to 0 A, opens
-the history chart, downloads the sessions CSV; saves screenshots of the
+the history chart, downloads the sessions CSV, and sees a token name and a
+script error that hold markup shown as text; saves screenshots of the
 dashboard and the history page. Prints "OK <step>" per step; exits 1 with the
 reason on the first failure.
 """
@@ -121,5 +122,30 @@ try:
     if not rows:
         fail("sessions.csv has no sessions")
     step(f"sessions CSV downloaded with {len(rows)} session(s)")
+
+    # Text from users and scripts is shown as text, never run (issue 16, finding 2).
+    markup = '<img src=x onerror="window.__injected=1">'
+    driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="access"]').click()
+    driver.find_element(By.ID, "token-name").send_keys(markup)
+    driver.find_element(By.ID, "token-create").click()
+    until(lambda: any(td.text == markup for td in driver.find_elements(By.CSS_SELECTOR, "#tokens-body td")),
+          "a token named with markup is listed as that text")
+    if driver.find_elements(By.CSS_SELECTOR, "#tokens-body img") or driver.execute_script("return window.__injected === 1"):
+        fail("a token's name was parsed as markup")
+    step("a token named with markup shows as text")
+
+    driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="scripts"]').click()
+    until(lambda: driver.find_elements(By.CSS_SELECTOR, '#scripts-body button[data-name="fair_share"]'), "the scripts are listed")
+    driver.find_element(By.CSS_SELECTOR, '#scripts-body button[data-name="fair_share"]').click()
+    until(lambda: "allocate" in driver.find_element(By.ID, "script-source").get_attribute("value"), "fair_share's source is shown")
+    source = driver.find_element(By.ID, "script-source")
+    source.clear()
+    source.send_keys('return { name = "fair_share", allocate = function(site) error(\'<img src=x onerror="window.__injected=2">\') end }')
+    driver.find_element(By.ID, "script-upload").click()
+    until(lambda: any("<img src=x" in e.text for e in driver.find_elements(By.CSS_SELECTOR, "#scripts-body .error")),
+          "the refused script's error, with its markup, is shown as text")
+    if driver.find_elements(By.CSS_SELECTOR, "#scripts-body img, #script-message img") or driver.execute_script("return window.__injected === 2"):
+        fail("a script's error was parsed as markup")
+    step("a script error holding markup shows as text; the running version stays")
 finally:
     driver.quit()

@@ -190,11 +190,13 @@ async function loadScripts() {
   }
 }
 const scriptPath = () => `/api/scripts/${encodeURIComponent(current.kind)}/${encodeURIComponent(current.name)}`;
-const scriptAction = (promise, done) => promise.then(() => { $("script-message").textContent = done; loadScripts(); })
-  .catch((e) => { $("script-message").textContent = e.message; });
+// The list is loaded again either way: a refused version's error shows there too.
+const scriptAction = (promise, done) => promise.then(() => { $("script-message").textContent = done; })
+  .catch((e) => { $("script-message").textContent = e.message; }).finally(() => loadScripts().catch(() => {}));
 $("script-upload").onclick = () => scriptAction(api("PUT", scriptPath(), $("script-source").value, true), "running the new version");
 $("script-reload").onclick = () => scriptAction(api("POST", `${scriptPath()}/reload`), "reloaded");
 $("script-rollback").onclick = () => scriptAction(api("POST", `${scriptPath()}/rollback`), "rolled back");
+$("script-shipped").onclick = () => scriptAction(api("POST", `${scriptPath()}/shipped`), "running the shipped version");
 
 async function loadTokens() {
   const tokens = await api("GET", "/api/tokens");
