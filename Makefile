@@ -4,8 +4,9 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev libcurl4-openssl-dev pkg-config mbpoll socat libjs-chart.js
-# A real browser for the page's end-to-end test, and wrk for its load test.
-TEST_DEBS := chromium chromium-driver wrk
+# A real browser for the page's end-to-end test, wrk for its load test, and
+# openssl and curl for the HTTPS test (a certificate, a client).
+TEST_DEBS := chromium chromium-driver wrk openssl curl
 # The independent Modbus peer of the tests (Tests/Support/modbus_peer.py),
 # Selenium to drive chromium (Tests/Support/browser_e2e.py), and schemathesis to
 # fuzz the REST API against docs/openapi.yaml (Tests/Support/api_fuzz.py).

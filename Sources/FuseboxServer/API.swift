@@ -14,6 +14,9 @@ struct API {
     /// Slows each failed login down (the per-address lockout comes on top).
     let failedLoginDelay: Duration
     let openAPI: String
+    let proxies: TrustedProxies
+    /// The server itself speaks HTTPS: the session cookie is then `Secure`.
+    let https: Bool
 
     func addPublicRoutes(to router: RecordedRoutes<Router<FuseboxRequestContext>>) {
         router.get("/api/health") { _, _ -> Response in
@@ -29,8 +32,9 @@ struct API {
             try body.only(["user", "password"])
             let user = try body.string("user"), password = try body.string("password", maxLength: 200, secret: true)
             let outcome: Result<(id: String, session: Accounts.Session), Accounts.LoginFailure>
+            let client = proxies.client(connection: context.clientAddress, headers: request.headers)
             do throws(Accounts.LoginFailure) {
-                outcome = .success(try await accounts.login(user: user, password: password, from: context.clientAddress))
+                outcome = .success(try await accounts.login(user: user, password: password, from: client))
             } catch {
                 outcome = .failure(error)
             }
@@ -38,7 +42,8 @@ struct API {
             case .success(let (id, session)):
                 var response = json(["user": session.user, "csrf": session.csrf, "expires": session.expires])
                 response.setCookie(Cookie(name: Authentication.cookie, value: id, maxAge: Int(accounts.sessionLifetime),
-                                          path: "/", httpOnly: true, sameSite: .strict))
+                                          path: "/", secure: proxies.https(connection: context.clientAddress, headers: request.headers, direct: https),
+                                          httpOnly: true, sameSite: .strict))
                 return response
             case .failure(.wrongCredentials):
                 try await Task.sleep(for: failedLoginDelay)

@@ -20,11 +20,14 @@ struct AnsweringChannel<Inner: ServerChildChannel>: ServerChildChannel {
     let inner: Inner
     let limits: ConnectionLimits
     let count: ConnectionCount
+    let exempt: TrustedProxies
 
+    /// The guard and the raw writer go last of what is there: right after the
+    /// TLS handler when there is one, so that both see the plain bytes of HTTP.
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
         do {
-            try channel.pipeline.syncOperations.addHandler(RawReply(), position: .first)
-            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limits: limits, count: count), position: .first)
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(limits: limits, count: count, exempt: exempt), position: .last)
+            try channel.pipeline.syncOperations.addHandler(RawReply(), position: .last)
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -67,14 +70,14 @@ final class ParseErrorAnswer: ChannelInboundHandler, RemovableChannelHandler, Se
 extension HTTPServerBuilder {
     /// `http1WebSocketUpgrade`, with every connection answered (`AnsweringChannel`).
     static func answeringHTTP1WebSocketUpgrade(
-        limits: ConnectionLimits, count: ConnectionCount,
+        limits: ConnectionLimits, count: ConnectionCount, exempt: TrustedProxies,
         shouldUpgrade: @escaping @Sendable (HTTPRequest, any Channel, Logger) async throws -> ShouldUpgradeResult<
             WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
         >
     ) -> HTTPServerBuilder {
         .init { responder in
             AnsweringChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(), shouldUpgrade: shouldUpgrade),
-                             limits: limits, count: count)
+                             limits: limits, count: count, exempt: exempt)
         }
     }
 }

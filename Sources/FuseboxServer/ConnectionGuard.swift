@@ -32,9 +32,10 @@ public struct ConnectionLimits: Sendable {
 final class ConnectionCount: Sendable {
     private let open = Mutex<(total: Int, byAddress: [String: Int])>((0, [:]))
 
-    func admit(_ address: String, limits: ConnectionLimits) -> Bool {
+    /// `exempt`: a trusted proxy, whose connections are many clients'.
+    func admit(_ address: String, limits: ConnectionLimits, exempt: Bool) -> Bool {
         open.withLock { o in
-            guard o.total < limits.total, o.byAddress[address, default: 0] < limits.perClient else { return false }
+            guard o.total < limits.total, exempt || o.byAddress[address, default: 0] < limits.perClient else { return false }
             o.total += 1
             o.byAddress[address, default: 0] += 1
             return true
@@ -52,7 +53,7 @@ final class ConnectionCount: Sendable {
     var total: Int { open.withLock { $0.total } }
 }
 
-/// First in each connection's pipeline, on raw bytes: admits the connection
+/// First in each connection's pipeline (after TLS), on raw bytes: admits the connection
 /// or answers 503 and closes it, and closes one whose request head, request or
 /// idle spell outlasts its timeout. It tells the phases apart without parsing
 /// HTTP: a request begins with its first byte, its head ends at the first
@@ -69,15 +70,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let limits: ConnectionLimits
     private let count: ConnectionCount
+    private let exempt: TrustedProxies
     private var address: String?
     private var phase = Phase.idle
     /// The last bytes of the head seen so far, to find "\r\n\r\n" across reads.
     private var tail: [UInt8] = []
     private var timer: Scheduled<Void>?
 
-    init(limits: ConnectionLimits, count: ConnectionCount) {
+    init(limits: ConnectionLimits, count: ConnectionCount, exempt: TrustedProxies) {
         self.limits = limits
         self.count = count
+        self.exempt = exempt
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -91,7 +94,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func admit(context: ChannelHandlerContext) {
         let from = context.channel.remoteAddress?.ipAddress ?? "unknown"
-        guard count.admit(from, limits: limits) else {
+        guard count.admit(from, limits: limits, exempt: exempt.contains(from)) else {
             let body = #"{"error":"too many connections; try again later"}"#
             let reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
                 + "Retry-After: 10\r\nConnection: close\r\n\r\n" + body
@@ -102,7 +105,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         address = from
-        arm(limits.idleTimeout, context: context)
+        // The first request must begin soon (a TLS handshake that stalls shows no bytes here at all).
+        arm(limits.headerTimeout, context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) { release() }

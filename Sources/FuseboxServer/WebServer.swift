@@ -1,8 +1,11 @@
 import Foundation
 import FuseboxController
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
+import NIOSSL
 
 /// Where the server listens and who may log in (site.yaml's `http` part).
 public struct WebServerSettings: Sendable {
@@ -17,8 +20,11 @@ public struct WebServerSettings: Sendable {
     public var failedLoginDelay: Duration = .seconds(1)
     /// Timeouts and connection counts (`ConnectionLimits`).
     public var connections = ConnectionLimits()
-    /// Addresses of reverse proxies whose X-Forwarded-For is believed, for the login lockout.
+    /// Addresses of reverse proxies whose X-Forwarded-For (the client's
+    /// address, for the login lockout) and X-Forwarded-Proto are believed.
     public var trustedProxies: [String] = []
+    /// HTTPS with this certificate chain and key (PEM files); nil: plain HTTP.
+    public var tls: (certificate: String, key: String)?
 
     public init(listen: String = "0.0.0.0:4000", user: String = "admin", passwordHash: String? = nil, serial: String = "",
                 tokenFile: String? = nil) {
@@ -35,6 +41,20 @@ public struct WebServerSettings: Sendable {
 
 /// The web page, the REST API, the live WebSocket and /metrics, on one port.
 public enum WebServer {
+    /// The TLS configuration of `settings.tls`, or why its files cannot be used.
+    public static func tlsConfiguration(_ settings: WebServerSettings) throws -> TLSConfiguration? {
+        guard let (certificate, key) = settings.tls else { return nil }
+        let chain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
+            throw WebServerError(description: "http.tls.certificate: cannot read a PEM certificate from \(certificate): \(error)")
+        }
+        guard !chain.isEmpty else { throw WebServerError(description: "http.tls.certificate: \(certificate) holds no certificate") }
+        do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+            throw WebServerError(description: "http.tls.key: cannot read a PEM private key from \(key): \(error)")
+        }
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+    }
+
     /// The router alone: the tests run it in process.
     public static func router(feed: SiteFeed, accounts: Accounts, settings: WebServerSettings) -> Router<FuseboxRequestContext> {
         let router = Router(context: FuseboxRequestContext.self)
@@ -42,7 +62,8 @@ public enum WebServer {
         // Outermost first: the security headers go on the JSON errors too.
         router.add(middleware: SecurityHeaders())
         router.add(middleware: JSONErrors(routes: table))
-        let api = API(feed: feed, accounts: accounts, failedLoginDelay: settings.failedLoginDelay, openAPI: Page.text("openapi.yaml"))
+        let api = API(feed: feed, accounts: accounts, failedLoginDelay: settings.failedLoginDelay, openAPI: Page.text("openapi.yaml"),
+                      proxies: TrustedProxies(settings.trustedProxies), https: settings.tls != nil)
         api.addPublicRoutes(to: RecordedRoutes(methods: router, prefix: "/", table: table))
         Page(accounts: accounts).addRoutes(to: RecordedRoutes(methods: router, prefix: "/", table: table))
         let authenticated = RecordedRoutes(methods: router.group("api").add(middleware: Authentication(accounts: accounts)),
@@ -58,13 +79,13 @@ public enum WebServer {
         return router
     }
 
-    /// The application, with the WebSocket upgrade for /api/live: a status per cycle.
+    /// The application, with the WebSocket upgrade for /api/live: a status per
+    /// cycle; over HTTPS when `settings.tls` names a certificate and a key.
     public static func application(feed: SiteFeed, accounts: Accounts, settings: WebServerSettings,
                                    logger: Logger = Logger(label: "fusebox.http"),
-                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(
-            router: router(feed: feed, accounts: accounts, settings: settings),
-            server: .answeringHTTP1WebSocketUpgrade(limits: settings.connections, count: ConnectionCount()) { head, _, _ in
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let plain = HTTPServerBuilder.answeringHTTP1WebSocketUpgrade(limits: settings.connections, count: ConnectionCount(),
+                                                                   exempt: TrustedProxies(settings.trustedProxies)) { head, _, _ in
                 guard head.path?.split(separator: "?").first == "/api/live", await allowed(head, accounts: accounts) else { return .dontUpgrade }
                 return .upgrade([:]) { inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -82,7 +103,11 @@ public enum WebServer {
                         group.cancelAll()
                     }
                 }
-            },
+            }
+        let server = try tlsConfiguration(settings).map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain
+        return Application(
+            router: router(feed: feed, accounts: accounts, settings: settings),
+            server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "fusebox"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
@@ -107,4 +132,8 @@ public enum WebServer {
         }
         return false
     }
+}
+
+public struct WebServerError: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }

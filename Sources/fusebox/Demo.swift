@@ -80,7 +80,7 @@ struct Demo: AsyncParsableCommand {
         say("  policies \(controller.chain.joined(separator: " -> ")), one cycle per simulated second, \(speed)x real time")
         for line in run.summary { say("  " + line) }
         say("  history: \(historyPath) (fusebox history export --history \(historyPath) --what sessions)")
-        let http = WebServer.application(feed: feed, accounts: accounts, settings: web, logger: quiet) { port in
+        let http = try WebServer.application(feed: feed, accounts: accounts, settings: web, logger: quiet) { port in
             say("  web page: http://127.0.0.1:\(port)/  user admin, password \(password)")
         }
         let show = Show(run: run, feed: feed, store: store, cycles: cycles, speed: speed, fuse: fuse, chargers: parsed.chargers.map(\.id))

@@ -64,12 +64,18 @@ struct Run: AsyncParsableCommand {
         let scripts = ScriptManager(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers,
                                     policyDirectory: site.policyDirectory, driverDirectory: site.driverDirectory)
         let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts)
-        let web = WebServerSettings(listen: site.http.listen, user: site.http.user, passwordHash: site.http.passwordHash, serial: site.serial,
+        var web = WebServerSettings(listen: site.http.listen, user: site.http.user, passwordHash: site.http.passwordHash, serial: site.serial,
                                     tokenFile: ((site.history.path as NSString).deletingLastPathComponent.isEmpty ? "."
                                                 : (site.history.path as NSString).deletingLastPathComponent) + "/tokens.json")
+        web.trustedProxies = site.http.trustedProxies
+        if let certificate = site.http.tlsCertificate, let key = site.http.tlsKey { web.tls = (certificate, key) }
+        web.connections = ConnectionLimits(headerTimeout: site.http.headerTimeout, requestTimeout: site.http.requestTimeout,
+                                           idleTimeout: site.http.idleTimeout, total: site.http.maxConnections,
+                                           perClient: site.http.maxConnectionsPerClient)
         let accounts = Accounts(user: web.user, passwordHash: web.passwordHash, serial: web.serial, tokenFile: web.tokenFile)
-        let http = WebServer.application(feed: feed, accounts: accounts, settings: web, logger: logger) { port in
-            say("  web page: http://\(web.host == "0.0.0.0" ? "127.0.0.1" : web.host):\(port)/ (user \(web.user))")
+        let shown = (scheme: web.tls == nil ? "http" : "https", host: web.host == "0.0.0.0" ? "127.0.0.1" : web.host, user: web.user)
+        let http = try WebServer.application(feed: feed, accounts: accounts, settings: web, logger: logger) { port in
+            say("  web page: \(shown.scheme)://\(shown.host):\(port)/ (user \(shown.user))")
         }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
         let watcher = ScriptWatcher(scripts: scripts, logger: logger)

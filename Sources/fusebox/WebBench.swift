@@ -40,7 +40,7 @@ struct WebBench {
         let accounts = Accounts(user: "admin", passwordHash: nil, serial: "bench", tokenFile: nil)
         let (session, _) = try await accounts.login(user: "admin", password: "bench", from: "bench")
         let port = PortBox()
-        let app = WebServer.application(feed: feed, accounts: accounts, settings: WebServerSettings(listen: "127.0.0.1:0", serial: "bench"),
+        let app = try WebServer.application(feed: feed, accounts: accounts, settings: WebServerSettings(listen: "127.0.0.1:0", serial: "bench"),
                                         logger: quiet) { p in port.set(p) }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: app), .init(service: feed), .init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -170,13 +170,37 @@ extension SiteConfig {
         if ripple.reducedPower == nil, let w = policySettings["ripple"]?["reduced_power"]?.number { ripple.reducedPower = w }
 
         if let h = r.map(top["http"], "http") {
-            r.onlyKnown(h, "http", ["listen", "user", "password_hash"])
+            r.onlyKnown(h, "http", ["listen", "user", "password_hash", "tls", "trusted_proxies", "header_timeout", "request_timeout",
+                                    "idle_timeout", "max_connections", "max_connections_per_client"])
             http.listen = r.string(h["listen"], "http.listen", default: http.listen)
             if http.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
                 r.problem("http.listen: expected ADDRESS:PORT such as 0.0.0.0:4000, got \(ConfigReader.quoted(http.listen))")
             }
             http.user = r.string(h["user"], "http.user", default: "admin")
             if h["password_hash"] != nil { http.passwordHash = r.string(h["password_hash"], "http.password_hash", default: "") }
+            if let tls = r.map(h["tls"], "http.tls") {
+                r.onlyKnown(tls, "http.tls", ["certificate", "key"])
+                if tls["certificate"] == nil { r.problem("http.tls.certificate: missing (required): the PEM file of the certificate chain") }
+                if tls["key"] == nil { r.problem("http.tls.key: missing (required): the PEM file of the private key") }
+                http.tlsCertificate = r.string(tls["certificate"], "http.tls.certificate", default: "")
+                http.tlsKey = r.string(tls["key"], "http.tls.key", default: "")
+            }
+            for (n, proxy) in r.strings(h["trusted_proxies"], "http.trusted_proxies").enumerated() {
+                // An address, as the server sees the connection's peer: 127.0.0.1, ::1, 10.0.0.2.
+                if proxy.isEmpty || proxy.contains("/") || !proxy.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) {
+                    r.problem("http.trusted_proxies[\(n)]: expected an IP address such as 127.0.0.1, got \(ConfigReader.quoted(proxy))")
+                } else {
+                    http.trustedProxies.append(proxy)
+                }
+            }
+            for (key, keyPath) in [("header_timeout", \HTTP.headerTimeout), ("request_timeout", \HTTP.requestTimeout), ("idle_timeout", \HTTP.idleTimeout)]
+            where h[key] != nil {
+                let d = r.duration(h[key], "http.\(key)", default: http[keyPath: keyPath])
+                if d < 1 || d > 3600 { r.problem("http.\(key): expected 1s to 1h, got \(ConfigReader.shown(h[key] ?? d))") } else { http[keyPath: keyPath] = d }
+            }
+            http.maxConnections = r.int(h["max_connections"], "http.max_connections", default: http.maxConnections, range: 4...DescriptorBudget.web)
+            http.maxConnectionsPerClient = r.int(h["max_connections_per_client"], "http.max_connections_per_client",
+                                                 default: http.maxConnectionsPerClient, range: 1...DescriptorBudget.web)
         }
         if let h = r.map(top["history"], "history") {
             r.onlyKnown(h, "history", ["path", "retention", "max_size"])
@@ -293,4 +317,11 @@ extension SiteConfig {
             (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D
         }
     }
+}
+
+/// The web server's share of the descriptors kept beside the chargers'
+/// connections (`DescriptorLimit.reserve`, 256): at most half, so that the
+/// history, pipes and serial lines keep theirs whatever the network does.
+public enum DescriptorBudget {
+    public static let web = 128
 }

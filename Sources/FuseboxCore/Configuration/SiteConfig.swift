@@ -1,4 +1,4 @@
-/// A site as `site.yaml` describes it (DESIGN.md "Configuration", every key in
+/// A site as `site.yaml` describes it (docs/design.md "Configuration", every key in
 /// docs/configuration.md). Plain values: reading and checking the file is
 /// `SiteConfig(tree:file:)`, building devices from it is the controller's job.
 public struct SiteConfig: Sendable {
@@ -123,6 +123,16 @@ public struct SiteConfig: Sendable {
         public var listen = "0.0.0.0:4000"
         public var user = "admin"
         public var passwordHash: String?
+        /// PEM files for HTTPS; both or neither.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed.
+        public var trustedProxies: [String] = []
+        public var headerTimeout: Double = 10
+        public var requestTimeout: Double = 60
+        public var idleTimeout: Double = 120
+        public var maxConnections = 128
+        public var maxConnectionsPerClient = 16
         public init() {}
     }
 
