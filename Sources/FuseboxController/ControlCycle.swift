@@ -3,7 +3,7 @@ import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
 
-/// The control cycle of DESIGN.md, read top to bottom in `sample(at:)` and `run(at:)`:
+/// The control cycle of docs/design.md, read top to bottom in `sample(at:)` and `run(at:)`:
 ///   1. sample the grid meter, the PV meter and the ripple contacts, all at once;
 ///   2. poll every charger, all at once (each on its own connection);
 ///   3. build one immutable snapshot (remote limits and the ripple mode applied);
@@ -39,7 +39,7 @@ public actor ControlCycle {
         public var failsafe = FailsafeSettings()
         public var ripple = RippleSettings()
         public var pacing = LimitPacer.Settings()
-        /// Seconds after which an unchanged limit is written again (DESIGN "Apply").
+        /// Seconds after which an unchanged limit is written again (docs/design.md, "The cycle").
         public var refresh: Double = 30
         /// Seconds the cycle waits for one device's poll, and again for its
         /// write; a device that takes longer counts as not answering this cycle.

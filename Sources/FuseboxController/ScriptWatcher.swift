@@ -5,7 +5,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Hot reload of the running site's scripts (DESIGN "Hot reload"): on SIGHUP
+/// Hot reload of the running site's scripts (docs/design.md, the dry runs): on SIGHUP
 /// every script is reloaded; between signals, a script whose file changed is
 /// reloaded on its own. Each one is compiled fresh and dry-run by the cycle
 /// before it replaces the old one; a broken one is refused and the old one

@@ -48,7 +48,7 @@ public struct Constraint: Sendable, Equatable {
     }
 }
 
-/// What is left for the chargers: DESIGN "The cycle", step 4, through the circuit tree.
+/// What is left for the chargers: docs/design.md "The cycle", step 4, through the circuit tree.
 ///
 /// A charger that does not answer is assumed to draw its last setpoint (or its
 /// max) and that draw is reserved on top of the measured load: its real draw is

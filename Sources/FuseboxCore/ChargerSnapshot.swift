@@ -70,7 +70,7 @@ public struct ChargerSnapshot: Sendable, Equatable, Codable {
     }
 
     /// What a charger that does not answer is assumed to draw on each of its
-    /// phases: its last setpoint, or its max when none is known (DESIGN.md).
+    /// phases: its last setpoint, or its max when none is known (docs/design.md).
     public var assumedDraw: Double { setpoint ?? effectiveMax }
 
     enum CodingKeys: String, CodingKey {

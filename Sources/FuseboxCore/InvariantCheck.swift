@@ -1,4 +1,4 @@
-/// Checks an allocation against the invariants of DESIGN.md, written straight
+/// Checks an allocation against the invariants of docs/design.md, written straight
 /// from their definition (circuit tree, phases, watts), independently of the
 /// constraint list the clamp works on. Used by the tests and by the controller
 /// to verify every cycle.

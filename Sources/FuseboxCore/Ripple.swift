@@ -39,7 +39,7 @@ public struct RippleSettings: Sendable, Equatable, Codable {
     }
 }
 
-/// What happens when the grid meter stops answering (DESIGN.md, invariants).
+/// What happens when the grid meter stops answering (docs/design.md, invariants).
 public struct FailsafeSettings: Sendable, Equatable, Codable {
     /// Seconds without an answer from the meter before the fail-safe applies.
     public var meterTimeout: Double

@@ -19,7 +19,7 @@ public struct ClampCorrection: Sendable, Equatable, Codable {
     public var constraint: String?
 }
 
-/// Enforces the invariants of DESIGN.md on whatever a policy returned. Swift,
+/// Enforces the invariants of docs/design.md on whatever a policy returned. Swift,
 /// never Lua. Nothing here trusts its input: NaN, negatives, unknown chargers and
 /// absurd values all end as a valid allocation.
 ///

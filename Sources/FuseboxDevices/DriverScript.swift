@@ -12,7 +12,7 @@ public enum DriverTransport: String, Sendable {
     case http
 }
 
-/// A loaded driver (DESIGN "The driver contract"): one file returning
+/// A loaded driver (docs/drivers.md): one file returning
 /// `{ name, kind, init?, poll, apply? }`, compiled in its own sandbox.
 public final class DriverScript {
     public let name: String

@@ -27,7 +27,10 @@ struct Check: AsyncParsableCommand {
             throw ExitCode(1)
         }
         do {
-            let built = try SiteAssembly(config: site).build()
+            // A diagnostic waits for every device: what a slow one answers is worth seeing here.
+            var diagnostic = site
+            diagnostic.control.deviceDeadline = .infinity
+            let built = try SiteAssembly(config: diagnostic).build()
             say("\(config): OK: \(site.name), \(site.chargers.count) chargers, fuse \(site.limits.current) A, margin \(site.limits.margin) A")
             for line in built.summary { say("  " + line) }
             if live { try await watch(built.cycle, period: site.period) }
