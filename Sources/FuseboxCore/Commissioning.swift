@@ -80,8 +80,9 @@ public struct Commissioning: Sendable {
 
     private mutating func confirm(_ kind: Warning.Kind, _ subject: String, _ message: String) -> [Warning] {
         let key = kind.rawValue + " " + subject
-        streaks[subject, default: 0] += 1
-        guard streaks[subject]! >= confirmations, reported.insert(key).inserted else { return [] }
+        let streak = streaks[subject, default: 0] + 1
+        streaks[subject] = streak
+        guard streak >= confirmations, reported.insert(key).inserted else { return [] }
         return [Warning(kind: kind, subject: subject, message: message)]
     }
 

@@ -63,7 +63,7 @@ public struct LimitPacer: Sendable {
             return (snapshot[i].current.max() ?? 0) > value + LimitPacer.followTolerance
         }
         for i in raising {
-            let previous = states[i].value!
+            guard let previous = states[i].value else { continue }   // (raising holds only indices with a value)
             let target = allowed[i]
             var paced = previous
             if settling {

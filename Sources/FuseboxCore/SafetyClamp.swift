@@ -102,10 +102,11 @@ public enum SafetyClamp {
             for (j, i) in constraint.members.enumerated() where a[i] > 0 && chargers[i].priority == lowest {
                 group.append((i, constraint.weights[j]))
             }
-            let top = group.map { a[$0.i] }.max()!
+            // `lowest` came from a member above 0, so the group holds it, and atTop holds the top.
+            guard let top = group.map({ a[$0.i] }).max() else { hopeless.insert(k); continue }
             let atTop = group.filter { a[$0.i] >= top - tolerance }
             let next = group.map { a[$0.i] }.filter { $0 < top - tolerance }.max() ?? 0
-            let floor = Swift.max(next, atTop.map { chargers[$0.i].min }.max()!)
+            let floor = Swift.max(next, atTop.map { chargers[$0.i].min }.max() ?? 0)
             if top > floor + tolerance {
                 // Bring the top ones down together, no lower than the next level or their min.
                 let weight = atTop.reduce(0.0) { $0 + $1.w }
@@ -114,7 +115,7 @@ public enum SafetyClamp {
             } else {
                 // Everyone at the top is at (or below) a min they cannot go under: pause one,
                 // the last in the site's order, so the outcome is deterministic.
-                let victim = atTop.map(\.i).max()!
+                guard let victim = atTop.map(\.i).max() else { hopeless.insert(k); continue }
                 a[victim] = 0
                 cutBy[victim] = constraint.name
             }

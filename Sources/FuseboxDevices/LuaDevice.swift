@@ -265,6 +265,7 @@ final class DeviceIO: @unchecked Sendable {
         answer = .allocate(byteCount: body.count + 1, alignment: 1)
         _ = body.copyBytes(to: answer.bindMemory(to: UInt8.self))
         answer[body.count] = 0
+        // (Never nil: the buffer was just allocated with at least one byte, the terminating 0.)
         return UnsafePointer(answer.baseAddress!.assumingMemoryBound(to: CChar.self))
     }
 }

@@ -82,6 +82,7 @@ public final class LuaSandbox {
         }
         try check(status)
         guard let data = results.data else {
+            // (A constant non-zero address: never nil, and never read at length 0.)
             var empty = TapeReader(UnsafePointer(bitPattern: 1)!, length: 0)
             return try read(&empty)
         }

@@ -189,6 +189,7 @@ public final class ModbusConnection: @unchecked Sendable {
             case .failure(let kind): return failed(kind)
             }
         case .rtu(let path, let baud, let parity, let dataBits, let stopBits):
+            // (Every parity's raw value is one letter: N, E or O.)
             guard let ctx = modbus_new_rtu(path, Int32(baud), CChar(parity.rawValue.utf8.first!), Int32(dataBits), Int32(stopBits)) else {
                 return .failure(.connectionFailed(ModbusConnection.message(errno)))
             }

@@ -232,6 +232,7 @@ public final class ModbusServer: @unchecked Sendable {
             return
         case .ignoreWrites where function.map(ModbusServer.isWrite) == true:
             // Reply as if applied: answer from a scratch copy of the bank.
+            // (Nil only when malloc fails; the simulator's server, never the controller's path.)
             let scratch = modbus_mapping_new(65536, 65536, 65536, 65536)!
             defer { modbus_mapping_free(scratch) }
             _ = query.withUnsafeBufferPointer { modbus_reply(ctx, $0.baseAddress, Int32(query.count), scratch) }

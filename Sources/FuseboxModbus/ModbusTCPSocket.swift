@@ -180,6 +180,7 @@ final class ModbusTCPSocket {
         var out = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
+            // (Inside `got < count` the buffer has at least one byte: its address is not nil.)
             let n = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
             if n > 0 { got += n; continue }
             if n == 0 { return .failure(.connectionFailed("the device closed the connection")) }

@@ -229,8 +229,8 @@ public struct Soak {
                 report.historyBytes.append(Self.fileBytes(settings.historyPath))
                 let clock = Int(model.time) % 86_400
                 settings.progress?(String(format: "day %d %02d:%02d  cycles %d  rss %.1f MB  heap %.2f MB (sqlite %.2f, lua %.2f)  history %.1f MB  violations %d  over fuse %.0f s  reloads %d",
-                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last!, report.heapInUseMB.last!, report.sqliteMB.last!, report.luaMB.last!,
-                                          Double(report.historyBytes.last!) / 1e6, report.invariantViolations, report.longestOverFuse,
+                                          Int(model.time) / 86_400, clock / 3600, clock / 60 % 60, report.cycles, report.rssMB.last ?? 0, report.heapInUseMB.last ?? 0, report.sqliteMB.last ?? 0,
+                                          report.luaMB.last ?? 0, Double(report.historyBytes.last ?? 0) / 1e6, report.invariantViolations, report.longestOverFuse,
                                           report.driverReloads))
             }
         }

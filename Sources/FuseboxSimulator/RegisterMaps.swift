@@ -225,7 +225,7 @@ public struct WeidmuellerMap: ChargerRegisterMap {
     public init(unit: Int = 255) { self.unit = unit }
 
     public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
-        bank[.holdingRegisters, 301] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue!)
+        bank[.holdingRegisters, 301] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue ?? 0x3F)
         let milli = RegisterCodec(.uint32, order: .lowFirst, scale: 0.001)
         for k in 0..<3 {
             bank.put(.holdingRegisters, 400 + 2 * k, milli, s.voltage(phase: k))
@@ -249,7 +249,7 @@ public struct PhoenixMap: ChargerRegisterMap {
     public init(unit: Int = 255) { self.unit = unit }
 
     public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
-        bank[.inputRegisters, 100] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue!)
+        bank[.inputRegisters, 100] = UInt16(ChargerRegisterMaps.letter(s.status).asciiValue ?? 0x3F)
         let i32 = RegisterCodec(.int32, order: .lowFirst)
         for k in 0..<3 {
             bank.put(.inputRegisters, 108 + 2 * k, i32, s.voltage(phase: k))

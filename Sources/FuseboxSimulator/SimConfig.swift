@@ -53,6 +53,9 @@ public struct SimConfig: Sendable {
     /// The ids of the chargers reached through a cloud API.
     public var cloudChargers: [String] { chargers.filter { SimConfig.cloudMakes.contains($0.make) }.map(\.id) }
 
+    /// An empty site: no chargers, no meter port, the defaults.
+    public init() {}
+
     public init(yaml: String, file: String = "sim.yaml") throws(Problems) {
         let root: Any?
         do { root = try ConfigYAML.load(yaml) } catch {

@@ -129,7 +129,7 @@ final class Show: Service, @unchecked Sendable {
         while !Task.isCancelled, cycles == 0 || done < cycles {
             let record = await run.step()
             violations += record.invariantViolations.count
-            if model.gridCurrent.array.max()! > fuse { overFuse += 1 }
+            if model.gridCurrent.array.max() ?? 0 > fuse { overFuse += 1 }
             for v in record.invariantViolations { say("  invariant broken: \(v)") }
             for e in record.events { say("  event: \(e)") }
             for e in record.errors where !reported.contains(e) {

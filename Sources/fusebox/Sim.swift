@@ -44,7 +44,7 @@ struct Sim: AsyncParsableCommand {
         for c in parsed.chargers {
             let rotation = c.charger.phases.map { "L\($0.rawValue)" }.joined(separator: ",")
             let fault = c.fault == .none ? "" : "  fault \(c.fault)"
-            say("  \(c.id)    \(c.make) unit \(c.unit) on 127.0.0.1:\(site.port(of: c.id)!)  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A\(fault)")
+            say("  \(c.id)    \(c.make) unit \(c.unit) on 127.0.0.1:\(site.port(of: c.id).map(String.init) ?? "-")  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A\(fault)")
         }
         say("ready")
 

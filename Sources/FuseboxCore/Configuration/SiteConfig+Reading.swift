@@ -304,7 +304,7 @@ extension SiteConfig {
         r.onlyKnown(m, path, known)
         let active = r.choice(m["active"], "\(path).active", ["closed", "open"], default: "closed")
         let mode = r.choice(m["mode"], "\(path).mode", ["reduced", "locked"], default: "locked")
-        return RippleInput(source: source, activeWhenClosed: active == "closed", mode: RippleMode(rawValue: mode)!,
+        return RippleInput(source: source, activeWhenClosed: active == "closed", mode: RippleMode(rawValue: mode) ?? .locked,
                            debounce: r.duration(m["debounce"], "\(path).debounce", default: 1))
     }
 }

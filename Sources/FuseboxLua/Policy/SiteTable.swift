@@ -202,7 +202,7 @@ enum SiteSymbol: Int, CaseIterable {
     private static let firstMode = allCases.count + 1
 
     static func number(of mode: RippleMode) -> Int {
-        firstMode + modes.firstIndex(of: mode)!
+        firstMode + modes.firstIndex(of: mode)!   // (modes holds every case of the enum)
     }
 }
 
