@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import FuseboxController
 import FuseboxCore
 import FuseboxHistory
@@ -14,7 +15,7 @@ struct RunCommandTests {
     let binary = Expectation.fuseboxBinary(from: #filePath)
 
     /// The default simulated site on free ports, and a site.yaml for it in a fresh folder.
-    func site(phases override: [String: String] = [:], sim simYAML: String? = nil) throws -> (SimulatedSite, URL) {
+    func site(phases override: [String: String] = [:], sim simYAML: String? = nil, http: String = "listen: 127.0.0.1:0") throws -> (SimulatedSite, URL) {
         let sim = try simYAML.map { try SimConfig(yaml: $0) } ?? SimConfig.load(file: Self.root + "/config/sim.yaml")
         let site = try SimulatedSite(config: sim, anyPort: true)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-run-\(UUID().uuidString)")
@@ -37,7 +38,7 @@ struct RunCommandTests {
             policy: { chain: [ripple, fair_share] }
             scripts: { policies: \(folder.path)/policies }
             history: { path: \(folder.path)/fusebox.db }
-            http: { listen: 127.0.0.1:0 }
+            http: { \(http) }
             """
         try yaml.write(to: folder.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
         return (site, folder)
@@ -73,6 +74,43 @@ struct RunCommandTests {
         #expect(!child.output.contains { $0.hasPrefix("error:") || $0.contains("device_error") }, "\(child.output.suffix(20))")
         site.tick(0)
         for c in site.model.chargers { #expect(c.commanded == 6, "\(c.id): left at \(String(describing: c.commanded)) A") }
+    }
+
+    @Test("1,000 half-sent requests: each refused at once over the connection limit or closed by the header timeout, while the cycle and its devices go on (issue 16, finding 4)")
+    func halfSentFlood() throws {
+        let (site, folder) = try site(http: "listen: 127.0.0.1:0, header_timeout: 1s")
+        defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
+        let child = try ChildProcess([binary, "run", "--config", folder.appendingPathComponent("site.yaml").path, "--status-every", "1"])
+        defer { child.signal(SIGTERM); _ = child.waitForExit(timeout: 30) }
+        let page = child.waitForLine(containing: "web page: http://", timeout: 30) ?? ""
+        let port = page.split(separator: ":").last.flatMap { Int($0.prefix(while: \.isNumber)) } ?? 0
+        #expect(port > 0, "no web page in \(child.output) \(child.errorOutput)")
+        #expect(child.waitForLine(prefix: "cycle ", timeout: 30) != nil)
+        let before = child.output.filter { $0.hasPrefix("cycle ") }.count
+
+        // The clients are another process: this one keeps its descriptors (its simulated devices use select()).
+        let flood = try ChildProcess(["python3", Self.root + "/Tests/Support/half_sent.py", String(port), "1000", "5"])
+        #expect(flood.waitForExit(timeout: 120) == 0, "\(flood.errorOutput.suffix(2000))")
+        let line = flood.output.last ?? ""
+        let report = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+        #expect(!report.isEmpty, "no report from the flood: \(flood.output) \(flood.errorOutput)")
+        let closed = report["closed"] as? Int ?? 0, refused = report["refused"] as? Int ?? 0
+        let seconds = report["seconds"] as? Double ?? .infinity
+        #expect(report["opened"] as? Int == 1000, "\(report)")
+        #expect(closed == 1000, "every one closed: \(report)")
+        // At most http.max_connections (128) were admitted; the rest were answered 503 at once.
+        #expect(refused >= 1000 - 128 && refused < 1000, "\(report)")
+        #expect(seconds < 3, "the last closed \(seconds) s after the last was opened, with a header timeout of 1 s: \(report)")
+
+        // The cycle went on meanwhile (a period of 200 ms), its devices answering.
+        let during = child.output.filter { $0.hasPrefix("cycle ") }.count - before
+        #expect(during >= 5, "\(during) cycles during the flood")
+        #expect(!child.output.contains { $0.hasPrefix("error:") || $0.contains("device_error") }, "\(child.output.suffix(20))")
+        // And a whole request is answered after it.
+        let health = try ChildProcess(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\\n", "http://127.0.0.1:\(port)/api/health"])
+        let status = health.waitForExit(timeout: 30)
+        let code = health.output.joined()
+        #expect(status == 0 && code == "200", "\(code)")
     }
 
     @Test("a script file that changes is reloaded; a broken one is refused and the old one runs on; SIGTERM stops it cleanly")
@@ -200,22 +238,27 @@ struct RunCommandTests {
             """)
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         let child = try ChildProcess([binary, "check", "--live", "--seconds", "6", "--config", folder.appendingPathComponent("site.yaml").path])
-        // Once the check watches, the site lives on by itself: a simulated second every 50 ms.
+        // Once the check watches, the site lives on by itself: a simulated second
+        // every 50 ms, on a thread of its own (a busy cooperative pool once held
+        // a task-based ticker back until the check had ended).
         #expect(child.waitForLine(containing: "watching for", timeout: 60) != nil, "\(child.output)")
-        let ticker = Task.detached {
-            while !Task.isCancelled {
+        let stop = Mutex(false), ended = DispatchSemaphore(value: 0)
+        let ticker = Thread {
+            while !stop.withLock({ $0 }) {
                 site.tick(1)
-                try? await Task.sleep(for: .milliseconds(50))
+                Thread.sleep(forTimeInterval: 0.05)
             }
+            ended.signal()
         }
+        ticker.start()
         #expect(child.waitForExit(timeout: 60) == 1)
         let warnings = child.output.filter { $0.hasPrefix("warning:") }
         #expect(warnings.count == 1, "\(child.output)")
         #expect(warnings.first?.contains("p02") == true && warnings.first?.contains("showed on L2") == true
                 && warnings.first?.contains("says L1") == true, "\(warnings)")
         #expect(child.output.contains("0 device error(s), 1 wiring warning(s)"), "\(child.output.suffix(3))")
-        ticker.cancel()
-        await ticker.value
+        stop.withLock { $0 = true }
+        ended.wait()   // at most one tick: the site is not stopped under it
         #expect(site.model.chargers.allSatisfy { $0.written.isEmpty }, "check --live writes nothing")
     }
 
