@@ -207,6 +207,10 @@ public final class LuaDevice: @unchecked Sendable {
         tape.reset()
         writeDev(into: &tape)
         arguments(&tape)
+        // The sandbox checks its time budget between instructions; a driver that
+        // waits on slow reads runs few of them. Its I/O stops with the budget.
+        io.ioDeadline = DeviceIO.now() + script.sandbox.limits.time
+        defer { io.ioDeadline = .infinity }
         return try script.sandbox.call(function, arguments: tape, persist: "state")
     }
 
@@ -249,6 +253,17 @@ final class DeviceIO: @unchecked Sendable {
     var session: ModbusSession?
     /// A reload's dry run: register writes are answered as done and not sent.
     var dryRun = false
+    /// When the running call's time budget ends (monotonic seconds): device I/O
+    /// after it fails at once, so that the budget holds for a driver blocked in reads.
+    var ioDeadline = Double.infinity
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    var budgetSpent: Bool { Self.now() > ioDeadline }
     let web: WebAccess?
     /// The last HTTP answer's body: the shim copies it into Lua after
     /// `deviceHTTP` has returned, so it must outlive that call (and not move).
@@ -288,6 +303,7 @@ private func deviceHTTP(context: UnsafeMutableRawPointer?, method: UnsafePointer
     guard let context, let method, let url, let response, let responseLength else { return -1 }
     let io = Unmanaged<DeviceIO>.fromOpaque(context).takeUnretainedValue()
     guard let web = io.web else { return fill(error, errorLength, "this device has no HTTP") }
+    if io.budgetSpent { return fill(error, errorLength, "the driver's time budget is spent: no more requests in this call") }
     var fields: [(String, String)] = []
     for line in (headers.map { String(cString: $0) } ?? "").split(separator: "\n") {
         guard let colon = line.firstIndex(of: ":") else { continue }
@@ -315,6 +331,7 @@ private func deviceIO(context: UnsafeMutableRawPointer?, function: Int32, addres
     guard let session = io.session, let fc = ModbusFunction(rawValue: UInt8(function)) else {
         return fail("device I/O outside a poll or apply")
     }
+    if io.budgetSpent { return fail("the driver's time budget is spent: no more reads or writes in this call") }
     switch fc {
     case .readHoldingRegisters, .readInputRegisters, .readCoils, .readDiscreteInputs:
         switch session.read(fc, unit: io.unit, address: Int(address), count: Int(count)) {
