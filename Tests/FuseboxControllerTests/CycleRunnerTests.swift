@@ -138,4 +138,36 @@ struct CycleRunnerTests {
         _ = await run.step()
         #expect(run.site.chargers.first { $0.id == "p02" }?.device.limit == 7, "its init did not run for real after it was taken")
     }
+
+    @Test("a driver upload whose dry run takes its whole 5 s budget does not hold the cycle: no overrun, the others regulated (issue 16, finding 3)")
+    func driverDryRunBesideTheCycle() async throws {
+        let (run, folder) = try siteWithDriver("abb_copy", source: Self.abbTerra.replacingOccurrences(of: "name = \"abb_terra\"", with: "name = \"abb_copy\""),
+                                               deadline: 0.4, slowAnswers: true)
+        defer { run.stop(); try? FileManager.default.removeItem(atPath: folder) }
+        let runner = CycleRunner(cycle: run.cycle, period: 1, limit: 6)
+        let all = runner.subscribe(label: "all", buffer: 100)
+        // Reads the slow station until the sandbox stops it, then is refused.
+        let hostile = """
+            return { name = "abb_copy", kind = "charger",
+              init = function(dev) while true do assert(dev:read_holding(0x400A, 4)) end end,
+              poll = function(dev) return nil, "never" end,
+              apply = function(dev, amps) return true end }
+            """
+        async let cycles: Void = runner.run()
+        let results = await run.cycle.reloadDriver("abb_copy") { try DriverScript(source: hostile, origin: "hostile.lua") }
+        try await cycles
+        guard case .failure(let e)? = results["p02"] else { Issue.record("the hostile driver was taken: \(results)"); return }
+        // Its reads stopped with its budget (the sandbox checks time only between
+        // instructions, and a driver waiting on slow reads runs few: it took 15 to
+        // 30 s before the I/O stopped too).
+        #expect(e.description.contains("time budget is spent"), "\(e)")
+        var published: [PublishedCycle] = []
+        for await p in all { published.append(p) }
+        #expect(published.count == 6)
+        #expect(runner.statistics.overruns == 0, "the dry run held the cycle")
+        for p in published {
+            let answering = p.record.snapshot.chargers.filter { $0.id != "p02" }.allSatisfy(\.responding)
+            #expect(answering, "cycle \(p.number): \(p.record.errors)")
+        }
+    }
 }

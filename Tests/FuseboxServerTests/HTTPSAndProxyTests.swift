@@ -9,13 +9,7 @@ import Testing
 struct HTTPSAndProxyTests {
     func serve(_ settings: WebServerSettings, _ body: (Int, APIHarness) async throws -> Void) async throws {
         let harness = try await APIHarness()
-        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
-        let app = try WebServer.application(feed: harness.feed, accounts: harness.accounts, settings: settings, onRunning: { announce.yield($0) })
-        let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        var port = 0
-        for await p in ports { port = p; break }
-        try await body(port, harness)
+        try await withServer(harness, settings) { port in try await body(port, harness) }
     }
 
     func login(_ port: Int, forwardedFor: String?, password: String) async -> String {
