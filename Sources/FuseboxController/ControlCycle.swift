@@ -188,10 +188,11 @@ public actor ControlCycle {
         // 1. Meter, PV and ripple contacts at once. A silent meter keeps its last
         // reading, which ages until the fail-safe takes over.
         let deadline = settings.deviceDeadline
-        async let gridReading = Self.poll(meter, meterGate, within: deadline)
-        async let pvReading = Self.pollIfPresent(pvMeter, pvGate, within: deadline)
+        let meters = [meter] + (pvMeter.map { [$0] } ?? [])
+        async let meterReadings = Self.poll(meters, [meterGate, pvGate], within: deadline)
         async let contactReadings = readContacts()
-        switch await gridReading {
+        let sampled = await meterReadings
+        switch sampled[0] {
         case .success(let r) where r.current.count == 3:
             lastGrid = GridMeasurement(current: PhaseValues(r.current[0], r.current[1], r.current[2]),
                                        voltage: r.voltage.count == 3 ? PhaseValues(r.voltage[0], r.voltage[1], r.voltage[2]) : PhaseValues(all: 230),
@@ -205,7 +206,7 @@ public actor ControlCycle {
         var grid = lastGrid ?? GridMeasurement(current: .zero)
         grid.age = lastMeterAnswer.map { time - $0 } ?? .infinity
         let pvPower: Double?
-        switch await pvReading {
+        switch sampled.count > 1 ? sampled[1] : nil {
         case .success(let r)?: pvPower = r.power ?? r.phasePower.reduce(0, +)
         case .failure(let e)?: errors.append(e.description); pvPower = nil
         case nil: pvPower = nil
@@ -224,15 +225,7 @@ public actor ControlCycle {
 
         // 2. Every charger at once, each until the device deadline; one that does
         // not answer in time counts at its setpoint, as any silent charger.
-        let readings = await withTaskGroup(of: (Int, Result<DeviceReading, DeviceError>).self) { group in
-            for (i, s) in stations.enumerated() {
-                let gate = gates[i]
-                group.addTask { (i, await Self.poll(s.device, gate, within: deadline)) }
-            }
-            var out = [Result<DeviceReading, DeviceError>?](repeating: nil, count: stations.count)
-            for await (i, r) in group { out[i] = r }
-            return out
-        }
+        let readings = await Self.poll(stations.map(\.device), gates, within: deadline)
 
         // 3. The snapshot: settings, readings, what we last wrote, remote limits.
         var chargers: [ChargerSnapshot] = []
@@ -259,8 +252,6 @@ public actor ControlCycle {
                 if responding[i] != false {
                     events.append(SiteEvent(time: time, kind: .deviceError, subject: c.id, message: e.message))
                 }
-            case nil:
-                c.responding = false
             }
             responding[i] = c.responding
             chargers.append(c)
@@ -316,25 +307,20 @@ public actor ControlCycle {
         // refresh (to answering chargers only; to one that does not follow, every cycle).
         let targets = pacer.pace(allowed, chargers: chargers, at: time)
         let deadline = settings.deviceDeadline
-        await withTaskGroup(of: (Int, String?).self) { group in
-            for (i, s) in stations.enumerated() where chargers[i].responding
-                && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh || notFollowing[i]) {
-                let amps = targets[i], gate = gates[i]
-                group.addTask {
-                    let outcome = await gate.call(within: deadline, on: s.device.taskExecutor) {
-                        await s.device.apply(amps: amps, phases: s.settings.phases.count)
-                    }
-                    switch Self.settle(outcome, s.device.id, "write", deadline) {
-                    case .success: return (i, nil)
-                    case .failure(let e): return (i, e.description)
-                    }
-                }
-            }
-            for await (i, failure) in group {
-                if let failure { errors.append(failure) } else {
-                    setpoints[i] = targets[i]
-                    writtenAt[i] = time
-                }
+        let due = stations.indices.filter { i in
+            chargers[i].responding && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh || notFollowing[i])
+        }
+        let writes = await DeviceGate.callAll(due.map { i in
+            let device = stations[i].device, amps = targets[i], phases = stations[i].settings.phases.count
+            return DeviceGate.Call(gate: gates[i], executor: device.taskExecutor) { await device.apply(amps: amps, phases: phases) }
+        }, within: deadline)
+        for (i, outcome) in zip(due, writes) {
+            switch Self.settle(outcome, stations[i].device.id, "write", deadline) {
+            case .success:
+                setpoints[i] = targets[i]
+                writtenAt[i] = time
+            case .failure(let e):
+                errors.append(e.description)
             }
         }
         var changed: SiteCommands?
@@ -354,14 +340,13 @@ public actor ControlCycle {
         await sample(at: time)
     }
 
-    /// A device's poll under the deadline (`DeviceGate`).
-    private static func poll(_ device: LuaDevice, _ gate: DeviceGate, within deadline: Double) async -> Result<DeviceReading, DeviceError> {
-        settle(await gate.call(within: deadline, on: device.taskExecutor) { await device.poll() }, device.id, "poll", deadline)
-    }
-
-    private static func pollIfPresent(_ device: LuaDevice?, _ gate: DeviceGate, within deadline: Double) async -> Result<DeviceReading, DeviceError>? {
-        guard let device else { return nil }
-        return await poll(device, gate, within: deadline)
+    /// The devices' polls at once, each on its connection's queue, under the
+    /// deadline (`DeviceGate`); `gates` holds each device's gate, in order.
+    private static func poll(_ devices: [LuaDevice], _ gates: [DeviceGate], within deadline: Double) async -> [Result<DeviceReading, DeviceError>] {
+        let outcomes = await DeviceGate.callAll(zip(devices, gates).map { device, gate in
+            DeviceGate.Call(gate: gate, executor: device.taskExecutor) { await device.poll() }
+        }, within: deadline)
+        return zip(devices, outcomes).map { device, outcome in settle(outcome, device.id, "poll", deadline) }
     }
 
     /// A late or busy device is an error of this cycle, which names it.
