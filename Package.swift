@@ -92,15 +92,18 @@ let package = Package(
         ),
         // Loading and checking the JSON case files, random sites: for the tests and the fuzzers.
         .target(name: "FuseboxTesting", dependencies: ["FuseboxCore", "CHTTP"]),
+        // The case tables of the tests: the one part that uses Swift Testing, kept
+        // out of FuseboxTesting so that the product (through the fuzzers) never links it.
+        .target(name: "FuseboxTestCases", dependencies: ["FuseboxTesting"]),
         .target(name: "FuseboxFuzz", dependencies: [
             "FuseboxCore", "FuseboxLua", "FuseboxDevices", "FuseboxModbus", "FuseboxSimulator", "FuseboxSimulation",
             "FuseboxController", "FuseboxTesting", "FuseboxYAML", .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "FuseboxFuzzTests", dependencies: ["FuseboxFuzz", "FuseboxTesting"], exclude: ["Kept"]),
-        .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxCoreTests", dependencies: ["FuseboxCore", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxLuaTests", dependencies: ["FuseboxLua", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases", "Hostile"]),
-        .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting"], exclude: ["Cases"]),
-        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxHistory", "FuseboxTesting"], exclude: ["Cases", "Scenarios"]),
+        .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxControllerTests", dependencies: ["FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxHistory", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxServerTests", dependencies: [
             "FuseboxServer", "FuseboxController", "FuseboxSimulation", "FuseboxSimulator", "FuseboxHistory", "FuseboxCore", "FuseboxTesting",
@@ -108,7 +111,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxTesting
+import FuseboxTestCases
 import Testing
 
 /// Cases/config.json: a site.yaml and every problem it must be reported with.

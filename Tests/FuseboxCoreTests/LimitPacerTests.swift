@@ -1,5 +1,6 @@
 import Foundation
 import FuseboxTesting
+import FuseboxTestCases
 import FuseboxCore
 import Testing
 

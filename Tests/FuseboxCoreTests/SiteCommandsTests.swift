@@ -1,6 +1,7 @@
 import Foundation
 import FuseboxCore
 import FuseboxTesting
+import FuseboxTestCases
 import Testing
 
 /// Cases/commands.json: commands kept before a restart, the time and the

@@ -2,6 +2,7 @@ import Foundation
 import FuseboxDevices
 import FuseboxLua
 import FuseboxTesting
+import FuseboxTestCases
 import Testing
 
 /// One case from Cases/zaptec.json: the cloud's state (zaptec_peer.py, Python's

@@ -4,6 +4,7 @@ import FuseboxDevices
 import FuseboxLua
 import FuseboxModbus
 import FuseboxTesting
+import FuseboxTestCases
 import Testing
 
 /// One driver case from Cases/drivers.json: a device's register map as

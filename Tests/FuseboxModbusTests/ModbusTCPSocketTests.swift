@@ -1,6 +1,7 @@
 import Foundation
 import FuseboxModbus
 import FuseboxTesting
+import FuseboxTestCases
 import Testing
 
 /// A broken answer from Cases/broken_answers.json: what the peer sends back to

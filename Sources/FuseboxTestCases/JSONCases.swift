@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxTesting
 import Testing
 
 /// Table-driven cases stored as JSON beside a test file: `Cases/NAME.json`
