@@ -1,6 +1,6 @@
 -- ABB Terra AC wallbox (firmware >= 1.6.5), Modbus TCP or RTU, unit 1.
 --
--- reference/devices.md: state in HR 0x400C (2 registers), byte 2 & 0x7F:
+-- Register map: state in HR 0x400C (2 registers), byte 2 & 0x7F:
 -- 0 = A (no car), 1-3 = B (connected), 4 = C (charging), 5 = stopped (then the
 -- socket lock, HR 0x400A >= 0x0101, tells B from A). Currents at 0x4010
 -- (3 x uint32 mA), power 0x401C (uint32 W), session energy 0x401E (uint32 Wh).

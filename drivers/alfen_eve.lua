@@ -1,7 +1,7 @@
 -- Alfen Eve (with the "Active Load Balancing" licence, data source = EMS):
 -- Modbus TCP, unit 1 (socket 2: unit 2).
 --
--- reference/devices.md: state HR 1201, 5 registers of ASCII ("A", "B1",
+-- Register map: state HR 1201, 5 registers of ASCII ("A", "B1",
 -- "C2", ...). Voltages HR 306 and currents HR 320 (3 x float32, high word
 -- first), power HR 344 (float32, W), energy HR 374 (float64, Wh). The limit is
 -- HR 1210, float32 A, FC16; 0 disables. The charger drops a limit that is not

@@ -2,7 +2,7 @@
 -- Live. Modbus TCP, unit 255; the register set must be "Ebee/Bender/MENNEKES"
 -- with "Modbus TCP Server for EMS" on.
 --
--- reference/devices.md: HR 122: 1 = no car, 2 = connected, 3 or 4 = charging.
+-- Register map: HR 122: 1 = no car, 2 = connected, 3 or 4 = charging.
 -- Currents HR 212 (3 x uint32 mA), energy HR 218 (uint32 Wh), power HR 220
 -- (uint32 W), voltages HR 222 (3 x uint32 V); 0xFFFFFFFF marks an invalid
 -- reading (retry). The limit is HR 1000 "HEMS current limit", uint16 A, FC16.

@@ -1,6 +1,6 @@
 -- Generic Modbus meter: every register, encoding and scale comes from the
 -- device's configuration, so an unlisted grid or PV meter needs no new script
--- (reference/devices.md, "Generic Modbus"; the charger is generic_modbus).
+-- (the charger is generic_modbus).
 --
 -- settings (site.yaml, under the meter):
 --   current:     { table: ir, address: 6, type: float32, count: 3, stride: 2 }  A on L1, L2, L3 (required)

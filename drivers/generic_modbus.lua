@@ -1,6 +1,6 @@
 -- Generic Modbus charger: every register, encoding and status value comes
 -- from the device's configuration, so an unlisted charger needs no new script
--- (reference/devices.md, "Generic Modbus"). Meters: generic_meter.
+-- Meters: generic_meter.
 --
 -- config (site.yaml, under the device's settings):
 --   status:  { table: hr|ir, address: 100, type: uint16, map: { "0": free, "1": occupied, "2": charging } }

@@ -1,7 +1,7 @@
 -- Phoenix Contact EV-CC-...-ETH controllers (also Wallbe, ESL Walli, Compleo):
 -- Modbus TCP, unit 255, DIP switch 10 on.
 --
--- reference/devices.md: state IR 100, the IEC 61851 letter (A to F).
+-- Register map: state IR 100, the IEC 61851 letter (A to F).
 -- Voltages IR 108 and currents IR 114 (3 x int32, low word first), power IR 120
 -- (int32 low word first, W), energy HR 904 (uint32 low word first, Wh).
 -- The limit is HR 528, uint16 A, FC06; Wallbe's extended firmware (HR 528 reads

@@ -2,7 +2,7 @@
 --
 -- Every value is an IEEE float32, high word first, in input registers (FC04):
 -- voltages L1..L3 at 0x0000, currents at 0x0006, active powers at 0x000C,
--- import energy at 0x0048 (reference/devices.md). The meter reports current
+-- import energy at 0x0048. The meter reports current
 -- magnitudes; a phase's current is signed by its power (negative = export).
 
 return {

@@ -1,6 +1,6 @@
 -- SunSpec devices: PV inverters and meters (Modbus TCP).
 --
--- reference/devices.md: no fixed addresses. The "SunS" marker (0x5375 0x6E53)
+-- Register map: no fixed addresses. The "SunS" marker (0x5375 0x6E53)
 -- sits at 40000 (else 0 or 50000); after it comes a chain of model blocks,
 -- [model id, length, ...length registers], ended by id 0xFFFF.
 --   * model 1 (common): manufacturer, model, serial number (ASCII);

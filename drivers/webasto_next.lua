@@ -1,6 +1,6 @@
 -- Webasto / Ampure NEXT: Modbus TCP, unit 255, "HEMS activated" on the charger.
 --
--- reference/devices.md: state HR 1000: 0 = no car, 1 or 4 = connected,
+-- Register map: state HR 1000: 0 = no car, 1 or 4 = connected,
 -- 3 = charging, 7 = error. Power HR 1020 and energy HR 1036 (read as uint32,
 -- W and Wh, high word first), currents IR 1008/1010/1012 (mA). The limit is
 -- HR 5004, uint16 A, written with FC16.

@@ -1,6 +1,6 @@
 -- Webasto / Ampure Unite, Vestel EVC04: Modbus TCP, unit 255.
 --
--- reference/devices.md: IR 1001 == 1 -> charging; IR 1004 (cable state) >= 2
+-- Register map: IR 1001 == 1 -> charging; IR 1004 (cable state) >= 2
 -- -> a car is connected. Currents IR 1008/1010/1012 (uint16 mA), voltages
 -- 1014/1016/1018 (V), power IR 1020 (uint32 W), session energy IR 1502 (Wh;
 -- read here as uint32, high word first). The limit is HR 5004, uint16 A,

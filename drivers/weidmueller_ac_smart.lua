@@ -1,6 +1,6 @@
 -- Weidmüller AC Smart: Modbus TCP, unit 255, port 502.
 --
--- reference/devices.md: state HR 301, the IEC 61851 letter in the low byte.
+-- Register map: state HR 301, the IEC 61851 letter in the low byte.
 -- Voltages HR 400 and currents HR 406 (3 x uint32, low word first, / 1000),
 -- power HR 418 (uint32 low word first, mW), energy HR 457 (uint64 low word
 -- first, Wh; the low two registers suffice for a session). The limit is

@@ -1,6 +1,6 @@
 -- Zaptec Go / Go 2 / Pro, through Zaptec's cloud API (no local Modbus).
 --
--- reference/devices.md: log in with OIDC discovery (GET
+-- The API: log in with OIDC discovery (GET
 -- <api>/.well-known/openid-configuration gives the token endpoint) and the
 -- password grant. GET /api/chargers/{id}/state lists observations by StateId:
 -- 710 operating mode (1 = A no car, 2 and 5 = B connected, 3 = C charging),

@@ -11,7 +11,7 @@
 --          the minimum of one car, so a passing cloud does not stop them.
 --   minpv  every waiting car always gets its minimum; the surplus adds to it.
 --
--- settings (defaults from reference/field.md):
+-- settings (defaults from docs/design.md, field facts):
 --   mode       "pv" | "minpv"   ("pv")
 --   on_power   W                (1400: 6 A on one phase)
 --   on_delay   s                (60)

@@ -1,4 +1,4 @@
-/// Cut at once, raise slowly (field.md: chargers take a new current every 5 s at
+/// Cut at once, raise slowly (docs/design.md, field facts: chargers take a new current every 5 s at
 /// best, load managers ramp up, and a stopped car should not restart at once).
 ///
 /// Runs after the safety clamp and only ever lowers what the clamp allowed, so

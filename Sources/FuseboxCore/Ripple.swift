@@ -29,7 +29,7 @@ public struct RippleSettings: Sendable, Equatable, Codable {
 
     /// Germany, section 14a EnWG: a reduced controllable consumer keeps at least
     /// 4.2 kW; through one energy manager for n devices, 4.2 kW + (n - 1) x f x 4.2 kW
-    /// with f from 0.8 (n = 2) down to 0.45 (n >= 9). See reference/field.md.
+    /// with f from 0.8 (n = 2) down to 0.45 (n >= 9). See docs/design.md, field facts.
     public static func section14aFloor(devices n: Int) -> Double {
         let unit = 4200.0
         guard n > 1 else { return unit }

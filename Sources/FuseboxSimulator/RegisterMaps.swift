@@ -27,7 +27,7 @@ public struct SimulatedChargerState: Sendable, Equatable {
     public func voltage(phase k: Int) -> Double { k < voltage.count ? voltage[k] : 0 }
 }
 
-/// One make's register map, as reference/devices.md gives it: how a state is
+/// One make's register map, as the header of its driver (drivers/NAME.lua) gives it: how a state is
 /// written into the registers, and which write sets the limit.
 public protocol ChargerRegisterMap: Sendable {
     /// The make, named as its driver.

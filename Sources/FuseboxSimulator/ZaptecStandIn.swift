@@ -5,7 +5,7 @@ import FuseboxCore
 import Glibc
 #endif
 
-/// Zaptec's cloud API as reference/devices.md gives it, on loopback, for the
+/// Zaptec's cloud API as the header of drivers/zaptec.lua gives it, on loopback, for the
 /// simulated site's Zaptec chargers: OIDC discovery, the password grant (any
 /// non-empty user and password), a charger's state as observations, the
 /// current as a setting and stop/resume as commands. It serves every Zaptec

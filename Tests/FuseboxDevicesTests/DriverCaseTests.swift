@@ -8,7 +8,7 @@ import FuseboxTestCases
 import Testing
 
 /// One driver case from Cases/drivers.json: a device's register map as
-/// reference/devices.md gives it, then steps at given times: a poll and what
+/// the driver's header gives it, then steps at given times: a poll and what
 /// it must report, an apply, and the exact writes each step makes.
 typealias DriverCase = NamedCase
 

@@ -18,7 +18,7 @@ func device(_ driver: String, map: [String: Any], unit: Int = 1) throws -> (LuaD
     return (try LuaDevice(id: "dev", script: script, connection: connection, unit: unit), peer)
 }
 
-@Suite("Drivers against pymodbus peers holding the register maps of devices.md", .serialized)
+@Suite("Drivers against pymodbus peers holding the register maps of the drivers' headers", .serialized)
 struct DriverTests {
     /// ABB Terra state register cases: (state byte, socket lock register, status).
     static let abbStates: [(Int, Int, ChargerStatus)] = [

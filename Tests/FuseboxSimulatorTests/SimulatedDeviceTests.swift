@@ -26,7 +26,7 @@ final class WriteRouter: @unchecked Sendable {
 let charging = SimulatedChargerState(status: .charging, current: [16, 15.5, 0], voltage: [230, 231, 229],
                                      power: 7360, sessionEnergy: 12.345)
 
-@Suite("Simulated devices: the register maps of devices.md, checked by pymodbus and by our drivers", .serialized)
+@Suite("Simulated devices: the register maps of the drivers' headers, checked by pymodbus and by our drivers", .serialized)
 struct SimulatedDeviceTests {
     func site(_ maps: [any ChargerRegisterMap]) throws -> (ModbusServer, [SimulatedCharger], WriteRouter) {
         let router = WriteRouter()
@@ -37,7 +37,7 @@ struct SimulatedDeviceTests {
         return (server, chargers, router)
     }
 
-    @Test("the registers, read by pymodbus, are what devices.md says for the state")
+    @Test("the registers, read by pymodbus, are what the driver's header says for the state")
     func registerFacts() throws {
         let (server, chargers, _) = try site([ABBTerraMap(unit: 1), WebastoUniteMap(unit: 255, failsafeTimeout: 8), AlfenEveMap(unit: 2)])
         chargers.forEach { $0.show(charging) }

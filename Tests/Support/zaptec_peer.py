@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent stand-in for Zaptec's cloud API (reference/devices.md), for
+"""An independent stand-in for Zaptec's cloud API (as the header of drivers/zaptec.lua describes it), for
 the zaptec driver's tests: Python's own http.server, so that our HTTP client
 and driver are not tested only against the simulator's stand-in.
 

@@ -60,7 +60,7 @@ public struct SiteConfig: Sendable {
         public var id: String { device.id }
     }
 
-    /// How limits move between cycles: cut at once, raise slowly (field.md).
+    /// How limits move between cycles: cut at once, raise slowly (docs/design.md, field facts).
     public struct Control: Sendable, Equatable {
         /// A per second a limit may rise; cuts are never slowed.
         public var rampUp: Double = 1
