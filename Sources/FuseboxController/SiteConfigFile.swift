@@ -7,7 +7,7 @@ extension SiteConfig {
     /// Reads and checks a site.yaml file; every problem is reported at once.
     public static func load(file: String) throws(Problems) -> SiteConfig {
         let text: String
-        do { text = try ConfigYAML.text(ofFile: file) } catch { throw Problems(messages: [error.description]) }
+        do { text = try ConfigYAML.text(FileContents.read(file), name: file) } catch { throw Problems(messages: ["\(error)"]) }
         return try SiteConfig(yaml: text, file: file)
     }
 

@@ -55,8 +55,8 @@ public final class HistoryStore: Sendable {
         config.label = "fusebox.history.read"
         config.readonly = true
         config.busyMode = .timeout(5)
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-        guard let size else { throw HistoryError(message: "\(path): cannot read it (no such file, or no permission)") }
+        if let why = FileContents.problem(path) { throw HistoryError(message: "\(path): cannot read it: \(why)") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         guard size > 0 else { throw HistoryError(message: "\(path): the file is empty, not a Fusebox history") }
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
@@ -86,6 +86,12 @@ public final class HistoryStore: Sendable {
         default: return e.message.map { "SQLite: \($0)" } ?? "\(e)"
         }
     }
+
+    /// The times a history holds, seconds since 1970: up to the end of the year
+    /// 9999. Beyond them, spans and steps overflow (the API and the command line
+    /// hold their `from` and `to` to this).
+    public static let times = 0.0...253_402_300_799.0
+    public static let timesExpected = "seconds since 1970 from 0 to 253402300799 (the year 9999)"
 
     /// The longest averaging step a query takes: a year.
     public static let resolutionRange = 0.001...31_622_400.0

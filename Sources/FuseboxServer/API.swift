@@ -297,17 +297,14 @@ struct API {
         return (from, to)
     }
 
-    /// Seconds since 1970 up to the end of the year 9999: a time a history can hold
-    /// (docs/openapi.yaml declares the range). Beyond it, spans and steps overflow.
-    static let times = 0.0...253_402_300_799.0
-
+    /// A time a history can hold (`HistoryStore.times`; docs/openapi.yaml declares the range).
     func time(_ text: String, field: String) throws -> Double {
-        let expected = "seconds since 1970 from 0 to 253402300799 (the year 9999) or an ISO 8601 time such as 2026-11-25T08:00:00Z"
+        let expected = HistoryStore.timesExpected + " or an ISO 8601 time such as 2026-11-25T08:00:00Z"
         if let n = Double(text) {
-            guard Self.times.contains(n) else { throw APIError.badField(field, expected: expected, got: text.prefix(40)) }
+            guard HistoryStore.times.contains(n) else { throw APIError.badField(field, expected: expected, got: text.prefix(40)) }
             return n
         }
-        if let d = ISO8601DateFormatter().date(from: text), Self.times.contains(d.timeIntervalSince1970) { return d.timeIntervalSince1970 }
+        if let d = ISO8601DateFormatter().date(from: text), HistoryStore.times.contains(d.timeIntervalSince1970) { return d.timeIntervalSince1970 }
         throw APIError.badField(field, expected: expected, got: text.prefix(40))
     }
 

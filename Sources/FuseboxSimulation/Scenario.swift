@@ -79,7 +79,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
 
     public static func load(file: String) throws -> Scenario {
         let text: String
-        do { text = try ConfigYAML.text(ofFile: file) } catch { throw SiteConfig.Problems(messages: [error.description]) }
+        do { text = try ConfigYAML.text(FileContents.read(file), name: file) } catch { throw SiteConfig.Problems(messages: ["\(error)"]) }
         let root: Any?
         do { root = try ConfigYAML.load(text) } catch {   // JSON is YAML
             throw SiteConfig.Problems(messages: ["\(file): not valid YAML: \(ConfigYAML.describe(error))"])

@@ -191,7 +191,7 @@ public struct SimConfig: Sendable {
     /// Reads and checks a sim.yaml file.
     public static func load(file: String) throws(Problems) -> SimConfig {
         let text: String
-        do { text = try ConfigYAML.text(ofFile: file) } catch { throw Problems(messages: [error.description]) }
+        do { text = try ConfigYAML.text(FileContents.read(file), name: file) } catch { throw Problems(messages: ["\(error)"]) }
         return try SimConfig(yaml: text, file: file)
     }
 

@@ -93,30 +93,14 @@ public enum ConfigYAML {
 import Foundation
 
 extension ConfigYAML {
-    /// A configuration file's text, or why it cannot be one: the reason a file
-    /// cannot be read (no such file, a folder, no permission), and text that is
-    /// not UTF-8 (a binary file, UTF-16 from a Windows editor) refused before a
-    /// parser sees it, so that no message prints raw bytes on a terminal.
-    public static func text(ofFile file: String) throws(Refused) -> String {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder) else {
-            throw Refused(description: "cannot read \(file): no such file")
-        }
-        if isFolder.boolValue { throw Refused(description: "cannot read \(file): it is a folder, not a file") }
-        guard FileManager.default.isReadableFile(atPath: file) else {
-            throw Refused(description: "cannot read \(file): no permission to read it")
-        }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw Refused(description: "cannot read \(file): the system refused (an I/O error?)")
-        }
-        guard data.count <= maxBytes else {
-            throw Refused(description: "\(file): \(data.count) bytes; a configuration file has at most \(maxBytes)")
-        }
-        return try text(data, name: file)
-    }
-
-    /// `data` as text, or why it is not a text file.
+    /// A configuration file's bytes as text, or why they cannot be: more than
+    /// `maxBytes`, or text that is not UTF-8 (a binary file, UTF-16 from a
+    /// Windows editor), refused before a parser sees it, so that no message
+    /// prints raw bytes on a terminal.
     public static func text(_ data: Data, name: String) throws(Refused) -> String {
+        guard data.count <= maxBytes else {
+            throw Refused(description: "\(name): \(data.count) bytes; a configuration file has at most \(maxBytes)")
+        }
         if data.starts(with: [0xFF, 0xFE]) || data.starts(with: [0xFE, 0xFF]) {
             throw Refused(description: "\(name): UTF-16 text; save it as UTF-8")
         }

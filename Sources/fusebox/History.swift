@@ -108,8 +108,8 @@ func openHistory(_ path: String) throws -> HistoryStore {
 /// `--from`/`--to`: a date, a date and time (UTC unless it says otherwise), or seconds since 1970.
 func parseTime(_ text: String, option: String) throws -> Double {
     if let seconds = Double(text) {
-        guard (0...253_402_300_799).contains(seconds) else {
-            throw ValidationError("\(option): expected seconds since 1970 from 0 to 253402300799 (the year 9999), got \(text)")
+        guard HistoryStore.times.contains(seconds) else {
+            throw ValidationError("\(option): expected \(HistoryStore.timesExpected), got \(text)")
         }
         return seconds
     }

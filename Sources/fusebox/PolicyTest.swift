@@ -87,11 +87,7 @@ struct Failure: Error, CustomStringConvertible {
 
 enum SnapshotFile {
     static func read(_ path: String) throws -> Data {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw Failure(message: "cannot read \(path): no such file") }
-        guard !isFolder.boolValue else { throw Failure(message: "cannot read \(path): it is a folder, not a file") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw Failure(message: "cannot read \(path): no permission to read it") }
-        return data
+        do { return try FileContents.read(path) } catch { throw Failure(message: error.description) }
     }
 
     static func isArray(_ path: String) -> Bool {
