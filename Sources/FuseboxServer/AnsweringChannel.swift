@@ -1,3 +1,4 @@
+import FuseboxCore
 import HTTPTypes
 import HummingbirdCore
 import HummingbirdWebSocket

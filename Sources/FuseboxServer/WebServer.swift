@@ -1,3 +1,4 @@
+import FuseboxCore
 import Foundation
 import FuseboxController
 import Hummingbird

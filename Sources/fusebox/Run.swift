@@ -69,9 +69,7 @@ struct Run: AsyncParsableCommand {
                                                 : (site.history.path as NSString).deletingLastPathComponent) + "/tokens.json")
         web.trustedProxies = site.http.trustedProxies
         if let certificate = site.http.tlsCertificate, let key = site.http.tlsKey { web.tls = (certificate, key) }
-        web.connections = ConnectionLimits(headerTimeout: site.http.headerTimeout, requestTimeout: site.http.requestTimeout,
-                                           idleTimeout: site.http.idleTimeout, total: site.http.maxConnections,
-                                           perClient: site.http.maxConnectionsPerClient)
+        web.connections = site.http.connections
         let accounts = Accounts(user: web.user, passwordHash: web.passwordHash, serial: web.serial, tokenFile: web.tokenFile)
         let shown = (scheme: web.tls == nil ? "http" : "https", host: web.host == "0.0.0.0" ? "127.0.0.1" : web.host, user: web.user)
         let http = try WebServer.application(feed: feed, accounts: accounts, settings: web, logger: logger) { port in

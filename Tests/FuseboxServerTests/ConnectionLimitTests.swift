@@ -1,5 +1,7 @@
 import Foundation
+import FuseboxCore
 import FuseboxServer
+import FuseboxTesting
 import Hummingbird
 import Synchronization
 import Testing
@@ -79,12 +81,6 @@ extension [RawConnection] {
     }
 }
 
-/// Runs blocking work (a socket's poll, a child's exit) outside the cooperative thread pool.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: body()) }.start()
-    }
-}
 
 /// The whole server (TLS, the connection guard, the WebSocket) on a free
 /// loopback port with `settings`, in this process; `body` gets the port.

@@ -193,14 +193,17 @@ extension SiteConfig {
                     http.trustedProxies.append(proxy)
                 }
             }
-            for (key, keyPath) in [("header_timeout", \HTTP.headerTimeout), ("request_timeout", \HTTP.requestTimeout), ("idle_timeout", \HTTP.idleTimeout)]
-            where h[key] != nil {
-                let d = r.duration(h[key], "http.\(key)", default: http[keyPath: keyPath])
-                if d < 1 || d > 3600 { r.problem("http.\(key): expected 1s to 1h, got \(ConfigReader.shown(h[key] ?? d))") } else { http[keyPath: keyPath] = d }
+            let timeouts: [(String, WritableKeyPath<ConnectionLimits, Double>)] = [
+                ("header_timeout", \.headerTimeout), ("request_timeout", \.requestTimeout), ("idle_timeout", \.idleTimeout)]
+            for (key, keyPath) in timeouts where h[key] != nil {
+                let d = r.duration(h[key], "http.\(key)", default: http.connections[keyPath: keyPath])
+                if d < 1 || d > 3600 { r.problem("http.\(key): expected 1s to 1h, got \(ConfigReader.shown(h[key] ?? d))") }
+                else { http.connections[keyPath: keyPath] = d }
             }
-            http.maxConnections = r.int(h["max_connections"], "http.max_connections", default: http.maxConnections, range: 4...DescriptorBudget.web)
-            http.maxConnectionsPerClient = r.int(h["max_connections_per_client"], "http.max_connections_per_client",
-                                                 default: http.maxConnectionsPerClient, range: 1...DescriptorBudget.web)
+            http.connections.total = r.int(h["max_connections"], "http.max_connections", default: http.connections.total,
+                                           range: 4...ConnectionLimits.maxTotal)
+            http.connections.perClient = r.int(h["max_connections_per_client"], "http.max_connections_per_client",
+                                               default: http.connections.perClient, range: 1...ConnectionLimits.maxTotal)
         }
         if let h = r.map(top["history"], "history") {
             r.onlyKnown(h, "history", ["path", "retention", "max_size"])
@@ -319,9 +322,3 @@ extension SiteConfig {
     }
 }
 
-/// The web server's share of the descriptors kept beside the chargers'
-/// connections (`DescriptorLimit.reserve`, 256): at most half, so that the
-/// history, pipes and serial lines keep theirs whatever the network does.
-public enum DescriptorBudget {
-    public static let web = 128
-}

@@ -128,11 +128,8 @@ public struct SiteConfig: Sendable {
         public var tlsKey: String?
         /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed.
         public var trustedProxies: [String] = []
-        public var headerTimeout: Double = 10
-        public var requestTimeout: Double = 60
-        public var idleTimeout: Double = 120
-        public var maxConnections = 128
-        public var maxConnectionsPerClient = 16
+        /// Timeouts and connection counts of the web server.
+        public var connections = ConnectionLimits()
         public init() {}
     }
 
