@@ -84,10 +84,12 @@ public actor ControlCycle {
     public nonisolated let stations: [Station]
     private let chain: PolicyChain
     private let contacts: [RippleContact]
-    /// One gate per device, so that no device holds the cycle: the stations' by index, then the meters'.
+    /// One gate per device, so that no device holds the cycle: the stations'
+    /// by index, the meters', the ripple contacts' by index.
     private let gates: [DeviceGate]
     private let meterGate = DeviceGate()
     private let pvGate = DeviceGate()
+    private let contactGates: [DeviceGate]
     private var signal: RippleSignal
     private var pacer: LimitPacer
 
@@ -131,6 +133,7 @@ public actor ControlCycle {
         self.chain = chain
         self.contacts = contacts.map(\.0)
         gates = stations.map { _ in DeviceGate() }
+        contactGates = contacts.map { _ in DeviceGate() }
         signal = RippleSignal(contacts: contacts.map(\.1))
         pacer = LimitPacer(settings: settings.pacing)
         setpoints = Array(repeating: nil, count: stations.count)
@@ -190,7 +193,7 @@ public actor ControlCycle {
         let deadline = settings.deviceDeadline
         let meters = [meter] + (pvMeter.map { [$0] } ?? [])
         async let meterReadings = Self.poll(meters, [meterGate, pvGate], within: deadline)
-        async let contactReadings = readContacts()
+        async let contactReadings = readContacts(within: deadline)
         let sampled = await meterReadings
         switch sampled[0] {
         case .success(let r) where r.current.count == 3:
@@ -355,16 +358,30 @@ public actor ControlCycle {
         switch outcome {
         case .answered(let result): return result
         case .late:
-            return .failure(DeviceError(device: id, message: "no answer to its \(what) within the cycle's deadline of \(String(format: "%.0f", deadline * 1000)) ms: counted as not answering"))
+            return .failure(DeviceError(device: id, message: late(what, deadline) + ": counted as not answering"))
         case .busy:
-            return .failure(DeviceError(device: id, message: "still busy with a call of an earlier cycle: counted as not answering"))
+            return .failure(DeviceError(device: id, message: busy + ": counted as not answering"))
         }
     }
 
-    private func readContacts() async -> [Result<Bool, RippleContactError>] {
-        var out: [Result<Bool, RippleContactError>] = []
-        for c in contacts { out.append(await c.read()) }
-        return out
+    private static func late(_ what: String, _ deadline: Double) -> String {
+        "no answer to its \(what) within the cycle's deadline of \(String(format: "%.0f", deadline * 1000)) ms"
+    }
+    private static let busy = "still busy with a call of an earlier cycle"
+
+    /// The ripple contacts at once, under the deadline as any device: a late
+    /// one is not read this cycle, and the signal keeps its last state.
+    private func readContacts(within deadline: Double) async -> [Result<Bool, RippleContactError>] {
+        let outcomes = await DeviceGate.callAll(zip(contacts, contactGates).map { contact, gate in
+            DeviceGate.Call(gate: gate, executor: nil) { await contact.read() }
+        }, within: deadline)
+        return zip(contacts, outcomes).map { contact, outcome in
+            switch outcome {
+            case .answered(let result): result
+            case .late: .failure(RippleContactError("\(contact.name): " + Self.late("read", deadline)))
+            case .busy: .failure(RippleContactError("\(contact.name): " + Self.busy))
+            }
+        }
     }
 
     // MARK: - Commands between cycles (API, SIGHUP, file watcher)
