@@ -88,13 +88,11 @@ struct CommandLineTests {
         // The child is waited for on a thread of its own: parallel cases must not
         // hold the cooperative pool that other tests' servers and tickers need.
         let piped = c.output == nil
-        let (stdoutData, stderrData) = await withCheckedContinuation { (done: CheckedContinuation<(Data, Data), Never>) in
-            Thread {
-                let o = piped ? out.fileHandleForReading.readDataToEndOfFile() : Data()
-                let e = err.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                done.resume(returning: (o, e))
-            }.start()
+        let (stdoutData, stderrData) = await offPool {
+            let o = piped ? out.fileHandleForReading.readDataToEndOfFile() : Data()
+            let e = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (o, e)
         }
         let stdout = String(decoding: stdoutData, as: UTF8.self), stderr = String(decoding: stderrData, as: UTF8.self)
         let shown = "\(c.name): status \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit")), stdout \(stdout.prefix(300)), stderr \(stderr.prefix(600))"

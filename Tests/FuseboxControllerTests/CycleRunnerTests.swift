@@ -170,4 +170,30 @@ struct CycleRunnerTests {
             #expect(answering, "cycle \(p.number): \(p.record.errors)")
         }
     }
+
+    @Test("a driver whose write takes its whole budget: the cycle does not wait for the write, and the others are regulated (issue 16, finding 3)")
+    func slowWriteDoesNotHoldTheCycle() async throws {
+        // Polls as the ABB does; every write reads the slow station until its budget is spent.
+        let slowWrite = Self.abbTerra.replacingOccurrences(of: "name = \"abb_terra\"", with: "name = \"slow_write\"")
+            .replacingOccurrences(of: "  apply = function(dev, amps)\n", with: "  apply = function(dev, amps)\n    while true do assert(dev:read_holding(0x400A, 4)) end\n")
+        #expect(slowWrite.contains("while true do"), "the driver's write was not made slow")
+        let (run, folder) = try siteWithDriver("slow_write", source: slowWrite, deadline: 0.4, slowAnswers: true)
+        defer { run.stop(); try? FileManager.default.removeItem(atPath: folder) }
+        let runner = CycleRunner(cycle: run.cycle, period: 1, limit: 6)
+        let all = runner.subscribe(label: "all", buffer: 100)
+        try await runner.run()
+        var published: [PublishedCycle] = []
+        for await p in all { published.append(p) }
+        #expect(published.count == 6)
+        #expect(runner.statistics.overruns == 0, "a write held the cycle")
+        #expect(published.flatMap(\.record.errors).contains { $0.contains("p02") && $0.contains("no answer to its write") },
+                "\(published.flatMap(\.record.errors))")
+        for p in published {
+            let answering = p.record.snapshot.chargers.filter { $0.id != "p02" }.allSatisfy { $0.responding }
+            #expect(answering, "cycle \(p.number): \(p.record.errors)")
+        }
+        for p in published.dropFirst() {
+            #expect(p.record.snapshot.chargers.filter { $0.id != "p02" }.allSatisfy { $0.setpoint != nil }, "cycle \(p.number)")
+        }
+    }
 }

@@ -132,7 +132,10 @@ try:
           "a token named with markup is listed as that text")
     if driver.find_elements(By.CSS_SELECTOR, "#tokens-body img") or driver.execute_script("return window.__injected === 1"):
         fail("a token's name was parsed as markup")
-    step("a token named with markup shows as text")
+    row = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#tokens-body tr")[0].find_elements(By.TAG_NAME, "td")]
+    if row[1] != "read":
+        fail(f"the token's scope is not shown: {row}")
+    step("a token named with markup shows as text, with its scope (read)")
 
     driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="scripts"]').click()
     until(lambda: driver.find_elements(By.CSS_SELECTOR, '#scripts-body button[data-name="fair_share"]'), "the scripts are listed")
