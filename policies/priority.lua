@@ -23,8 +23,8 @@ return {
     local start_margin = cfg.start_margin or 1
     local now = site.time
     -- Per charger index: on (given current), since (when that last changed),
-    -- was_on (its last switch was off: it is pausing). Native, so that the
-    -- loops below index arrays (docs/policies.md).
+    -- was_on (its last switch was off: it is pausing). Kept by index, so that
+    -- the loops below index arrays (docs/policies.md).
     local switches = fusebox.switches(site, site.memory)
     local running, since, was_on = switches.on, switches.since, switches.was_on
     local chargers = site.chargers

@@ -19,14 +19,14 @@
 --   off_delay  s                (120)
 
 -- The least power one waiting car can charge with, and all of them at their
--- minimum: min x volts (the volts come natively, as the weights of a power limit).
+-- minimum: min x volts.
 local function min_power(site, want)
   if #want == 0 then return 0, 0 end
-  local volts = fusebox.power_limit(site, "", 0, want).weights
   local chargers = site.chargers
   local least, total = math.huge, 0
   for k = 1, #want do
-    local w = chargers[want[k]].min * volts[k]
+    local c = chargers[want[k]]
+    local w = c.min * c.volts
     if w < least then least = w end
     total = total + w
   end

@@ -28,15 +28,15 @@ static int buffer_reserve(fb_buffer *b, size_t extra) {
     return 1;
 }
 
-int buffer_append(fb_buffer *b, const void *bytes, size_t n) {
+int fb_buffer_append(fb_buffer *b, const void *bytes, size_t n) {
     if (!buffer_reserve(b, n)) return 0;
     memcpy(b->data + b->length, bytes, n);
     b->length += n;
     return 1;
 }
 
-void buffer_set_string(fb_buffer *b, const char *s) {
+void fb_buffer_set_string(fb_buffer *b, const char *s) {
     if (!b) return;
     b->length = 0;
-    buffer_append(b, s, strlen(s));
+    fb_buffer_append(b, s, strlen(s));
 }

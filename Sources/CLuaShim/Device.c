@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char device_meta_key = 0;
+const char fb_device_meta_key = 0;
 
 static int device_io(lua_State *L, int function, int address, int count, uint16_t *values) {
     fb_sandbox *s = lua_touserdata(L, lua_upvalueindex(1));
@@ -178,7 +178,7 @@ static int dev_http(lua_State *L) {
 }
 
 // Runs under lua_pcall with the sandbox as its light-userdata argument.
-int device_meta_setup(lua_State *L) {
+int fb_device_meta_setup(lua_State *L) {
     fb_sandbox *s = lua_touserdata(L, 1);
     static const luaL_Reg methods[] = {
         {"read_holding", dev_read_holding}, {"read_input", dev_read_input},
@@ -193,6 +193,6 @@ int device_meta_setup(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "device");
     lua_setfield(L, -2, "__metatable");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &device_meta_key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &fb_device_meta_key);
     return 0;
 }

@@ -47,7 +47,7 @@ static int safe_collectgarbage(lua_State *L) {
 
 // print/log go to a bounded buffer the host drains; never to stdout.
 static int sandbox_print(lua_State *L) {
-    fb_control *c = control_of(L);
+    fb_control *c = fb_control_of(L);
     int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         size_t len = 0;
@@ -64,10 +64,10 @@ static int sandbox_print(lua_State *L) {
             default: s = lua_typename(L, lua_type(L, i)); len = strlen(s); break;
         }
         if (c->log.length + len + 2 > FB_LOG_LIMIT) return 0;
-        if (i > 1) buffer_append(&c->log, "\t", 1);
-        buffer_append(&c->log, s, len);
+        if (i > 1) fb_buffer_append(&c->log, "\t", 1);
+        fb_buffer_append(&c->log, s, len);
     }
-    if (c->log.length + 1 <= FB_LOG_LIMIT) buffer_append(&c->log, "\n", 1);
+    if (c->log.length + 1 <= FB_LOG_LIMIT) fb_buffer_append(&c->log, "\n", 1);
     return 0;
 }
 
@@ -77,7 +77,7 @@ static int sandbox_print(lua_State *L) {
 // were created before a budget tripped and so still fire every 1000 steps.
 static int safe_resume(lua_State *L) {
     lua_State *co = lua_tothread(L, 1);
-    if (co) arm_thread(L, co);
+    if (co) fb_arm_thread(L, co);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -139,7 +139,7 @@ static int wrap_resume(lua_State *L) {
         return luaL_error(L, "cannot resume dead coroutine");
     if (!lua_checkstack(co, narg)) return luaL_error(L, "too many arguments to resume");
     lua_xmove(L, co, narg);
-    arm_thread(L, co);
+    fb_arm_thread(L, co);
     int nres = 0;
     int status = lua_resume(co, L, narg, &nres);
     if (status == LUA_OK || status == LUA_YIELD) {
@@ -243,7 +243,7 @@ static void remove_field(lua_State *L, int table, const char *name) {
 
 
 
-int sandbox_setup(lua_State *L) {
+int fb_sandbox_setup(lua_State *L) {
     setup_args *args = lua_touserdata(L, 1);
     static const luaL_Reg libs[] = {
         {LUA_GNAME, luaopen_base},        {LUA_STRLIBNAME, luaopen_string},
@@ -274,20 +274,14 @@ int sandbox_setup(lua_State *L) {
     lua_pushcfunction(L, sandbox_print);
     lua_setfield(L, g, "log");
 
-    // The host's primitives; the prelude adds the rest of `fusebox` in Lua.
+    // The host's sharing code (Sharing.c); a policy's prelude takes these two
+    // and builds the rest of `fusebox` on them in Lua.
     static const luaL_Reg primitives[] = {
-        {"wanting", native_wanting},
-        {"fill", native_fill},
-        {"fits", native_fits},
-        {"fill_and_fits", native_fill_and_fits},
-        {"fill_in_turn", native_fill_in_turn},
-        {"sort", native_sort},
-        {"power_limit", native_power_limit},
-        {"switches", native_switches},
-        {"record_switches", native_record_switches},
+        {"water_fill", fb_lua_water_fill},
+        {"sort_order", fb_lua_sort_order},
         {NULL, NULL},
     };
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 2);
     luaL_setfuncs(L, primitives, 0);
     lua_setfield(L, g, "fusebox");
 

@@ -50,7 +50,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
-fb_control *control_of(lua_State *L) {
+fb_control *fb_control_of(lua_State *L) {
     void *ud = NULL;
     lua_getallocf(L, &ud);
     return ud;
@@ -58,7 +58,7 @@ fb_control *control_of(lua_State *L) {
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    fb_control *c = control_of(L);
+    fb_control *c = fb_control_of(L);
     c->instructions += (uint64_t)c->hook_step;
     if (c->tripped == TRIP_NONE) {
         if (c->instructions > c->instruction_limit) c->tripped = TRIP_INSTRUCTIONS;
@@ -74,8 +74,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
         luaL_error(L, "time budget of %d ms exceeded", (int)(c->time_budget_ns / 1000000));
 }
 
-void arm_thread(lua_State *L, lua_State *co) {
-    fb_control *c = control_of(L);
+void fb_arm_thread(lua_State *L, lua_State *co) {
+    fb_control *c = fb_control_of(L);
     lua_sethook(co, budget_hook, LUA_MASKCOUNT, c->tripped ? 1 : FB_HOOK_STEP);
 }
 
@@ -107,7 +107,7 @@ static void record_where(lua_State *L, fb_control *c) {
 }
 
 static int message_handler(lua_State *L) {
-    fb_control *c = control_of(L);
+    fb_control *c = fb_control_of(L);
     record_where(L, c);
     switch (lua_type(L, 1)) {
         case LUA_TSTRING: {
@@ -154,7 +154,7 @@ static fb_status classify(fb_sandbox *s, int status, fb_buffer *error) {
             snprintf(full, sizeof full, "%s: %s", c->where, text);
         else
             snprintf(full, sizeof full, "%s", text);
-        buffer_set_string(error, full);
+        fb_buffer_set_string(error, full);
     }
     return result;
 }
@@ -178,13 +178,13 @@ static int run_protected(fb_sandbox *s, lua_CFunction f, void *ud, fb_budget bud
 
 fb_sandbox *fb_open(size_t memory_limit, uint64_t random_seed, fb_buffer *error) {
     fb_sandbox *s = calloc(1, sizeof *s);
-    if (!s) { buffer_set_string(error, "out of memory"); return NULL; }
+    if (!s) { fb_buffer_set_string(error, "out of memory"); return NULL; }
     s->control.limit = memory_limit;
     s->L = lua_newstate(counting_alloc, &s->control);
-    if (!s->L) { buffer_set_string(error, "memory limit too small for a Lua state"); free(s); return NULL; }
+    if (!s->L) { fb_buffer_set_string(error, "memory limit too small for a Lua state"); free(s); return NULL; }
     fb_budget setup_budget = {10000000ull, 1000000000ull};
     setup_args args = {random_seed};
-    int status = run_protected(s, sandbox_setup, &args, setup_budget);
+    int status = run_protected(s, fb_sandbox_setup, &args, setup_budget);
     if (status != LUA_OK) {
         classify(s, status, error);
         fb_close(s);
@@ -214,7 +214,7 @@ uint64_t fb_last_instructions(const fb_sandbox *s) { return s->control.instructi
 
 void fb_take_log(fb_sandbox *s, fb_buffer *into) {
     into->length = 0;
-    buffer_append(into, s->control.log.data ? (const char *)s->control.log.data : "", s->control.log.length);
+    fb_buffer_append(into, s->control.log.data ? (const char *)s->control.log.data : "", s->control.log.length);
     s->control.log.length = 0;
 }
 
@@ -278,7 +278,6 @@ typedef struct {
     size_t args_length;
     uint32_t nargs;
     const char *persist;
-    int charger_keys;
     fb_buffer *results;
     int contract_error;
     const char *encode_error;
@@ -298,13 +297,11 @@ static int protected_call(lua_State *L) {
     }
     luaL_checkstack(L, (int)a->nargs + 8, "arguments");
     reader r;
-    reader_open(L, &r, a->args, a->args_length);
-    for (uint32_t i = 0; i < a->nargs; i++) push_value(L, &r, 0);
-    reader_close(L, &r);
-    a->sandbox->control.site_touched = 0;   // every reused table was checked or is fresh
+    fb_reader_open(&r, a->args, a->args_length);
+    for (uint32_t i = 0; i < a->nargs; i++) fb_push_value(L, &r, 0);
     // A driver's `dev`: its methods.
     if (a->nargs > 0 && lua_type(L, 3) == LUA_TTABLE) {
-        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &device_meta_key) == LUA_TTABLE) lua_setmetatable(L, 3);
+        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &fb_device_meta_key) == LUA_TTABLE) lua_setmetatable(L, 3);
         else lua_pop(L, 1);
     }
     int persist = a->persist && a->nargs > 0 && lua_type(L, 3) == LUA_TTABLE;
@@ -327,23 +324,11 @@ static int protected_call(lua_State *L) {
             return luaL_error(L, "site.%s must stay a table, got %s", a->persist, luaL_typename(L, -1));
         }
         lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
-        lua_pushstring(L, a->persist);   // the argument table may be reused next call
-        lua_pushnil(L);
-        lua_rawset(L, 2);
     }
     writer w = {a->results, 0, NULL};
     a->results->length = 0;
-    uint32_t count = (uint32_t)nresults;
-    put(&w, &count, 4);
-    // A policy's `{ [id] = amps }` is sent with charger keys (FB_TAPE_CHARGER).
-    luaL_checkstack(L, 4, "results");
-    if (a->charger_keys) push_charger_keys(L);
-    else lua_pushnil(L);
-    int keys = lua_gettop(L);
-    for (int i = 1; i <= nresults && !w.failed; i++) {
-        if (i == 1) encode_keyed(L, base + i, keys, &w);
-        else encode_value(L, base + i, &w, 0);
-    }
+    fb_put_count(&w, (uint32_t)nresults);
+    for (int i = 1; i <= nresults && !w.failed; i++) fb_encode_value(L, base + i, &w, 0);
     if (w.failed) {
         a->encode_error = w.why;
         return luaL_error(L, "%s", w.why);
@@ -352,9 +337,9 @@ static int protected_call(lua_State *L) {
 }
 
 fb_status fb_call(fb_sandbox *s, const char *function, const uint8_t *args, size_t args_length,
-                  uint32_t nargs, const char *persist, int charger_keys, fb_budget budget,
+                  uint32_t nargs, const char *persist, fb_budget budget,
                   fb_buffer *results, fb_buffer *error) {
-    call_args a = {s, function, args, args_length, nargs, persist, charger_keys, results, 0, NULL};
+    call_args a = {s, function, args, args_length, nargs, persist, results, 0, NULL};
     int status = run_protected(s, protected_call, &a, budget);
     if (status == LUA_OK) return FB_OK;
     fb_status r = classify(s, status, error);
@@ -379,7 +364,7 @@ static int protected_get_persistent(lua_State *L) {
     push_persistent(L);
     writer w = {a->out, 0, NULL};
     a->out->length = 0;
-    encode_value(L, -1, &w, 0);
+    fb_encode_value(L, -1, &w, 0);
     if (w.failed) { a->encode_error = w.why; return luaL_error(L, "%s", w.why); }
     return 0;
 }
@@ -387,9 +372,8 @@ static int protected_get_persistent(lua_State *L) {
 static int protected_set_persistent(lua_State *L) {
     persistent_args *a = lua_touserdata(L, 1);
     reader r;
-    reader_open(L, &r, a->tape, a->length);
-    push_value(L, &r, 0);
-    reader_close(L, &r);
+    fb_reader_open(&r, a->tape, a->length);
+    fb_push_value(L, &r, 0);
     if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "the kept value must be a table");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &persistent_key);
     return 0;
@@ -429,7 +413,7 @@ static int protected_field(lua_State *L) {
     lua_rawget(L, 1);
     writer w = {a->result, 0, NULL};
     a->result->length = 0;
-    encode_value(L, -1, &w, 0);
+    fb_encode_value(L, -1, &w, 0);
     if (w.failed) { a->encode_error = w.why; return luaL_error(L, "%s", w.why); }
     return 0;
 }
@@ -448,7 +432,7 @@ fb_status fb_set_device_io(fb_sandbox *s, fb_io_function io, void *context, fb_b
     s->io = io;
     s->io_context = context;
     fb_budget budget = {1000000ull, 100000000ull};
-    int status = run_protected(s, device_meta_setup, s, budget);
+    int status = run_protected(s, fb_device_meta_setup, s, budget);
     return status == LUA_OK ? FB_OK : classify(s, status, error);
 }
 

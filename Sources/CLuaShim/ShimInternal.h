@@ -12,7 +12,6 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include <string.h>   // memcpy in FB_DEFINE_MERGE_SORT
 
 // Hook granularity while a budget holds; once it is spent the hook fires on
 // every instruction so that a `pcall` in the script cannot outrun it.
@@ -35,7 +34,6 @@ typedef struct {
     char message[FB_MESSAGE_LIMIT];   // written by the message handler, no allocation
     char where[FB_MESSAGE_LIMIT / 4]; // first Lua frame at the error: "chunk:line"
     fb_buffer log;
-    int site_touched;            // a script added a field to a table the host reuses (Tape.c)
 } fb_control;
 
 struct fb_sandbox {
@@ -47,28 +45,26 @@ struct fb_sandbox {
 };
 
 // Device.c: the `dev` methods of driver scripts.
-extern const char device_meta_key;
-int device_meta_setup(lua_State *L);
+extern const char fb_device_meta_key;
+int fb_device_meta_setup(lua_State *L);
 
 // Buffers.c
-int buffer_append(fb_buffer *b, const void *bytes, size_t n);
-void buffer_set_string(fb_buffer *b, const char *s);
+int fb_buffer_append(fb_buffer *b, const void *bytes, size_t n);
+void fb_buffer_set_string(fb_buffer *b, const char *s);
 
 // Sandbox.c
-fb_control *control_of(lua_State *L);
-void arm_thread(lua_State *L, lua_State *co);
+fb_control *fb_control_of(lua_State *L);
+void fb_arm_thread(lua_State *L, lua_State *co);
 
 // Libraries.c: the allow-listed libraries and their sandboxed replacements.
 // Runs under lua_pcall with a setup_args light userdata as its argument.
 typedef struct { uint64_t seed; } setup_args;
-int sandbox_setup(lua_State *L);
+int fb_sandbox_setup(lua_State *L);
 
-// Tape.c: values between the tape and the Lua stack. Both raise in C.
-// `cache` and `symbols` are the stack slots of the state's skeleton cache and
-// symbol table while a tape is decoded (reader_open .. reader_close).
+// Tape.c: values between the tape and the Lua stack. Decoding raises in C;
+// encoding never raises (a failure is noted in the writer).
 typedef struct {
     const uint8_t *p, *end;
-    int cache, symbols;
 } reader;
 
 typedef struct {
@@ -77,64 +73,13 @@ typedef struct {
     const char *why;
 } writer;
 
-void reader_open(lua_State *L, reader *r, const uint8_t *tape, size_t length);
-void reader_close(lua_State *L, reader *r);
-int push_value(lua_State *L, reader *r, int depth);
-void encode_value(lua_State *L, int idx, writer *w, int depth);
-void encode_keyed(lua_State *L, int idx, int keys, writer *w);
-void push_charger_keys(lua_State *L);
-void push_cached(lua_State *L, lua_Integer slot);
+void fb_reader_open(reader *r, const uint8_t *tape, size_t length);
+int fb_push_value(lua_State *L, reader *r, int depth);
+void fb_encode_value(lua_State *L, int idx, writer *w, int depth);
+void fb_put_count(writer *w, uint32_t count);
 
-// Details.c: a charger's fields of this cycle, read on demand (FB_TAPE_DETAILS,
-// FB_TAPE_DETAILED), and the proxies in site.chargers.
-typedef struct {
-    uint32_t count;
-    fb_charger_details records[];
-} details_block;
-void push_details_block(lua_State *L, reader *r);
-void set_details_metatable(lua_State *L, int table);
-void mark_if_proxy(lua_State *L, int meta);
-// For the native helpers: this cycle's block, or NULL; it lives until the
-// next call's tape.
-const details_block *current_details(lua_State *L);
-// The record behind the table at `idx` when it is an empty proxy of the host,
-// which is what a script reading its fields would see; else NULL (then the
-// helpers read through metamethods, as a script would).
-const fb_charger_details *proxy_details(lua_State *L, int idx, const details_block *b);
-void put(writer *w, const void *bytes, size_t n);
-
-// Fill.c: the native part of `fusebox` (fill, fits, fill_and_fits,
-// fill_in_turn, wanting, power_limit).
-int native_fill(lua_State *L);
-int native_fits(lua_State *L);
-int native_wanting(lua_State *L);
-int native_fill_and_fits(lua_State *L);
-int native_power_limit(lua_State *L);
-int native_fill_in_turn(lua_State *L);
-// Switches.c: fusebox.switches and fusebox.record_switches.
-int native_switches(lua_State *L);
-int native_record_switches(lua_State *L);
-// Sort.c
-int native_sort(lua_State *L);
-
-// A stable bottom-up merge sort of `type`, ordered by `before(a, b)` (two
-// pointers), with `tmp` holding n elements: one typed copy per element type,
-// so that no comparison goes through a function pointer as with qsort.
-#define FB_DEFINE_MERGE_SORT(name, type, before)                                      \
-    static void name(type *a, type *tmp, int n) {                                     \
-        type *from = a, *to = tmp;                                                    \
-        for (int width = 1; width < n; width *= 2) {                                  \
-            for (int lo = 0; lo < n; lo += 2 * width) {                               \
-                int mid = lo + width < n ? lo + width : n;                            \
-                int hi = lo + 2 * width < n ? lo + 2 * width : n;                     \
-                int i = lo, j = mid, k = lo;                                          \
-                while (i < mid && j < hi) to[k++] = before(&from[j], &from[i]) ? from[j++] : from[i++]; \
-                while (i < mid) to[k++] = from[i++];                                  \
-                while (j < hi) to[k++] = from[j++];                                   \
-            }                                                                         \
-            type *swap = from; from = to; to = swap;                                  \
-        }                                                                             \
-        if (from != a) memcpy(a, from, (size_t)n * sizeof(type));                     \
-    }
+// Sharing.c: the trampolines of the policy prelude's sharing helpers.
+int fb_lua_water_fill(lua_State *L);
+int fb_lua_sort_order(lua_State *L);
 
 #endif

@@ -57,9 +57,9 @@ public final class LuaSandbox {
     public func call(_ function: String, arguments: borrowing TapeWriter, persist: String? = nil) throws(LuaError) -> [LuaValue] {
         let status = arguments.withBytes { args, count in
             if let persist {
-                return fb_call(handle, function, args, count, arguments.count, persist, 0, budget, &results, &error)
+                return fb_call(handle, function, args, count, arguments.count, persist, budget, &results, &error)
             }
-            return fb_call(handle, function, args, count, arguments.count, nil, 0, budget, &results, &error)
+            return fb_call(handle, function, args, count, arguments.count, nil, budget, &results, &error)
         }
         try check(status)
         guard let data = results.data else { return [] }
@@ -73,12 +73,10 @@ public final class LuaSandbox {
 
     /// As `call`, but hands the encoded results to `read` instead of building
     /// `LuaValue`s: for the hot path, where the shape of the result is known.
-    /// With `chargerKeys`, the keys of the first result that are the site's
-    /// charger ids come as their index (`TapeReader.chargerToNumberEntries`).
-    func call<R>(_ function: String, arguments: borrowing TapeWriter, persist: String?, chargerKeys: Bool = false,
+    func call<R>(_ function: String, arguments: borrowing TapeWriter, persist: String?,
                  read: (inout TapeReader) throws(LuaError) -> R) throws(LuaError) -> R {
         let status = arguments.withBytes { args, count in
-            fb_call(handle, function, args, count, arguments.count, persist, chargerKeys ? 1 : 0, budget, &results, &error)
+            fb_call(handle, function, args, count, arguments.count, persist, budget, &results, &error)
         }
         try check(status)
         guard let data = results.data else {

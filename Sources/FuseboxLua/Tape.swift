@@ -11,20 +11,9 @@ enum TapeTag {
     static let table = UInt8(ascii: "T")
     static let end = UInt8(ascii: "E")
     static let opaque = UInt8(ascii: "x")
-    static let reset = UInt8(ascii: "Z")
-    static let define = UInt8(ascii: "D")
-    static let ref = UInt8(ascii: "R")
-    static let update = UInt8(ascii: "U")
-    static let symbols = UInt8(ascii: "Y")
-    static let symbol = UInt8(ascii: "y")
-    static let charger = UInt8(ascii: "c")
-    static let details = UInt8(ascii: "B")
-    static let detailed = UInt8(ascii: "M")
-    static let proxies = UInt8(ascii: "P")
+    static let numbers = UInt8(ascii: "N")
+    static let integers = UInt8(ascii: "I")
 }
-
-/// The cache slot of a policy state's `{ [charger id] = index }` (FB_SLOT_CHARGER_KEYS).
-let chargerKeysSlot = Int(FB_SLOT_CHARGER_KEYS)
 
 /// Builds the byte tape the shim turns into Lua values (see CLuaShim.h).
 /// Writing it is plain Swift with no Lua calls, so nothing here can raise. One
@@ -120,91 +109,39 @@ public struct TapeWriter: ~Copyable {
         length += 1
     }
 
-    // The skeleton cache (CLuaShim.h). The prefixes are not values themselves.
-    @inline(__always)
-    private mutating func prefix(_ t: UInt8, slot: Int? = nil) {
-        ensure(5)
-        base.storeBytes(of: t, toByteOffset: length, as: UInt8.self)
-        length += 1
-        if let slot {
-            base.storeBytes(of: UInt32(slot).littleEndian, toByteOffset: length, as: UInt32.self)
-            length += 4
-        }
-    }
-
-    /// Empties the state's cache; the next value written is the one that counts.
-    public mutating func resetCache() { prefix(TapeTag.reset) }
-    /// The next value goes into cache `slot`; the value after it is the one that counts.
-    public mutating func define(slot: Int) { prefix(TapeTag.define, slot: slot) }
-    /// The value kept in cache `slot`.
-    public mutating func cached(slot: Int) {
-        if depth == 0 { count += 1 }
-        prefix(TapeTag.ref, slot: slot)
-    }
-    /// The next value (a table) is written into the table kept in cache `slot`
-    /// (with the metatable in cache `metatable`, 0 for none) when that one is
-    /// still as the host left it; otherwise a new table takes its place.
-    public mutating func update(slot: Int, metatable: Int = 0) {
-        prefix(TapeTag.update, slot: slot)
-        ensure(4)
-        base.storeBytes(of: UInt32(metatable).littleEndian, toByteOffset: length, as: UInt32.self)
-        length += 4
-    }
-
-    /// This cycle's block of `count` chargers' details (FB_TAPE_DETAILS); the
-    /// value after it is the one that counts.
-    public mutating func details(count: Int, _ record: (Int) -> fb_charger_details) {
-        prefix(TapeTag.details)
-        raw(UInt32(count))
-        let size = MemoryLayout<fb_charger_details>.stride
-        ensure(count * size)
-        for i in 0..<count {
-            base.storeBytes(of: record(i), toByteOffset: length, as: fb_charger_details.self)
-            length += size
-        }
-    }
-
-    /// A list of `count` empty tables (FB_TAPE_PROXIES) kept in cache slots
-    /// `first`, `first + 1`, ..., each under the metatable kept in
-    /// `firstMetatable + i`; the list itself kept in `listSlot`.
-    public mutating func proxies(count: Int, listSlot: Int, first: Int, firstMetatable: Int) {
-        tag(TapeTag.proxies)
-        raw(UInt32(count))
-        raw(UInt32(listSlot))
-        raw(UInt32(first))
-        raw(UInt32(firstMetatable))
-    }
-
-    /// The next value, a table with `index`, answers the details' fields it
-    /// lacks from this cycle's block (FB_TAPE_DETAILED).
-    public mutating func detailed() { prefix(TapeTag.detailed) }
-
-    /// Gives the state `names` as its symbols (1-based); the next value written
-    /// is the one that counts. Symbols outlive a cache reset: send them again
-    /// whenever the state may not hold them.
-    public mutating func defineSymbols(_ names: [String]) {
-        ensure(5)
-        base.storeBytes(of: TapeTag.symbols, toByteOffset: length, as: UInt8.self)
-        length += 1
-        raw(UInt32(names.count))
-        for name in names { lengthAndBytes(name) }
-    }
-
-    /// The state's symbol `number` (1-based), a string.
-    @inline(__always)
-    public mutating func symbol(_ number: Int) {
-        tag(TapeTag.symbol)
-        raw(UInt16(number))
-    }
-
     /// `key = value` for a string key: call before writing the value.
-    public mutating func key(_ k: String) { string(k) }
+    /// A key written in the source, such as a field name: its bytes as they
+    /// are, no String work (a site has some 1,500 of them a call).
+    public mutating func key(_ k: StaticString) {
+        tag(TapeTag.string)
+        let n = k.utf8CodeUnitCount
+        raw(UInt32(n))
+        ensure(n)
+        (base + length).copyMemory(from: k.utf8Start, byteCount: n)
+        length += n
+    }
     public mutating func key(_ i: Int) { integer(Int64(i)) }
 
+    /// `{ v1, v2, ... }` in one block (FB_TAPE_NUMBERS).
     public mutating func numberArray(_ values: [Double]) {
-        beginTable(arrayCount: values.count)
-        for i in values.indices { key(i + 1); number(values[i]) }
-        endTable()
+        tag(TapeTag.numbers)
+        raw(UInt32(values.count))
+        ensure(values.count * 8)
+        for v in values {
+            base.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: length, as: UInt64.self)
+            length += 8
+        }
+    }
+
+    /// `{ i1, i2, ... }` in one block (FB_TAPE_INTEGERS).
+    public mutating func integerArray<S: Collection<Int>>(_ values: S) {
+        tag(TapeTag.integers)
+        raw(UInt32(values.count))
+        ensure(values.count * 8)
+        for v in values {
+            base.storeBytes(of: Int64(v).littleEndian, toByteOffset: length, as: Int64.self)
+            length += 8
+        }
     }
 
     public mutating func value(_ v: LuaValue) {
@@ -251,10 +188,8 @@ struct TapeReader {
     /// The tag of the next value, without reading it.
     var nextTag: UInt8? { offset < end ? base[offset] : nil }
 
-    /// A key of a `{ [charger] = amps }` result: the charger's index when the
-    /// shim found the id among the site's (FB_TAPE_CHARGER), else the string.
+    /// A key of a `{ [charger] = amps }` result.
     enum ChargerKey: Equatable {
-        case index(Int)
         case id(String)
         /// Any other key (in the entry that stopped the reading).
         case other(LuaValue)
@@ -273,10 +208,6 @@ struct TapeReader {
             case TapeTag.end:
                 offset += 1
                 return nil
-            case TapeTag.charger:
-                offset += 1
-                guard let i = raw(UInt32.self) else { return (.other(.nil), .nil) }
-                key = .index(Int(i))
             case TapeTag.string:
                 offset += 1
                 guard let id = text() else { return (.other(.nil), .nil) }

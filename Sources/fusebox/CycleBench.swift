@@ -26,8 +26,8 @@ struct CycleBench {
                 if n == 100, let limit = thresholds["p99_work_ms_100"], let p99 = figures["p99_work_ms"] as? Double {
                     checks["\(key)_p99_under_\(Int(limit))ms"] = p99 <= limit
                 }
-                if period <= 0.1, let overruns = figures["overruns"] as? Int {
-                    checks["\(key)_no_overruns"] = overruns == 0
+                if period <= 0.1, let limit = thresholds["overruns_100ms"], let overruns = figures["overruns"] as? Int {
+                    checks["\(key)_overruns_at_most_\(Int(limit))"] = Double(overruns) <= limit
                 }
             }
         }

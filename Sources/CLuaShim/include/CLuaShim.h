@@ -58,67 +58,47 @@ enum {
     FB_TAPE_TABLE = 'T',
     FB_TAPE_END = 'E',
     FB_TAPE_OPAQUE = 'x',    ///< a function, userdata or thread: u32 length, type name
-    // The skeleton cache: parts of the argument that do not change from call to
-    // call are kept in the state (one table per state) and reused by slot.
-    FB_TAPE_RESET = 'Z',     ///< empty the cache, then one value follows
-    FB_TAPE_DEFINE = 'D',    ///< u32 slot, a value stored in the slot, then one value follows
-    FB_TAPE_REF = 'R',       ///< u32 slot: the value in the slot
-    FB_TAPE_UPDATE = 'U',    ///< u32 slot, u32 metatable slot (0: none), a table: the table kept in
-                             ///< the slot, with exactly these fields (reused when nothing else
-                             ///< changed it, else made anew). A table with a metatable is not
-                             ///< counted for stale fields: write every field each time, nil
-                             ///< for one that is absent
-    // Symbols: strings the host sends often (field names, status words) are
-    // sent once per state and then by number, so that decoding neither hashes
-    // nor compares them again.
-    FB_TAPE_SYMBOLS = 'Y',   ///< u32 count, that many strings (u32 length, bytes): the state's
-                             ///< symbols from now on; then one value follows
-    FB_TAPE_SYMBOL = 'y',    ///< u16 number (1-based): that symbol
-    // Charger keys: a policy's state holds in cache slot FB_SLOT_CHARGER_KEYS a
-    // table { [charger id] = index (0-based) }. A string key of the first result
-    // of a call found there is sent as its index, so that the host neither
-    // copies nor hashes the ids of a `{ [id] = amps }` result.
-    FB_TAPE_CHARGER = 'c',   ///< u32 index of a charger (results only)
-    // Charger details: what changes from cycle to cycle (fb_charger_details)
-    // crosses for all chargers in one block and becomes fields only when a
-    // script asks; the native helpers read the block itself.
-    FB_TAPE_DETAILS = 'B',   ///< u32 count, that many fb_charger_details: this cycle's block,
-                             ///< which DETAILED tables answer from until the next; then one
-                             ///< value follows
-    FB_TAPE_DETAILED = 'M',  ///< the next value, a table with `index` (1-based), answers the
-                             ///< fields of fb_charger_details it lacks from the block
-    FB_TAPE_PROXIES = 'P',   ///< u32 count, u32 list slot, u32 first proxy slot, u32 first metatable
-                             ///< slot: the list kept in the list slot (made anew unless it is
-                             ///< still a plain list of `count`), holding `count` empty tables: the
-                             ///< ones kept in the proxy slots, each under the metatable kept in
-                             ///< its metatable slot (made anew if a script gave it a field)
+    FB_TAPE_NUMBERS = 'N',   ///< a list: u32 count, that many 8-byte doubles
+    FB_TAPE_INTEGERS = 'I',  ///< a list: u32 count, that many 8-byte integers
 };
 
-/// The cache slot of the charger keys (FB_TAPE_CHARGER).
-enum { FB_SLOT_CHARGER_KEYS = 0 };
-
-/// A charger's status in fb_charger_details; a policy reads it as the word.
-typedef enum {
-    FB_CHARGER_FREE = 0, FB_CHARGER_OCCUPIED, FB_CHARGER_CHARGING, FB_CHARGER_DISCHARGING, FB_CHARGER_UNAVAILABLE,
-    FB_CHARGER_STATUS_COUNT
-} fb_charger_status;
-
-/// One charger's fields that change from cycle to cycle (FB_TAPE_DETAILS), as a
-/// policy reads them: `status` (the word of fb_charger_status), `max`, `eligible` (a
-/// boolean), `volts`, `current` (a list of `current_count` values), `setpoint`
-/// (nil when NaN), `session_energy`, `connected_for`, `responding` (a boolean).
+/// A list of numbers the prelude gathered from Lua tables for the host's
+/// sharing code.
 typedef struct {
-    double max;
-    double volts;
-    double current[3];
-    double setpoint;
-    double session_energy;
-    double connected_for;
-    int32_t status;
-    int32_t eligible;
-    int32_t current_count;
-    int32_t responding;
-} fb_charger_details;
+    const double *values;
+    size_t count;
+} fb_numbers;
+
+/// One call of `fusebox.fill`, `fits`, `fill_and_fits` or `fill_in_turn`
+/// (docs/policies.md): the site as the shim read it (each charger's min and
+/// max, each limit's available, members and weights), and the lists the
+/// policy prelude made of the call's arguments. Charger indices are 1-based,
+/// as in Lua; `limit_start` holds 0-based offsets into `members` and
+/// `weights`, one more than there are limits; `group_start` the same into
+/// `order`. `fixed`, `extra`, `reserved` and `caps` (a cap below each max)
+/// are per charger or empty.
+typedef struct {
+    fb_numbers lower, upper, available, limit_start, members, weights;
+    fb_numbers fixed, extra, reserved, caps;
+    fb_numbers group_start, order, hold;
+    int admit_only;       ///< `fits`: admission only, no sharing
+    double *allocation;   ///< out: amps per charger, room for `lower.count`
+    int all_fit;          ///< out: every charger of the (single) order was admitted
+} fb_fill_request;
+
+/// `fusebox.sort`: `keys` holds `key_count` numbers per value, value by value.
+typedef struct {
+    fb_numbers keys, values;
+    int key_count;
+    double *order;        ///< out: a permutation of 1...values.count
+} fb_sort_request;
+
+/// The host's sharing code, in Swift (FuseboxCore's WaterFill, reached through
+/// FuseboxLua's SharingBridge.swift). They never raise and never call into Lua:
+/// 0 on success, -1 when the lists do not fit together, and the shim raises
+/// only after they have returned.
+int fb_host_fill(fb_fill_request *request);
+int fb_host_sort(fb_sort_request *request);
 
 /// Creates a sandboxed state: the allow-listed libraries, text-only `load`,
 /// `collectgarbage("count")` only, protected string metatable, seeded
@@ -134,14 +114,13 @@ fb_status fb_load(fb_sandbox *sandbox, const char *chunkname, const char *source
                   size_t length, fb_budget budget, fb_buffer *error);
 
 /// Calls `module[function](args...)` where args are `nargs` values on the tape
-/// `args`. On success `results` holds a u32 count and that many values.
-/// If `persist` is non-NULL and args[1] is a table, `args[1][persist]` is set to
-/// the state's kept table before the call, and whatever table is there after it
-/// is kept for the next call (it never crosses into Swift); anything but a table
-/// there is an FB_ERR_RESULT. With `charger_keys`, the first result is sent
-/// with charger keys (FB_TAPE_CHARGER) where the state has them.
+/// `args`, made anew for this call. On success `results` holds a u32 count and
+/// that many values. If `persist` is non-NULL and args[1] is a table,
+/// `args[1][persist]` is set to the state's kept table before the call, and
+/// whatever table is there after it is kept for the next call (it never
+/// crosses into Swift); anything but a table there is an FB_ERR_RESULT.
 fb_status fb_call(fb_sandbox *sandbox, const char *function, const uint8_t *args,
-                  size_t args_length, uint32_t nargs, const char *persist, int charger_keys,
+                  size_t args_length, uint32_t nargs, const char *persist,
                   fb_budget budget, fb_buffer *results, fb_buffer *error);
 
 /// The kept table, encoded as one tape value; and replacing it from a tape.

@@ -43,8 +43,6 @@ public final class PolicyChain {
     public struct Stage {
         public var script: PolicyScript
         public var settings: LuaValue
-        /// The skeleton version this stage's state holds, if any.
-        var skeletonVersion: Int?
 
         /// `site.memory` as the stage left it: kept inside the stage's own Lua
         /// state between cycles, copied out only when asked for.
@@ -54,8 +52,6 @@ public final class PolicyChain {
     public private(set) var stages: [Stage]
     private var tape = TapeWriter(capacity: 64 * 1024)
     private var layout: SiteLayout?
-    private var skeleton: SiteSkeleton?
-    private var skeletonVersion = 0
 
     public init(scripts: [PolicyScript], settings: [String: LuaValue] = [:]) {
         stages = scripts.map { Stage(script: $0, settings: settings[$0.name] ?? .table([])) }
@@ -68,7 +64,6 @@ public final class PolicyChain {
         guard let i = stages.firstIndex(where: { $0.script.name == script.name }) else { return false }
         try script.sandbox.setPersistent(stages[i].memory)
         stages[i].script = script
-        stages[i].skeletonVersion = nil
         return true
     }
 
@@ -105,25 +100,16 @@ public final class PolicyChain {
         var requested: [Double] = []
         var failure: LuaError?
         let index = budget.chargerIndex
-        if skeleton?.matches(snapshot) != true {
-            skeleton = SiteSkeleton(snapshot)
-            skeletonVersion += 1
-        }
 
         for (n, stage) in stages.enumerated() {
             let isLast = n == stages.count - 1
             tape.reset()
-            let reuse = stage.skeletonVersion == skeletonVersion
-            site.write(into: &tape, stage: stage.script.name, isLast: isLast, config: stage.settings,
-                       skeleton: skeletonVersion, reuse: reuse)
-            // Until this call succeeds the state may hold half a skeleton.
-            stages[n].skeletonVersion = nil
+            site.write(into: &tape, stage: stage.script.name, isLast: isLast, config: stage.settings)
             do {
-                let parsed = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory", chargerKeys: true) {
+                let parsed = try stage.script.sandbox.call("allocate", arguments: tape, persist: "memory") {
                     (reader: inout TapeReader) throws(LuaError) -> StageResult in
                     try StageResult(&reader, stage: stage.script.name, snapshot: snapshot, index: index)
                 }
-                stages[n].skeletonVersion = skeletonVersion
                 reports.append(StageReport(
                     name: stage.script.name,
                     returned: parsed.amps.map { StageReport.Amps(charger: snapshot.chargers[$0.index].id, amps: $0.amps) },
@@ -181,9 +167,6 @@ struct StageResult {
         let chargers = snapshot.chargers
         func chargerIndex(_ key: TapeReader.ChargerKey) throws(LuaError) -> Int {
             switch key {
-            case .index(let i):
-                guard i < chargers.count else { throw garbage("charger number \(i + 1) is not on this site") }
-                return i
             case .id(let id):
                 guard let i = index[id] else { throw garbage("charger '\(id)' is not on this site") }
                 return i
