@@ -53,6 +53,7 @@ test: test-deps
 # a run). What they find is kept in Tests/FuseboxFuzzTests/Kept/ (docs/reliability.md).
 fuzz: test-deps
 	$(SWIFT) build --product fusebox
+	$(SWIFT) build --product fusebox-dev
 	Tests/Support/fuzz.sh
 
 # A simulated week of the demo site at full speed (about 40 minutes here); the
@@ -60,8 +61,8 @@ fuzz: test-deps
 # shipped systemd unit sets it, so that the memory measured is the device's.
 MALLOC_TUNABLES = glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1
 soak: deps
-	$(SWIFT) build -c release --product fusebox
-	GLIBC_TUNABLES=$(MALLOC_TUNABLES) .build/release/fusebox soak --days 7
+	$(SWIFT) build -c release --product fusebox-dev
+	GLIBC_TUNABLES=$(MALLOC_TUNABLES) .build/release/fusebox-dev soak --days 7
 
 demo: deps
 	$(SWIFT) build -c release --product fusebox
@@ -76,9 +77,11 @@ check-sanitizers: test-deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	Tests/Support/in_scratch.sh $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
 
+# The cycle bench runs `fusebox sim` from beside fusebox-dev: build both.
 bench: deps
 	$(SWIFT) build -c release --product fusebox
-	.build/release/fusebox bench
+	$(SWIFT) build -c release --product fusebox-dev
+	.build/release/fusebox-dev bench
 
 clean:
 	rm -rf .build

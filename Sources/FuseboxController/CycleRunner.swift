@@ -139,7 +139,7 @@ public final class CycleRunner: Service, @unchecked Sendable {
     }
 }
 
-/// Cycle latencies, overruns, count: for `fusebox bench`, /metrics and the page.
+/// Cycle latencies, overruns, count: for `fusebox-dev bench`, /metrics and the page.
 public struct CycleStats: Sendable {
     public private(set) var cycles = 0
     public private(set) var overruns = 0

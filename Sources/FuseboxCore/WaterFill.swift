@@ -52,18 +52,34 @@ public struct WaterFill: Sendable {
     /// holds every limit).
     public init(constraints: [Constraint], lower: [Double], upper: [Double]) {
         let n = lower.count
-        let usable = lower.indices.map { i in lower[i].isFinite && i < upper.count && upper[i].isFinite }
+        var usableLower = lower, usableUpper = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            if lower[i].isFinite && i < upper.count && upper[i].isFinite {
+                usableUpper[i] = upper[i]
+            } else {
+                usableLower[i] = 0
+            }
+        }
         var limitStart = [0], available: [Double] = []
         var members: [Int] = [], weights: [Double] = []
-        for c in constraints where !c.available.isNaN && c.members.count == c.weights.count
-            && c.members.allSatisfy({ $0 >= 0 && $0 < n }) && c.weights.allSatisfy({ $0.isFinite && $0 >= 0 }) {
-            members += c.members
-            weights += c.weights
+        let total = constraints.reduce(0) { $0 + $1.members.count }
+        members.reserveCapacity(total)
+        weights.reserveCapacity(total)
+        limitStart.reserveCapacity(constraints.count + 1)
+        available.reserveCapacity(constraints.count)
+        for c in constraints where !c.available.isNaN && c.members.count == c.weights.count {
+            var usable = true
+            for j in c.members.indices where !(c.members[j] >= 0 && c.members[j] < n && c.weights[j] >= 0 && c.weights[j].isFinite) {
+                usable = false
+                break
+            }
+            guard usable else { continue }
+            members.append(contentsOf: c.members)
+            weights.append(contentsOf: c.weights)
             available.append(c.available)
             limitStart.append(members.count)
         }
-        self.init(checkedLower: lower.indices.map { usable[$0] ? lower[$0] : 0 },
-                  upper: lower.indices.map { usable[$0] ? upper[$0] : 0 },
+        self.init(checkedLower: usableLower, upper: usableUpper,
                   available: available, limitStart: limitStart, members: members, weights: weights)
     }
 
@@ -171,11 +187,6 @@ public struct WaterFill: Sendable {
         // stops its members): no more steps than that, whatever the numbers.
         var steps = 0
 
-        func stop(_ i: Int) {
-            rising[i] = false
-            risingCount -= 1
-            for t in start[i]..<start[i + 1] { slope[touchK[t]] -= touchW[t] }
-        }
         while true {
             // Events at the current level: joins, leaves, full limits.
             while nextJoin < joins.count, lower[joins[nextJoin]] <= level + epsilon {
@@ -193,7 +204,11 @@ public struct WaterFill: Sendable {
                 if !frozen[i] {
                     allocation[i] = upper[i]
                     frozen[i] = true
-                    if rising[i] { stop(i) }
+                    if rising[i] {
+                        rising[i] = false
+                        risingCount -= 1
+                        for t in start[i]..<start[i + 1] { slope[touchK[t]] -= touchW[t] }
+                    }
                 }
             }
             for k in slope.indices where slope[k] > epsilon && used[k] >= available[k] - epsilon {
@@ -201,7 +216,9 @@ public struct WaterFill: Sendable {
                     let i = limitMembers[t]
                     allocation[i] = Swift.max(lower[i], Swift.min(level, upper[i]))
                     frozen[i] = true
-                    stop(i)
+                    rising[i] = false
+                    risingCount -= 1
+                    for u in start[i]..<start[i + 1] { slope[touchK[u]] -= touchW[u] }
                 }
             }
             steps += 1

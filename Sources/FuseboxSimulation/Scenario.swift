@@ -95,7 +95,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
         self.file = file
         duration = r.duration(top["duration"], "duration", default: 60)
         if duration > 30 * 86_400 {
-            r.problem("duration: expected at most 30 days of simulated time (fusebox soak runs longer), got \(duration) s")
+            r.problem("duration: expected at most 30 days of simulated time (fusebox-dev soak runs longer), got \(duration) s")
             duration = 60
         }
         var simProblems: [String] = []

@@ -5,7 +5,7 @@ import FuseboxModbus
 import FuseboxSimulator
 
 /// The controller driving a simulated site, stepped in simulated time: what
-/// `fusebox demo`, the scenario files and `fusebox bench --only cycle` run. The
+/// `fusebox demo`, the scenario files and `fusebox-dev bench --only cycle` run. The
 /// site is served on loopback Modbus TCP and the controller reaches it through
 /// its real drivers, exactly as it would a car park.
 public final class SimulatedRun {

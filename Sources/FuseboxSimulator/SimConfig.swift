@@ -150,7 +150,7 @@ public struct SimConfig: Sendable {
         // socket per client), and libmodbus waits with select(), which aborts on
         // a descriptor above 1023 (found by the scale bench at 1000 chargers).
         if chargers.count > SimConfig.maxChargers {
-            r.problem("chargers: at most \(SimConfig.maxChargers) per simulator process, got \(chargers.count) (run several: fusebox bench does)")
+            r.problem("chargers: at most \(SimConfig.maxChargers) per simulator process, got \(chargers.count) (run several: fusebox-dev bench does)")
         }
         for key in top.keys where !["site", "meter", "loads", "chargers", "cars"].contains(key) {
             r.problem("\(ConfigReader.path("", key)): unknown key; expected site, meter, loads, chargers or cars")

@@ -5,7 +5,7 @@ struct Fusebox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusebox",
         abstract: "Load management for EV charging: keeps a building under its fuse while the cars charge.",
-        subcommands: [Run.self, Check.self, Demo.self, Sim.self, Policy.self, History.self, Replay.self, Bench.self, Soak.self, FuzzCommand.self, PasswordHash.self]
+        subcommands: [Run.self, Check.self, Demo.self, Sim.self, Policy.self, History.self, Replay.self, PasswordHash.self]
     )
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FuseboxCommandLine
 import FuseboxCore
 import FuseboxLua
 
@@ -77,12 +78,6 @@ struct PolicyTest: AsyncParsableCommand {
             throw Failure(message: "policy \(failed) (the cycle used the built-in equal share)")
         }
     }
-}
-
-/// An error the user can act on: printed as "fusebox: message", exit status 1.
-struct Failure: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }
 
 enum SnapshotFile {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FuseboxCommandLine
 import FuseboxController
 import FuseboxCore
 import FuseboxDevices

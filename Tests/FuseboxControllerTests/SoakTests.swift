@@ -1,12 +1,13 @@
 import Foundation
 import FuseboxSimulation
+import FuseboxSoak
 import FuseboxSimulator
 import FuseboxTesting
 import Testing
 
 /// The short soak of `make test`: one simulated day of the demo site (a cycle
 /// per 15 simulated seconds, to fit the suite's time) with everything a day
-/// brings; `fusebox soak --days 7` is the long one (docs/reliability.md).
+/// brings; `fusebox-dev soak --days 7` is the long one (docs/reliability.md).
 @Suite("Soak")
 struct SoakTests {
     @Test("a simulated day: no invariant broken, the meter outage caught, every hourly driver reload taken, history within retention")

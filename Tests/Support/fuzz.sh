@@ -9,10 +9,11 @@ seconds=${FUZZ_SECONDS:-120}
 examples=${FUZZ_EXAMPLES:-200}
 seed=${FUZZ_SEED:-$(date +%s)}
 bin=.build/debug/fusebox
+dev=.build/debug/fusebox-dev
 kept=Tests/FuseboxFuzzTests/Kept
 failed=0
 for target in config policy driver; do
-  "$bin" fuzz "$target" --seconds "$seconds" --seed "$seed" --keep "$kept" --last .build/fuzz-last
+  "$dev" fuzz "$target" --seconds "$seconds" --seed "$seed" --keep "$kept" --last .build/fuzz-last
   status=$?
   if [ "$status" -gt 128 ]; then
     for f in .build/fuzz-last/"$target".*; do

@@ -4,12 +4,12 @@ import Foundation
 /// cannot be written, to a full disk or a closed descriptor, is an error the
 /// command names and exits 1 for; Foundation's `FileHandle.write(_:)` would
 /// stop the process with a trap instead.
-enum StandardOutput {
-    static func write(_ text: String) throws {
+public enum StandardOutput {
+    public static func write(_ text: String) throws {
         try write(Data(text.utf8))
     }
 
-    static func write(_ data: Data) throws {
+    public static func write(_ data: Data) throws {
         do {
             try FileHandle.standardOutput.write(contentsOf: data)
         } catch {
@@ -32,6 +32,13 @@ enum StandardOutput {
 /// One line to standard output, at once (a test may be reading it live). The
 /// controller's console is for people: when nobody can read it any more (a
 /// closed pipe, a full disk), the line is dropped and the controller goes on.
-func say(_ line: String) {
+public func say(_ line: String) {
     try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
+}
+
+/// An error the user can act on: printed as "fusebox: message", exit status 1.
+public struct Failure: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(message: String) { self.message = message }
 }

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import FuseboxCommandLine
 import FuseboxFuzz
 
-/// `fusebox fuzz`: the in-process fuzzers of docs/reliability.md, bounded in
+/// `fusebox-dev fuzz`: the in-process fuzzers of docs/reliability.md, bounded in
 /// time, reproducible by seed. Failing inputs are written to --keep; the input
 /// being run is always in --last, so that one that crashes the process is
 /// not lost (`make fuzz` keeps it).

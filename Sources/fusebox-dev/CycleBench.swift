@@ -1,9 +1,10 @@
 import Foundation
+import FuseboxCommandLine
 import FuseboxController
 import FuseboxCore
 import FuseboxSimulator
 
-/// `fusebox bench --only cycle`: the control cycle on the wall clock, built from
+/// `fusebox-dev bench --only cycle`: the control cycle on the wall clock, built from
 /// a site configuration as `fusebox run` builds it, against a simulated site of
 /// N chargers in another process on loopback Modbus TCP (one server each), at
 /// periods of 1 s and 100 ms: the work per cycle (median, p99), overruns, and
@@ -149,7 +150,9 @@ final class SimulatorProcess {
     private(set) var started = 0.0
 
     init(config: String) throws {
+        // `fusebox` sits beside `fusebox-dev` in the build folder.
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("fusebox")
         process.arguments = ["sim", "--config", config, "--any-port", "--status", "3600"]
         let out = Pipe()
         process.standardOutput = out

@@ -4,6 +4,7 @@ import FuseboxController
 import FuseboxCore
 import FuseboxHistory
 import FuseboxLua
+import FuseboxSimulation
 import FuseboxSimulator
 
 /// The demo site run for days of simulated time as fast as the machine goes,

@@ -1,18 +1,20 @@
 import Foundation
+import FuseboxCommandLine
 import FuseboxController
 import FuseboxCore
 import FuseboxServer
 import FuseboxSimulation
+import FuseboxSoak
 import Logging
 import ServiceLifecycle
 
-/// `fusebox bench --only web`: the controller on 100 simulated chargers (in a
+/// `fusebox-dev bench --only web`: the controller on 100 simulated chargers (in a
 /// process of their own) at a 100 ms period, with the web server; wrk (Debian)
 /// loads the status endpoint, then the page, with 200 connections. Reported:
 /// requests per second, and the cycle's work p99 in each phase beside a phase
 /// with no web load, all in one run.
 ///
-/// `fusebox bench --only scale` is the same run at 799 chargers (with the meter,
+/// `fusebox-dev bench --only scale` is the same run at 799 chargers (with the meter,
 /// the most connections one controller takes: SiteAssembly) on 10 circuits,
 /// a 1 s period, without the page phase, with the process's memory.
 struct WebBench {
@@ -59,7 +61,7 @@ struct WebBench {
         let pageLoad = page ? try wrk(base + "/", cookie: session) : [:]
         let pageTo = Date().timeIntervalSince1970
         let statusBytes = feed.statusJSON?.readableBytes ?? 0
-        let residentMB = FuseboxSimulation.Soak.residentMB()
+        let residentMB = FuseboxSoak.Soak.residentMB()
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         await group.triggerGracefulShutdown()

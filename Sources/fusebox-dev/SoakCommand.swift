@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import FuseboxCommandLine
 import FuseboxSimulation
+import FuseboxSoak
 import FuseboxSimulator
 
-/// `fusebox soak`: the demo site for days of simulated time, as fast as the
+/// `fusebox-dev soak`: the demo site for days of simulated time, as fast as the
 /// machine goes, with the checks of docs/reliability.md. Progress goes to
 /// stderr every simulated hour; the report is one JSON document on stdout.
 struct Soak: AsyncParsableCommand {
@@ -45,14 +47,14 @@ struct Soak: AsyncParsableCommand {
         defer {
             if history == nil { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         }
-        var settings = FuseboxSimulation.Soak.Settings(historyPath: path)
+        var settings = FuseboxSoak.Soak.Settings(historyPath: path)
         settings.days = days
         settings.period = period
         settings.retention = retentionHours * 3600
         settings.seed = seed
         settings.reloadEvery = reloadMinutes * 60
         settings.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        let report = try await FuseboxSimulation.Soak(sim: sim, settings: settings).run()
+        let report = try await FuseboxSoak.Soak(sim: sim, settings: settings).run()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try StandardOutput.write(try encoder.encode(report) + Data("\n".utf8))

@@ -1,5 +1,6 @@
 import CModbus
 import Foundation
+import FuseboxCommandLine
 import FuseboxDevices
 import FuseboxModbus
 
