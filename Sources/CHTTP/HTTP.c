@@ -14,6 +14,7 @@
 
 struct fb_http {
     CURL *curl;
+    CURLU *url;   // the next request's URL, as fb_http_set_url parsed it
     char *body;
     size_t length, capacity, limit;
     int over_limit;
@@ -34,6 +35,7 @@ fb_http *fb_http_new(void) {
 
 void fb_http_free(fb_http *h) {
     if (!h) return;
+    curl_url_cleanup(h->url);
     curl_easy_cleanup(h->curl);
     free(h->body);
     free(h);
@@ -57,7 +59,41 @@ static size_t take(char *data, size_t size, size_t count, void *context) {
     return n;
 }
 
-long fb_http_perform(fb_http *h, const char *method, const char *url, const char *headers,
+// Copies part `what` of `u` into `out` (empty when the URL has none).
+static void url_part(CURLU *u, CURLUPart what, char *out, size_t size) {
+    char *part = NULL;
+    out[0] = 0;
+    if (curl_url_get(u, what, &part, 0) == CURLUE_OK && part) snprintf(out, size, "%s", part);
+    curl_free(part);
+}
+
+static int parse(CURLU *u, const char *url, fb_url_parts *parts, char *error, size_t error_size) {
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (rc != CURLUE_OK) {
+        snprintf(error, error_size, "%s", curl_url_strerror(rc));
+        return -1;
+    }
+    url_part(u, CURLUPART_SCHEME, parts->scheme, sizeof parts->scheme);
+    url_part(u, CURLUPART_HOST, parts->host, sizeof parts->host);
+    url_part(u, CURLUPART_PORT, parts->port, sizeof parts->port);
+    return 0;
+}
+
+int fb_url_parts_of(const char *url, fb_url_parts *parts) {
+    CURLU *u = curl_url();
+    char error[CURL_ERROR_SIZE];
+    int rc = u ? parse(u, url, parts, error, sizeof error) : -1;
+    curl_url_cleanup(u);
+    return rc;
+}
+
+int fb_http_set_url(fb_http *h, const char *url, fb_url_parts *parts) {
+    if (!h->url) h->url = curl_url();
+    if (!h->url) { snprintf(h->error, sizeof h->error, "out of memory"); return -1; }
+    return parse(h->url, url, parts, h->error, sizeof h->error);
+}
+
+long fb_http_perform(fb_http *h, const char *method, const char *headers,
                      const char *body, size_t body_length, long timeout_ms, size_t max_response) {
     CURL *c = h->curl;
     h->length = 0;
@@ -87,7 +123,8 @@ long fb_http_perform(fb_http *h, const char *method, const char *url, const char
     if (with_expect) list = with_expect;
 
     curl_easy_reset(c);   // keeps the connection cache, forgets the last request's options
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (!h->url) { snprintf(h->error, sizeof h->error, "no URL"); return -1; }
+    curl_easy_setopt(c, CURLOPT_CURLU, h->url);   // the URL the allow list was checked on
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   // threads: no SIGALRM for timeouts

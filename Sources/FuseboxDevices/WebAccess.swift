@@ -23,7 +23,8 @@ public final class WebAccess: @unchecked Sendable {
     public init(name: String, api: String, allow: [String] = [], maxResponse: Int = 1 << 20) {
         self.name = name
         var hosts = Set(allow.map { $0.lowercased() })
-        if let url = URL(string: api), let host = url.host?.lowercased() { hosts.insert(Self.authority(host, url.port)) }
+        var parts = fb_url_parts()
+        if fb_url_parts_of(api, &parts) == 0, let authority = Self.authority(parts) { hosts.insert(authority) }
         allowed = hosts
         self.maxResponse = maxResponse
         queue = DispatchQueue(label: "fusebox.http.\(name)")
@@ -47,21 +48,22 @@ public final class WebAccess: @unchecked Sendable {
     /// One request, blocking the caller (the device's queue) until it is
     /// answered or `timeout` seconds have passed.
     public func request(method: String, url: String, headers: [(String, String)], body: Data?, timeout: Double) -> Result<Answer, WebError> {
-        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = u.host?.lowercased(), !host.isEmpty else {
+        guard let client else { return .failure(WebError(message: "\(method) \(url): no HTTP client (libcurl did not start)")) }
+        // libcurl's parser reads the URL once; the check and the request use that reading.
+        var parts = fb_url_parts()
+        guard fb_http_set_url(client, url, &parts) == 0, ["http", "https"].contains(Self.text(parts.scheme).lowercased()),
+              let authority = Self.authority(parts) else {
             return .failure(WebError(message: "\(method) \(url): not an http or https URL"))
         }
-        let authority = Self.authority(host, u.port)
         guard allowed.contains(authority) else {
             return .failure(WebError(message: "\(method) \(url): host \(authority) is not allowed for this device "
                                      + "(allowed: \(allowed.sorted().joined(separator: ", "))); add it to the charger's allow list"))
         }
-        guard let client else { return .failure(WebError(message: "\(method) \(url): no HTTP client (libcurl did not start)")) }
         let lines = headers.map { "\($0.0): \($0.1)\n" }.joined()
         // The body with a NUL after it, so that even an empty one has an address.
         let payload = (body.map(Array.init) ?? []).map { CChar(bitPattern: $0) } + [0]
         let status = payload.withUnsafeBufferPointer { p in
-            fb_http_perform(client, method, url, lines, body == nil ? nil : p.baseAddress, payload.count - 1,
+            fb_http_perform(client, method, lines, body == nil ? nil : p.baseAddress, payload.count - 1,
                             Int(max(1, timeout * 1000)), maxResponse)
         }
         guard status >= 0 else {
@@ -72,7 +74,19 @@ public final class WebAccess: @unchecked Sendable {
         return .success(Answer(status: Int(status), body: bytes.map { Data(bytes: $0, count: length) } ?? Data()))
     }
 
-    static func authority(_ host: String, _ port: Int?) -> String { port.map { "\(host):\($0)" } ?? host }
+    /// "host" or "host:port" (lower case) of a parsed URL; nil without a host.
+    static func authority(_ parts: fb_url_parts) -> String? {
+        let host = text(parts.host).lowercased(), port = text(parts.port)
+        guard !host.isEmpty else { return nil }
+        return port.isEmpty ? host : host + ":" + port
+    }
+
+    /// A NUL-terminated C field of fixed size as a String.
+    static func text<T>(_ field: T) -> String {
+        withUnsafeBytes(of: field) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
 }
 
 public struct WebError: Error, Sendable, CustomStringConvertible {

@@ -84,6 +84,15 @@ public struct ChargingSession: Sendable, Equatable {
     public var end: Double?
     public var energy: Double
     public var peakPower: Double
+
+    public init(id: Int64, charger: String, start: Double, end: Double?, energy: Double, peakPower: Double) {
+        self.id = id
+        self.charger = charger
+        self.start = start
+        self.end = end
+        self.energy = energy
+        self.peakPower = peakPower
+    }
 }
 
 /// A point of a range query: averages over `resolution` seconds (maxima for `peak`).

@@ -321,15 +321,8 @@ struct API {
     }
 
     func csv(_ sessions: [ChargingSession]) -> Response {
-        var out = "id,charger,start,end,energy_kwh,peak_power_w\n"
-        let iso = ISO8601DateFormatter()
-        for s in sessions {
-            out += "\(s.id),\(s.charger),\(iso.string(from: Date(timeIntervalSince1970: s.start))),"
-                + "\(s.end.map { iso.string(from: Date(timeIntervalSince1970: $0)) } ?? ""),"
-                + String(format: "%.3f,%.0f\n", s.energy, s.peakPower)
-        }
-        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"sessions.csv\""],
-                        body: .init(byteBuffer: ByteBuffer(string: out)))
+        Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"sessions.csv\""],
+                 body: .init(byteBuffer: ByteBuffer(string: HistoryCSV.sessions(sessions))))
     }
 }
 

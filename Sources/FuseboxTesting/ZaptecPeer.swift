@@ -43,7 +43,9 @@ public final class ZaptecPeer: @unchecked Sendable {
         let client = fb_http_new()
         defer { fb_http_free(client) }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-        let status = fb_http_perform(client, "POST", base + path, "Content-Type: application/json\n", json, json.utf8.count, 10_000, 65_536)
+        var parts = fb_url_parts()
+        guard fb_http_set_url(client, base + path, &parts) == 0 else { throw CaseError("the stand-in's \(path): no URL") }
+        let status = fb_http_perform(client, "POST", "Content-Type: application/json\n", json, json.utf8.count, 10_000, 65_536)
         guard status == 200 else { throw CaseError("the stand-in's \(path) answered \(status)") }
     }
 }

@@ -37,28 +37,16 @@ struct HistoryExport: AsyncParsableCommand {
         var out = ""
         switch what {
         case "samples":
-            out = "time,i1,i2,i3,peak1,peak2,peak3,ev1,ev2,ev3,pv_w,budget1,budget2,budget3,limit1,limit2,limit3\n"
-            for p in try store.samples(from: start, to: end, resolution: resolution) {
-                out += ([iso(p.time)] + [p.current, p.peak, p.ev].flatMap(\.array).map(num) + [num(p.pvPower)]
-                    + [p.budget, p.limit].flatMap(\.array).map(num)).joined(separator: ",") + "\n"
-            }
+            out = HistoryCSV.samples(try store.samples(from: start, to: end, resolution: resolution))
         case "chargers":
-            out = "time,charger,current,setpoint,energy_kwh\n"
+            out = HistoryCSV.chargerSamplesHeader
             for c in try store.chargers() {
-                for p in try store.chargerSamples(c.id, from: start, to: end, resolution: resolution) {
-                    out += "\(iso(p.time)),\(csv(c.id)),\(num(p.current)),\(num(p.setpoint)),\(num(p.energy))\n"
-                }
+                out += HistoryCSV.chargerSamples(c.id, try store.chargerSamples(c.id, from: start, to: end, resolution: resolution))
             }
         case "sessions":
-            out = "id,charger,start,end,energy_kwh,peak_power_w\n"
-            for s in try store.sessions(from: start, to: end) {
-                out += "\(s.id),\(csv(s.charger)),\(iso(s.start)),\(s.end.map(iso) ?? ""),\(num(s.energy)),\(num(s.peakPower))\n"
-            }
+            out = HistoryCSV.sessions(try store.sessions(from: start, to: end))
         case "events":
-            out = "time,kind,subject,message\n"
-            for e in try store.events(from: start, to: end, limit: 1_000_000).reversed() {
-                out += "\(iso(e.time)),\(e.kind.rawValue),\(csv(e.subject ?? "")),\(csv(e.message))\n"
-            }
+            out = HistoryCSV.events(try store.events(from: start, to: end, limit: 1_000_000).reversed())
         default:
             throw ValidationError("--what: expected samples, chargers, sessions or events, got \(what)")
         }
@@ -137,14 +125,3 @@ struct TimeRangeOptions: ParsableArguments {
     }
 }
 
-func iso(_ t: Double) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: Date(timeIntervalSince1970: t))
-}
-
-func num(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e12 ? String(Int(v)) : String(format: "%.3f", v) }
-
-func csv(_ s: String) -> String {
-    s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-}

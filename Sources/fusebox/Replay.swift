@@ -31,7 +31,7 @@ struct Replay: AsyncParsableCommand {
             throw ValidationError("--policy: \(error)")
         }
         let cycles = try store.cycles(from: start, to: end)
-        guard !cycles.isEmpty else { throw ValidationError("no samples in \(history) between \(iso(start)) and \(iso(end))") }
+        guard !cycles.isEmpty else { throw ValidationError("no samples in \(history) between \(HistoryCSV.time(start)) and \(HistoryCSV.time(end))") }
         var report = PolicyReplay.run(cycles: cycles, chargers: try store.chargers(), chain: PolicyChain(scripts: scripts))
         let total = report.violations.count
         report.violations = Array(report.violations.prefix(maxViolations))
