@@ -15,7 +15,7 @@ PYSERIAL := 3.5
 SELENIUM := 4.27.1
 SCHEMATHESIS := 3.39.16
 
-.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench clean
+.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench package package-test clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
@@ -83,5 +83,16 @@ bench: deps
 	$(SWIFT) build -c release --product fusebox-dev
 	.build/release/fusebox-dev bench
 
+# The Debian package a device installs (docs/operations.md): fusebox with the
+# Swift runtime linked in, built in a folder of its own (.build-package).
+package: deps
+	SWIFT=$(SWIFT) deploy/make_package.sh
+
+# Installs that package into a fresh Debian 12 root (debootstrap) and runs it
+# there against the simulator. Needs root and Debian's mirror; not in .ci/run.
+package-test: package
+	@$(MAKE) --no-print-directory install-debs PACKAGES="debootstrap"
+	Tests/Support/package_test.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-package .build-debian

@@ -85,7 +85,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], resources: [.copy("Page")]),
+        ], exclude: ["Page"]),
         // The controller driving the simulated site in simulated time: the demo and the scenarios.
         .target(name: "FuseboxSimulation", dependencies: [
             "FuseboxController", "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxSimulator", "FuseboxYAML",

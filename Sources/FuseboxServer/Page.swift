@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// The page: plain HTML, CSS and JavaScript from the binary's resources, and
+/// The page: plain HTML, CSS and JavaScript from `Page/` (see `folder()`), and
 /// Chart.js from where Debian's libjs-chart.js installs it (not copied here).
 struct Page {
     let accounts: Accounts
@@ -12,13 +12,30 @@ struct Page {
 
     static let files: [String: String] = {
         var out: [String: String] = [:]
+        guard let folder = folder() else { return out }
         for name in ["index.html", "login.html", "app.js", "login.js", "style.css", "openapi.yaml"] {
-            if let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Page"), let data = try? Data(contentsOf: url) {
+            if let data = FileManager.default.contents(atPath: folder + "/" + name) {
                 out[name] = String(decoding: data, as: UTF8.self)
             }
         }
         return out
     }()
+
+    /// Where the page's files are, first match wins: `FUSEBOX_PAGE`, the
+    /// source tree above the running executable (a checkout, the tests), and
+    /// /usr/share/fusebox/page (the package). Not SwiftPM's resource bundle:
+    /// its accessor stops the process when the bundle is not beside the binary.
+    static func folder() -> String? {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["FUSEBOX_PAGE"] { candidates.append(env) }
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(dir.appendingPathComponent("Sources/FuseboxServer/Page").path)
+            dir = dir.deletingLastPathComponent()
+        }
+        candidates.append("/usr/share/fusebox/page")
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/index.html") }
+    }
 
     static let types = ["html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"]
 
