@@ -18,18 +18,38 @@ import FuseboxLua
 /// allocation is synchronous, and a replaced policy is first used by the next
 /// `allocate`.
 public actor ControlCycle {
-    /// What one charger is: its settings (min, max, phases, priority) and its driver.
+    /// What one charger is: its settings (min, max, phases, priority) and the
+    /// device that speaks to it.
     public struct Station: Sendable {
         public var settings: ChargerSnapshot
-        public var device: LuaDevice
+        public var device: any SiteDevice
         /// The driver's name, for reloads.
         public var driver: String
 
-        public init(settings: ChargerSnapshot, device: LuaDevice, driver: String = "") {
+        public init(settings: ChargerSnapshot, device: any SiteDevice, driver: String = "") {
             self.settings = settings
             self.device = device
             self.driver = driver
         }
+    }
+
+    /// What the cycle keeps of one station from one cycle to the next.
+    struct StationState {
+        /// The limit last written (nil: none yet).
+        var setpoint: Double?
+        var writtenAt = -Double.infinity
+        /// Since when it draws more than its setpoint (nil: it follows it).
+        var overSetpointSince: Double?
+        /// It takes writes but does not follow them (after `pacing.settle`):
+        /// its draw is counted as the building's load, and it is given 0.
+        var notFollowing = false
+        /// Whether it answered the last poll (nil: not asked yet).
+        var responding: Bool?
+        var enabled = true
+        /// Its priority as set at runtime (the page, the API).
+        var priority: Int?
+        /// So that it never holds the cycle (`DeviceGate`).
+        let gate = DeviceGate()
     }
 
     /// The limits and habits of the cycle (site.yaml's site, control and ripple parts).
@@ -79,34 +99,26 @@ public actor ControlCycle {
     }
 
     public let settings: Settings
-    private let meter: LuaDevice
-    private let pvMeter: LuaDevice?
+    private let meter: any SiteDevice
+    private let pvMeter: (any SiteDevice)?
     public nonisolated let stations: [Station]
     private let chain: PolicyChain
     private let contacts: [RippleContact]
     /// One gate per device, so that no device holds the cycle: the stations'
-    /// by index, the meters', the ripple contacts' by index.
-    private let gates: [DeviceGate]
+    /// (in `state`), the meters', the ripple contacts' by index.
     private let meterGate = DeviceGate()
     private let pvGate = DeviceGate()
     private let contactGates: [DeviceGate]
     private var signal: RippleSignal
     private var pacer: LimitPacer
 
-    private var setpoints: [Double?]
-    /// Since when a charger draws more than its setpoint (nil: it follows it).
-    private var overSetpointSince: [Double?]
-    /// Chargers that take writes but do not follow them (after `pacing.settle`):
-    /// their draw is counted as the building's load, and they are given 0.
-    private var notFollowing: [Bool]
-    private var writtenAt: [Double]
-    private var responding: [Bool?]
-    private var enabled: [Bool]
-    /// Priorities set at runtime (the page, the API), by station index.
-    private var priorities: [Int?]
+    /// What the cycle keeps of each station between cycles, by station index.
+    private var state: [StationState]
     private var remote = RemoteLimits()
     private var lastGrid: GridMeasurement?
     private var lastMeterAnswer: Double?
+    /// What the answering chargers drew in the cycle of the meter's last reading.
+    private var evDrawAtMeterReading = PhaseValues.zero
     private var lastPV: PVReading?
     private var inFailsafe = false
     private var fallbackReason: String?
@@ -122,7 +134,7 @@ public actor ControlCycle {
     /// Driver names of the grid and PV meters, for reloads.
     private let meterDrivers: (grid: String, pv: String)
 
-    public init(settings: Settings, meter: LuaDevice, pv: LuaDevice? = nil, stations: [Station],
+    public init(settings: Settings, meter: any SiteDevice, pv: (any SiteDevice)? = nil, stations: [Station],
                 chain: sending PolicyChain, contacts: [(RippleContact, RippleSignal.Contact)] = [],
                 meterDrivers: (grid: String, pv: String) = ("", "")) {
         self.settings = settings
@@ -132,17 +144,10 @@ public actor ControlCycle {
         self.stations = stations
         self.chain = chain
         self.contacts = contacts.map(\.0)
-        gates = stations.map { _ in DeviceGate() }
+        state = stations.map { _ in StationState() }
         contactGates = contacts.map { _ in DeviceGate() }
         signal = RippleSignal(contacts: contacts.map(\.1))
         pacer = LimitPacer(settings: settings.pacing)
-        setpoints = Array(repeating: nil, count: stations.count)
-        overSetpointSince = Array(repeating: nil, count: stations.count)
-        notFollowing = Array(repeating: false, count: stations.count)
-        writtenAt = Array(repeating: -.infinity, count: stations.count)
-        responding = Array(repeating: nil, count: stations.count)
-        enabled = Array(repeating: true, count: stations.count)
-        priorities = Array(repeating: nil, count: stations.count)
     }
 
     /// A charger that answers and acknowledges its limits but goes on drawing
@@ -155,23 +160,23 @@ public actor ControlCycle {
     /// the page and the history.
     private func followCheck(_ i: Int, _ c: inout ChargerSnapshot, at time: Double, events: inout [SiteEvent]) {
         let drawing = c.current.max() ?? 0
-        guard let setpoint = setpoints[i], drawing > setpoint + 1 + 0.05 * setpoint else {
-            overSetpointSince[i] = nil
-            if notFollowing[i] {
-                notFollowing[i] = false
+        guard let setpoint = state[i].setpoint, drawing > setpoint + 1 + 0.05 * setpoint else {
+            state[i].overSetpointSince = nil
+            if state[i].notFollowing {
+                state[i].notFollowing = false
                 events.append(SiteEvent(time: time, kind: .deviceRecovered, subject: c.id, message: "follows its limit again"))
             }
             return
         }
-        let since = overSetpointSince[i] ?? time
-        overSetpointSince[i] = since
-        if !notFollowing[i], time - since >= settings.pacing.settle {
-            notFollowing[i] = true
+        let since = state[i].overSetpointSince ?? time
+        state[i].overSetpointSince = since
+        if !state[i].notFollowing, time - since >= settings.pacing.settle {
+            state[i].notFollowing = true
             events.append(SiteEvent(time: time, kind: .deviceError, subject: c.id, message: String(
                 format: "draws %.1f A with a limit of %.1f A for %.0f s: counted as the building's load and given 0 until it follows",
                 drawing, setpoint, time - since)))
         }
-        if notFollowing[i] {
+        if state[i].notFollowing {
             c.followsLimit = false
             c.cableMax = 0
         }
@@ -228,23 +233,23 @@ public actor ControlCycle {
 
         // 2. Every charger at once, each until the device deadline; one that does
         // not answer in time counts at its setpoint, as any silent charger.
-        let readings = await Self.poll(stations.map(\.device), gates, within: deadline)
+        let readings = await Self.poll(stations.map(\.device), state.map(\.gate), within: deadline)
 
         // 3. The snapshot: settings, readings, what we last wrote, remote limits.
         var chargers: [ChargerSnapshot] = []
         for (i, s) in stations.enumerated() {
             var c = s.settings
-            c.setpoint = setpoints[i]
-            if let p = priorities[i] { c.priority = p }
+            c.setpoint = state[i].setpoint
+            if let p = state[i].priority { c.priority = p }
             if let cap = remote.max(for: c.id, at: time) { c.cableMax = min(c.cableMax ?? .infinity, cap) }
-            if !enabled[i] { c.cableMax = 0 }
+            if !state[i].enabled { c.cableMax = 0 }
             switch readings[i] {
             case .success(let r):
                 c.status = r.status ?? .unavailable
                 c.current = Array(r.current.prefix(c.phases.count))
                 c.sessionEnergy = r.energy ?? 0
                 c.responding = true
-                if responding[i] == false {
+                if state[i].responding == false {
                     events.append(SiteEvent(time: time, kind: .deviceRecovered, subject: c.id, message: "answers again"))
                 }
                 followCheck(i, &c, at: time, events: &events)
@@ -252,12 +257,25 @@ public actor ControlCycle {
                 errors.append(e.description)
                 c.responding = false
                 c.status = .unavailable
-                if responding[i] != false {
+                if state[i].responding != false {
                     events.append(SiteEvent(time: time, kind: .deviceError, subject: c.id, message: e.message))
                 }
             }
-            responding[i] = c.responding
+            state[i].responding = c.responding
             chargers.append(c)
+        }
+        // A meter's reading and the chargers' currents belong together: while
+        // the meter is silent, its last reading is moved by what the answering
+        // chargers draw more or less since, so that the building's own load is
+        // what stays as it was (not the grid's, which would hand the cars' new
+        // draw out a second time).
+        let evDraw = Self.evDraw(chargers)
+        if lastMeterAnswer == time {
+            evDrawAtMeterReading = evDraw
+        } else if lastGrid != nil {
+            let change = evDraw.map { p, amps in amps - evDrawAtMeterReading[p] }
+            grid.current = grid.current.map { p, amps in amps + change[p] }
+            grid.power = grid.power.map { power in power.map { p, watts in watts + change[p] * grid.voltage[p] } }
         }
         let pv = pvPower.map { power -> PVReading in
             let ev = chargers.reduce(0.0) { sum, c in
@@ -311,17 +329,17 @@ public actor ControlCycle {
         let targets = pacer.pace(allowed, chargers: chargers, at: time)
         let deadline = settings.deviceDeadline
         let due = stations.indices.filter { i in
-            chargers[i].responding && (setpoints[i] != targets[i] || time - writtenAt[i] >= settings.refresh || notFollowing[i])
+            chargers[i].responding && (state[i].setpoint != targets[i] || time - state[i].writtenAt >= settings.refresh || state[i].notFollowing)
         }
         let writes = await DeviceGate.callAll(due.map { i in
             let device = stations[i].device, amps = targets[i], phases = stations[i].settings.phases.count
-            return DeviceGate.Call(gate: gates[i], executor: device.taskExecutor) { await device.apply(amps: amps, phases: phases) }
+            return DeviceGate.Call(gate: state[i].gate, executor: device.taskExecutor) { await device.apply(amps: amps, phases: phases) }
         }, within: deadline)
         for (i, outcome) in zip(due, writes) {
             switch Self.settle(outcome, stations[i].device.id, "write", deadline) {
             case .success:
-                setpoints[i] = targets[i]
-                writtenAt[i] = time
+                state[i].setpoint = targets[i]
+                state[i].writtenAt = time
             case .failure(let e):
                 errors.append(e.description)
             }
@@ -345,7 +363,7 @@ public actor ControlCycle {
 
     /// The devices' polls at once, each on its connection's queue, under the
     /// deadline (`DeviceGate`); `gates` holds each device's gate, in order.
-    private static func poll(_ devices: [LuaDevice], _ gates: [DeviceGate], within deadline: Double) async -> [Result<DeviceReading, DeviceError>] {
+    private static func poll(_ devices: [any SiteDevice], _ gates: [DeviceGate], within deadline: Double) async -> [Result<DeviceReading, DeviceError>] {
         let outcomes = await DeviceGate.callAll(zip(devices, gates).map { device, gate in
             DeviceGate.Call(gate: gate, executor: device.taskExecutor) { await device.poll() }
         }, within: deadline)
@@ -418,7 +436,7 @@ public actor ControlCycle {
 
     public func setEnabled(_ id: String, _ on: Bool, by source: String? = nil) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
-        enabled[i] = on
+        state[i].enabled = on
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: (on ? "enabled" : "disabled") + Self.by(source)))
         return true
@@ -427,7 +445,7 @@ public actor ControlCycle {
     /// A charger's priority from now on (the page, the API); unknown ids are refused.
     public func setPriority(_ id: String, _ priority: Int, by source: String? = nil) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
-        priorities[i] = priority
+        state[i].priority = priority
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: "priority \(priority)" + Self.by(source)))
         return true
@@ -448,8 +466,8 @@ public actor ControlCycle {
         c.chargerLimits = remote.chargers
         c.ripple = signal.remote.map { SiteCommands.Ripple(mode: $0.mode, until: $0.until) }
         for (i, s) in stations.enumerated() {
-            if !enabled[i] { c.enabled[s.settings.id] = false }
-            if let p = priorities[i] { c.priorities[s.settings.id] = SiteCommands.Priority(value: p, configured: s.settings.priority) }
+            if !state[i].enabled { c.enabled[s.settings.id] = false }
+            if let p = state[i].priority { c.priorities[s.settings.id] = SiteCommands.Priority(value: p, configured: s.settings.priority) }
         }
         return c
     }
@@ -466,8 +484,8 @@ public actor ControlCycle {
         remote.chargers.merge(kept.chargerLimits) { _, restored in restored }
         if let r = kept.ripple { signal.setRemote(r.mode, until: r.until) }
         for (i, s) in stations.enumerated() {
-            if let on = kept.enabled[s.settings.id] { enabled[i] = on }
-            if let p = kept.priorities[s.settings.id] { priorities[i] = p.value }
+            if let on = kept.enabled[s.settings.id] { state[i].enabled = on }
+            if let p = kept.priorities[s.settings.id] { state[i].priority = p.value }
         }
         let lines = kept.summary(at: time).map { "restored: " + $0 } + dropped.map { "not restored: " + $0 }
         if !lines.isEmpty {
@@ -481,8 +499,8 @@ public actor ControlCycle {
     public func overrides() -> Overrides {
         var e: [String: Bool] = [:], p: [String: Int] = [:]
         for (i, s) in stations.enumerated() {
-            e[s.settings.id] = enabled[i]
-            p[s.settings.id] = priorities[i] ?? s.settings.priority
+            e[s.settings.id] = state[i].enabled
+            p[s.settings.id] = state[i].priority ?? s.settings.priority
         }
         return Overrides(remote: remote, ripple: signal.remoteMode(at: now), enabled: e, priority: p)
     }
@@ -539,6 +557,15 @@ public actor ControlCycle {
         return .success(())
     }
 
+    /// A per building phase that the answering chargers draw.
+    private static func evDraw(_ chargers: [ChargerSnapshot]) -> PhaseValues {
+        var draw = PhaseValues.zero
+        for c in chargers where c.responding {
+            for (p, amps) in zip(c.phases, c.current) { draw[p] += amps }
+        }
+        return draw
+    }
+
     /// Hot reload of a driver on every station and meter that uses it; `make`
     /// compiles a fresh script per device. Each device dry-runs it through init
     /// and poll and keeps its old driver when that fails.
@@ -548,12 +575,16 @@ public actor ControlCycle {
         if meterDrivers.grid == driver { devices.append((meter.id, meter)) }
         if let pvMeter, meterDrivers.pv == driver { devices.append((pvMeter.id, pvMeter)) }
         for (id, device) in devices {
+            guard let scripted = device as? any ScriptedDevice else {
+                results[id] = .failure(ReloadError("\(id): its driver is not a script"))
+                continue
+            }
             let script: DriverScript
             do { script = try make() } catch {
                 results[id] = .failure(ReloadError("\(id): \(error)"))
                 continue
             }
-            switch await device.reload(script) {
+            switch await scripted.reload(script) {
             case .success: results[id] = .success(())
             case .failure(let e): results[id] = .failure(ReloadError(e.description))
             }
@@ -573,12 +604,12 @@ public actor ControlCycle {
     public func standDown(at time: Double) async -> [String] {
         now = time
         var errors: [String] = []
-        for (i, s) in stations.enumerated() where responding[i] == true {
+        for (i, s) in stations.enumerated() where state[i].responding == true {
             var c = s.settings
-            c.cableMax = enabled[i] ? c.cableMax : 0
+            c.cableMax = state[i].enabled ? c.cableMax : 0
             let amps = settings.failsafe.current(for: c)
             if case .failure(let e) = await s.device.apply(amps: amps, phases: s.settings.phases.count) { errors.append(e.description) }
-            else { setpoints[i] = amps }
+            else { state[i].setpoint = amps }
         }
         pending.append(SiteEvent(time: time, kind: .stopped, message: "controller stopped; chargers left at the fail-safe current of \(settings.failsafe.current) A"))
         return errors

@@ -17,6 +17,16 @@ public struct DeviceReading: Sendable, Equatable {
     /// kWh (a meter's total, a charger's session).
     public var energy: Double?
 
+    public init(status: ChargerStatus? = nil, current: [Double] = [], voltage: [Double] = [], phasePower: [Double] = [],
+                power: Double? = nil, energy: Double? = nil) {
+        self.status = status
+        self.current = current
+        self.voltage = voltage
+        self.phasePower = phasePower
+        self.power = power
+        self.energy = energy
+    }
+
     /// The ranges a reading must keep to be handed on. Wider than any device the
     /// project supports, narrow enough that a misread register (a float read as
     /// an integer, the wrong word order, noise) is refused, not believed.
