@@ -37,6 +37,7 @@ public struct PublishedCycle: Sendable {
 /// the ticks it missed are skipped, never queued up. Each record is offered to
 /// subscribers through a bounded buffer that drops the oldest, so history,
 /// the web page and logging can never hold the cycle up.
+// Unchecked: the subscribers, the statistics and the final events are under `lock`; the rest is immutable (the cycle is an actor).
 public final class CycleRunner: Service, @unchecked Sendable {
     public let cycle: ControlCycle
     public let period: Double

@@ -8,6 +8,7 @@ import ServiceLifecycle
 /// runner's bounded stream (the runner counts what a full buffer drops), and a
 /// failed write (a full disk, a read-only file system) loses that batch, is
 /// recorded as an event and in the log, and control goes on.
+// Unchecked: every property is immutable; the store serializes its own writes (GRDB).
 public final class HistoryRecorder: Service, @unchecked Sendable {
     public let store: HistoryStore
     private let runner: CycleRunner

@@ -66,6 +66,7 @@ public struct ModbusContact: RippleContact {
 /// With a pull-up and the contact to ground, closed reads 0: say `active: open`.
 /// The line is requested on first read and kept; a failed read releases it, so
 /// the next read requests it again (a chip that comes back after a reset).
+// Unchecked: the line's descriptor is requested, read and released under `lock`.
 public final class GPIOContact: RippleContact, @unchecked Sendable {
     public let chip: String
     public let line: Int

@@ -73,6 +73,8 @@ public struct DeviceError: Error, Sendable, CustomStringConvertible {
 /// cloud charger. Its Lua state and the connection's libmodbus context (or the
 /// HTTP client) are used together on the connection's queue only: a `poll`
 /// runs there whole, so the driver's register reads make no thread hop.
+// Unchecked: its Lua state, its script and `io` are touched on the link's
+// queue only (`onQueue` checks it at run time); `id` and the links are immutable.
 public final class LuaDevice: @unchecked Sendable {
     public let id: String
     /// Changed only on the connection's queue (by `reload`).
@@ -195,6 +197,9 @@ public final class LuaDevice: @unchecked Sendable {
     // MARK: - on the connection's queue
 
     private func onQueue<T>(_ session: ModbusSession?, _ body: () throws -> T) -> Result<T, DeviceError> {
+        // The Lua state belongs to the link's queue, checked at run time.
+        connection?.checkOwner()
+        web?.checkOwner()
         io.session = session
         defer { io.session = nil }
         do {
@@ -258,6 +263,7 @@ public final class LuaDevice: @unchecked Sendable {
 }
 
 /// The session a device's driver may use while one of its calls runs.
+// Unchecked: used only during a call of its device, on the device's queue.
 final class DeviceIO: @unchecked Sendable {
     let unit: Int
     var session: ModbusSession?

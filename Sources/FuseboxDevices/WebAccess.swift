@@ -8,6 +8,8 @@ import Foundation
 /// it owns a serial queue: a driver's calls run there whole, and a request
 /// blocks that queue only, never the control cycle's. The client is libcurl's
 /// easy interface (CHTTP), used on that queue only.
+// Unchecked: the libcurl client is used on `queue` only (`request` checks it
+// at run time); every other property is immutable.
 public final class WebAccess: @unchecked Sendable {
     /// What errors call the device.
     public let name: String
@@ -33,6 +35,10 @@ public final class WebAccess: @unchecked Sendable {
 
     deinit { fb_http_free(client) }
 
+    /// Stops the process when called off the device's queue (a programming
+    /// error: the client is not thread-safe and belongs to the queue).
+    public func checkOwner() { dispatchPrecondition(condition: .onQueue(queue)) }
+
     /// Runs `body` on the device's queue: a driver's whole call, its requests included.
     func serially<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
@@ -48,6 +54,7 @@ public final class WebAccess: @unchecked Sendable {
     /// One request, blocking the caller (the device's queue) until it is
     /// answered or `timeout` seconds have passed.
     public func request(method: String, url: String, headers: [(String, String)], body: Data?, timeout: Double) -> Result<Answer, WebError> {
+        checkOwner()
         guard let client else { return .failure(WebError(message: "\(method) \(url): no HTTP client (libcurl did not start)")) }
         // libcurl's parser reads the URL once; the check and the request use that reading.
         var parts = fb_url_parts()

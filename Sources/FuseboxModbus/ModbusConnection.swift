@@ -41,6 +41,8 @@ public struct ModbusTimeouts: Sendable, Equatable {
 /// never interleave; callers just `await`. A request that fails on the
 /// connection closes it; the next request reconnects, after a backoff that
 /// doubles with each failed attempt.
+// Unchecked: its mutable state (the link, the backoff) is touched on `queue`
+// only, which `checkOwner` enforces at run time; the rest is immutable.
 public final class ModbusConnection: @unchecked Sendable {
     public let endpoint: ModbusEndpoint
     /// What errors call the device: a charger id, "grid meter".
@@ -132,6 +134,12 @@ public final class ModbusConnection: @unchecked Sendable {
 
     // MARK: - the owner's queue
 
+    /// Stops the process when called off the connection's queue: the link is
+    /// the queue's alone, and a second thread on it would corrupt a request.
+    /// A programming error, never input: every caller reaches the link through
+    /// `withSession` or the request methods, which run on the queue.
+    public func checkOwner() { dispatchPrecondition(condition: .onQueue(queue)) }
+
     /// What a request goes through: libmodbus on a serial line, our socket on TCP.
     private enum Link {
         case serial(OpaquePointer)
@@ -142,6 +150,7 @@ public final class ModbusConnection: @unchecked Sendable {
         _ function: ModbusFunction, unit: Int, address: Int,
         serial: (OpaquePointer) -> (Int32, T), tcp: (ModbusTCPSocket) -> Result<T, ModbusError.Kind>
     ) -> Result<T, ModbusError> {
+        checkOwner()
         func failure(_ kind: ModbusError.Kind) -> Result<T, ModbusError> {
             .failure(ModbusError(kind, device: "\(name) (\(endpoint))", unit: unit, function: function, address: address))
         }
@@ -237,6 +246,7 @@ public final class ModbusConnection: @unchecked Sendable {
 /// Runs a task's jobs on a connection's serial queue. A request the task makes
 /// there finds itself on the queue and runs at once; one job at a time, so it
 /// has the line to itself as any other use of the queue does.
+// Unchecked: it holds only an immutable reference to a serial queue.
 final class QueueExecutor: TaskExecutor, @unchecked Sendable {
     let queue: DispatchQueue
 

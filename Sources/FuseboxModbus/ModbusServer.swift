@@ -10,6 +10,7 @@ import Glibc
 ///
 /// One thread per server runs the accept/receive/reply loop; the banks are
 /// read and written by that thread and by `withBank` callers under one lock.
+// Unchecked: the banks are read and written under one lock, by the server's thread and by `withBank` callers.
 public final class ModbusServer: @unchecked Sendable {
     /// The tables of a Modbus device.
     public enum Table: Sendable { case coils, discreteInputs, holdingRegisters, inputRegisters }

@@ -10,6 +10,7 @@ import ServiceLifecycle
 /// `GET /api/status`), a stream of updates per WebSocket client, the metrics,
 /// and the controller's commands. A `Service` that reads the runner's bounded
 /// stream, so a slow page never holds a cycle up.
+// Unchecked: the latest status, its JSON, the warnings and the listeners are under `lock`; the rest is immutable.
 public final class SiteFeed: Service, @unchecked Sendable {
     public let name: String
     public let cycle: ControlCycle
@@ -85,6 +86,7 @@ public final class SiteFeed: Service, @unchecked Sendable {
 }
 
 /// `/metrics` in Prometheus text format.
+// Unchecked: the metrics are Prometheus' own (thread-safe); the gauges made on the fly are kept under `lock`.
 public final class SiteMetrics: @unchecked Sendable {
     public let registry: PrometheusCollectorRegistry
     private let cycleTime: DurationHistogram

@@ -77,6 +77,7 @@ public final class SimulatedRun {
 }
 
 /// Simulated time, read by the drivers on their connections' queues.
+// Unchecked: the time is read and written under `lock`.
 public final class SimulatedClock: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Double

@@ -10,6 +10,7 @@ import Glibc
 /// non-empty user and password), a charger's state as observations, the
 /// current as a setting and stop/resume as commands. It serves every Zaptec
 /// charger of the site on one port, as the real cloud does on one host.
+// Unchecked: the chargers' states, limits, stops, tokens and the listening socket are read and written under `lock`.
 public final class ZaptecStandIn: @unchecked Sendable {
     /// What the site's model is told: a limit for a charger (0 when stopped).
     public typealias Limit = @Sendable (_ charger: String, _ amps: Double) -> Void

@@ -4,6 +4,7 @@ import Foundation
 /// pymodbus peer, `fusebox run` and `fusebox history` children. Output is
 /// read on plain threads until end of file and kept line by line; waiting for
 /// a line is bounded and wakes on the line itself, with no sleeping.
+// Unchecked: the lines read so far are under a lock and a condition; the process is started once.
 public final class ChildProcess: @unchecked Sendable {
     public let process: Process
     private let lines = NSCondition()

@@ -2,6 +2,7 @@ import Foundation
 
 /// pymodbus serving a register map in a child process (Tests/Support/modbus_peer.py).
 /// It prints "READY <port>" when it listens, then "WRITE ..." for each write.
+// Unchecked: it holds a ChildProcess (itself safe) and immutable values.
 public final class ModbusPeer: @unchecked Sendable {
     private let child: ChildProcess
 
@@ -35,6 +36,7 @@ public final class ModbusPeer: @unchecked Sendable {
 
 /// A pseudo-terminal pair joined by socat: what one end writes, the other reads,
 /// as on a serial line. Stands in for an RS-485 bus in the RTU tests.
+// Unchecked: its socat Process is started in init and only stopped after; the paths are immutable.
 public final class SerialPair: @unchecked Sendable {
     public let a: String
     public let b: String

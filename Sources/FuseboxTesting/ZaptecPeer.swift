@@ -4,6 +4,7 @@ import CHTTP
 /// Tests/Support/zaptec_peer.py: Python's http.server standing in for Zaptec's
 /// cloud API. It prints "READY <port>" when it listens, then "REQ ..." for
 /// each request; `/_test/...` endpoints change its state between steps.
+// Unchecked: it holds a ChildProcess (itself safe) and immutable values; each control request makes its own client.
 public final class ZaptecPeer: @unchecked Sendable {
     private let child: ChildProcess
     public let port: Int

@@ -234,6 +234,7 @@ struct ModbusBench {
 
 /// The raw libmodbus baseline: one context, used by one thread at a time (the
 /// bench's blocks run one after another).
+// Unchecked: one libmodbus context, used by one thread at a time (the bench's blocks run one after another).
 private final class RawLoop: @unchecked Sendable {
     let context: OpaquePointer
     private var registers = [UInt16](repeating: 0, count: 2)

@@ -124,6 +124,7 @@ struct WebBench {
     }
 }
 
+// Unchecked: its one variable is read and written under `lock`.
 final class PortBox: @unchecked Sendable {
     private let lock = NSLock()
     private var port = 0

@@ -95,6 +95,7 @@ struct Demo: AsyncParsableCommand {
 
 /// The demo's own loop: one cycle per simulated second at `speed` x real time,
 /// a status line every ten cycles, every event, the history, the page's feed.
+// Unchecked: every property is immutable; `run` is called once.
 final class Show: Service, @unchecked Sendable {
     let run: SimulatedRun
     let feed: SiteFeed

@@ -103,6 +103,7 @@ struct Run: AsyncParsableCommand {
 
 /// Prints each event and each new device error as it happens, and a status
 /// line now and then; reads the runner's stream, so it never holds a cycle up.
+// Unchecked: every property is immutable; `run` is called once.
 final class ConsoleReporter: Service, @unchecked Sendable {
     let stream: AsyncStream<PublishedCycle>
     let runner: CycleRunner
