@@ -20,7 +20,7 @@ struct API {
 
     func addPublicRoutes(to router: RecordedRoutes<Router<FuseboxRequestContext>>) {
         router.get("/api/health") { _, _ -> Response in
-            json(["status": "ok"])
+            json(APIBody.Status(status: "ok"))
         }
         router.post("/api/login") { request, context -> Response in
             var request = request
@@ -40,7 +40,7 @@ struct API {
             }
             switch outcome {
             case .success(let (id, session)):
-                var response = json(["user": session.user, "csrf": session.csrf, "expires": session.expires])
+                var response = json(APIBody.Session(user: session.user, csrf: session.csrf, expires: session.expires))
                 response.setCookie(Cookie(name: Authentication.cookie, value: id, maxAge: Int(accounts.sessionLifetime),
                                           path: "/", secure: proxies.https(connection: context.clientAddress, headers: request.headers, direct: https),
                                           httpOnly: true, sameSite: .strict))
@@ -59,13 +59,13 @@ struct API {
     func addRoutes(to api: RecordedRoutes<RouterGroup<FuseboxRequestContext>>) {
         api.get("session") { _, context -> Response in
             switch context.identity {
-            case .session(_, let s)?: json(["user": s.user, "csrf": s.csrf, "expires": s.expires])
-            case .token(let t)?: json(["token": t.name, "scope": t.scope.rawValue])
+            case .session(_, let s)?: json(APIBody.Session(user: s.user, csrf: s.csrf, expires: s.expires))
+            case .token(let t)?: json(APIBody.TokenSession(token: t.name, scope: t.scope.rawValue))
             case nil: throw APIError(.unauthorized, "not logged in")
             }
         }
         api.post("logout") { _, context -> Response in
-            var response = json(["status": "logged out"])
+            var response = json(APIBody.Status(status: "logged out"))
             if case .session(let id, _)? = context.identity { await accounts.logout(id) }
             response.setCookie(Cookie(name: Authentication.cookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
             return response
@@ -88,12 +88,12 @@ struct API {
             try body.only(["amps", "ttl"])
             let amps = try body.number("amps", 0...80), ttl = try body.ttl(default: 3600)
             _ = await feed.cycle.setChargerLimit(id, amps: amps, ttl: ttl, by: context.who)
-            return json(["charger": id, "amps": amps, "ttl": ttl])
+            return json(APIBody.ChargerLimit(charger: id, amps: amps, ttl: ttl))
         }
         api.delete("chargers/:id/limit") { _, context -> Response in
             let id = try charger(context).id
             _ = await feed.cycle.setChargerLimit(id, amps: nil, ttl: 0, by: context.who)
-            return json(["charger": id, "amps": NSNull()])
+            return json(APIBody.ChargerLimitCleared(charger: id))
         }
         api.put("chargers/:id/priority") { request, context -> Response in
             var request = request
@@ -102,7 +102,7 @@ struct API {
             try body.only(["priority"])
             let priority = try body.integer("priority", -1000...1000)
             _ = await feed.cycle.setPriority(id, priority, by: context.who)
-            return json(["charger": id, "priority": priority])
+            return json(APIBody.ChargerPriority(charger: id, priority: priority))
         }
         api.put("chargers/:id/enabled") { request, context -> Response in
             var request = request
@@ -111,14 +111,13 @@ struct API {
             try body.only(["enabled"])
             let on = try body.bool("enabled")
             _ = await feed.cycle.setEnabled(id, on, by: context.who)
-            return json(["charger": id, "enabled": on])
+            return json(APIBody.ChargerEnabled(charger: id, enabled: on))
         }
 
         // The site limit and the ripple mode (the "cloud REST" signal path).
         api.get("site/limit") { _, _ -> Response in
             let s = try currentStatus()
-            return json(["amps": s.siteLimit.map { $0 as Any } ?? NSNull(), "until": s.siteLimitUntil.map { $0 as Any } ?? NSNull(),
-                         "fuse": s.grid.limit])
+            return json(APIBody.SiteLimit(amps: .init(s.siteLimit), until: .init(s.siteLimitUntil), fuse: s.grid.limit))
         }
         api.put("site/limit") { request, context -> Response in
             var request = request
@@ -126,15 +125,15 @@ struct API {
             try body.only(["amps", "ttl"])
             let amps = try body.number("amps", 0...4000), ttl = try body.ttl(default: 900)
             await feed.cycle.setSiteLimit(amps, ttl: ttl, by: context.who)
-            return json(["amps": amps, "ttl": ttl])
+            return json(APIBody.LimitSet(amps: amps, ttl: ttl))
         }
         api.delete("site/limit") { _, context -> Response in
             await feed.cycle.setSiteLimit(nil, ttl: 0, by: context.who)
-            return json(["amps": NSNull()])
+            return json(APIBody.LimitCleared())
         }
         api.get("ripple") { _, _ -> Response in
             let s = try currentStatus()
-            return json(["mode": s.ripple, "remote": s.rippleRemote.map { $0 as Any } ?? NSNull()])
+            return json(APIBody.Ripple(mode: s.ripple, remote: .init(s.rippleRemote)))
         }
         api.put("ripple") { request, context -> Response in
             var request = request
@@ -142,11 +141,11 @@ struct API {
             try body.only(["mode", "ttl"])
             let mode = try body.choice("mode", RippleMode.allCases.map(\.rawValue)), ttl = try body.ttl(default: 900)
             await feed.cycle.setRipple(RippleMode(rawValue: mode), ttl: ttl, by: context.who)
-            return json(["mode": mode, "ttl": ttl])
+            return json(APIBody.RippleSet(mode: mode, ttl: ttl))
         }
         api.delete("ripple") { _, context -> Response in
             await feed.cycle.setRipple(nil, by: context.who)
-            return json(["mode": NSNull()])
+            return json(APIBody.RippleCleared())
         }
 
         // History, sessions, events.
@@ -198,27 +197,27 @@ struct API {
             let source = String(decoding: buffer.readableBytesView, as: UTF8.self)
             guard !source.isEmpty else { throw APIError(.badRequest, "the body is the script's Lua source; it is empty", field: "body", expected: "Lua source") }
             do { try await feed.scripts.upload(kind, name, source: source) } catch { throw scriptError(error) }
-            return json(["kind": kind.rawValue, "name": name, "status": "running the new version"])
+            return json(APIBody.Script(kind: kind.rawValue, name: name, status: "running the new version"))
         }
         api.post("scripts/:kind/:name/reload") { _, context -> Response in
             let (kind, name) = try script(context)
             do { try await feed.scripts.reload(kind, name) } catch { throw scriptError(error) }
-            return json(["kind": kind.rawValue, "name": name, "status": "reloaded"])
+            return json(APIBody.Script(kind: kind.rawValue, name: name, status: "reloaded"))
         }
         api.post("scripts/:kind/:name/rollback") { _, context -> Response in
             let (kind, name) = try script(context)
             do { try await feed.scripts.rollback(kind, name) } catch { throw scriptError(error) }
-            return json(["kind": kind.rawValue, "name": name, "status": "rolled back"])
+            return json(APIBody.Script(kind: kind.rawValue, name: name, status: "rolled back"))
         }
         api.post("scripts/:kind/:name/shipped") { _, context -> Response in
             let (kind, name) = try script(context)
             do { try await feed.scripts.restoreShipped(kind, name) } catch { throw scriptError(error) }
-            return json(["kind": kind.rawValue, "name": name, "status": "running the shipped version"])
+            return json(APIBody.Script(kind: kind.rawValue, name: name, status: "running the shipped version"))
         }
 
         // API tokens.
         api.get("tokens") { _, _ -> Response in
-            try encode(await accounts.listTokens().map { ["id": $0.id, "name": $0.name, "scope": $0.scope.rawValue, "created": String($0.created)] })
+            try encode(await accounts.listTokens().map { APIBody.Token(id: $0.id, name: $0.name, scope: $0.scope.rawValue, created: String($0.created)) })
         }
         api.post("tokens") { request, context -> Response in
             var request = request
@@ -227,12 +226,12 @@ struct API {
             let name = try body.string("name", maxLength: 80)
             let scope = body.has("scope") ? try body.choice("scope", Accounts.Scope.allCases.map(\.rawValue)) : "read"
             let (token, secret) = try await accounts.createToken(name: name, scope: Accounts.Scope(rawValue: scope) ?? .read)
-            return json(["id": token.id, "name": token.name, "scope": token.scope.rawValue, "token": secret], status: .created)
+            return json(APIBody.TokenCreated(id: token.id, name: token.name, scope: token.scope.rawValue, token: secret), status: .created)
         }
         api.delete("tokens/:id") { _, context -> Response in
             let id = try parameter(context, "id")
             guard try await accounts.revokeToken(id: id) else { throw APIError(.notFound, "no token with id \(ConfigReader.quoted(id))", field: "id") }
-            return json(["id": id, "status": "revoked"])
+            return json(APIBody.TokenRevoked(id: id))
         }
     }
 
@@ -341,8 +340,12 @@ struct SessionRecord: Encodable {
     }
 }
 
-func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+/// An answer from one of the `APIBody` types.
+func json<T: Encodable>(_ body: T, status: HTTPResponse.Status = .ok) -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    // (These types hold strings and numbers only: encoding them cannot fail.)
+    let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
     return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 

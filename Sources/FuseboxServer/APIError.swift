@@ -19,10 +19,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var object: [String: String] = ["error": message]
-        if let field { object["field"] = field }
-        if let expected { object["expected"] = expected }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(APIBody.Error(error: message, field: field, expected: expected))
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -2,9 +2,9 @@ import Foundation
 import FuseboxModbus
 
 /// A charger of one make behind a Modbus server: it shows its state on the
-/// make's registers and takes the limit a controller writes. (The physical
-/// model that moves the state, the car following the limit after a delay,
-/// comes with the site model of issue 3.)
+/// make's registers and takes the limit a controller writes. The physical
+/// model that moves the state (the car following the limit after a delay) is
+/// the site model's (`SiteModel`).
 // Unchecked: the limit a controller wrote is kept under `lock`; the map and the server are immutable references (the server locks its own banks).
 public final class SimulatedCharger: @unchecked Sendable {
     public let map: any ChargerRegisterMap

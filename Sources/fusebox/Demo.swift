@@ -18,8 +18,8 @@ import FuseboxSimulator
 /// vendor's cloud) on loopback Modbus TCP and HTTP, and the
 /// control cycle driving it through the shipped drivers and policies. Every
 /// cycle is checked against the invariants, and the seconds the real grid spent
-/// over the fuse (while cars follow a new limit) are counted. (The web page on
-/// :4000 joins with issue 5; history and fail-safe tuning with issue 4.)
+/// over the fuse (while cars follow a new limit) are counted; the page is on
+/// :4000 and the history is kept.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The controller driving a simulated site, with a status line as it goes.")
