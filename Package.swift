@@ -116,8 +116,8 @@ let package = Package(
             "FuseboxSimulator", "FuseboxTesting", "FuseboxYAML", .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "fusebox-dev", dependencies: [
-            "CModbus", "FuseboxCommandLine", "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxFuzz", "FuseboxLua",
-            "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxSoak",
+            "CModbus", "FuseboxCommandLine", "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxFuzz", "FuseboxHistory",
+            "FuseboxLua", "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxSoak",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

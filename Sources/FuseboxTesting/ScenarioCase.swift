@@ -148,11 +148,11 @@ public enum Expectation {
         return problems
     }
 
-    /// The built `fusebox` command, for tests that run it as a user does.
-    public static func fuseboxBinary(from file: String) -> String {
+    /// The built `fusebox` command (or `fusebox-dev`), for tests that run it as a user does.
+    public static func fuseboxBinary(_ name: String = "fusebox", from file: String) -> String {
         let root = repositoryRoot(from: file)
         let candidates = [".build/debug", ".build/x86_64-unknown-linux-gnu/debug", ".build/aarch64-unknown-linux-gnu/debug"]
-            .map { root + "/" + $0 + "/fusebox" }
+            .map { root + "/" + $0 + "/" + name }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 

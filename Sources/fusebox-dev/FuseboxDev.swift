@@ -7,7 +7,7 @@ import ArgumentParser
 struct FuseboxDev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusebox-dev",
-        abstract: "Fusebox's tools for developers: benchmarks, the soak and the fuzzers.",
-        subcommands: [Bench.self, Soak.self, FuzzCommand.self]
+        abstract: "Fusebox's tools for developers: benchmarks, the soak, the fuzzers and a history writer for the crash test.",
+        subcommands: [Bench.self, Soak.self, FuzzCommand.self, HistoryStress.self]
     )
 }

@@ -132,11 +132,11 @@ struct HistoryStoreTests {
 struct HistoryCrashTests {
     @Test("kill -9 at random moments during heavy writes, 20 times: the file opens, passes integrity_check and keeps every batch reported written")
     func killNine() throws {
-        let binary = Expectation.fuseboxBinary(from: #filePath)
+        let binary = Expectation.fuseboxBinary("fusebox-dev", from: #filePath)
         let path = temporaryDatabase()
         var confirmed = 0
         for round in 1...20 {
-            let child = try ChildProcess([binary, "history", "stress", "--history", path, "--chargers", "30", "--batch", "100"])
+            let child = try ChildProcess([binary, "history-stress", "--history", path, "--chargers", "30", "--batch", "100"])
             let wait = Int.random(in: 1...3)
             var last = 0
             for _ in 0..<wait {
