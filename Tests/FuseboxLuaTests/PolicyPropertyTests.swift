@@ -508,3 +508,55 @@ struct SwitchesTests {
         #expect(chain.stages[0].memory["cycles"] == .integer(60))
     }
 }
+
+@Suite("The sharing helpers' errors")
+struct SharingErrorTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var call: String
+        var message: String
+        var testDescription: String { call }
+    }
+
+    /// Each call is made under pcall in a policy on the hostile test site (four
+    /// chargers); the error must name what is wrong.
+    static let cases: [Case] = [
+        Case(call: "fusebox.fill(site, { 1, 99 })", message: "fusebox.fill: order[2] is not a charger index"),
+        Case(call: "fusebox.fill(site, { 1, 1.5 })", message: "fusebox.fill: order[2] is not a charger index"),
+        Case(call: "fusebox.fill(site, 'all')", message: "fusebox.fill: order must be a list of charger indices"),
+        Case(call: "fusebox.fill_in_turn(site, { { 1 }, 2 })", message: "fusebox.fill_in_turn: groups[2] is not a list"),
+        Case(call: "fusebox.fill_in_turn(site, { { 1 }, { 2, 0 } })", message: "fusebox.fill_in_turn: groups[2][2] is not a charger index"),
+        Case(call: "fusebox.fill_in_turn(site, { { 1 } }, { hold = { 7 } })", message: "fusebox.fill_in_turn: opts.hold[1] is not a charger index"),
+        Case(call: "fusebox.add_limit(site, { available = 5, members = { 1, 999 }, weights = { 1, 1 } }); fusebox.fill(site, { 1 })",
+             message: "].members[2] is not a charger index"),
+        Case(call: "fusebox.add_limit(site, { available = 5, members = { 1 }, weights = { 'x' } }); fusebox.fits(site, { 1 })",
+             message: "weights[1] must be a finite number >= 0"),
+        Case(call: "fusebox.add_limit(site, { available = 5, members = { 1 }, weights = { -1 } }); fusebox.fill(site, { 1 })",
+             message: "weights[1] must be a finite number >= 0"),
+        Case(call: "fusebox.add_limit(site, 'x'); fusebox.fill(site, { 1 })", message: "is not a table"),
+        Case(call: "site.chargers[1].max = 0/0; fusebox.fill(site, { 1 })", message: "not a finite number"),
+        Case(call: "fusebox.fill(site, { 1 }, { fixed = { [1] = math.huge } })", message: "not a finite number"),
+        Case(call: "fusebox.sort({ 2, 1 }, { [1] = 0 })", message: "fusebox.sort: key table 1 has no number for 2"),
+        Case(call: "fusebox.sort({ 2, 'x' })", message: "fusebox.sort: list[2] is not a number"),
+        Case(call: "fusebox.sort({ 2, 1 }, {}, {}, {}, {}, {})", message: "fusebox.sort: at most 4 key tables, got 5"),
+        Case(call: "fusebox.record_switches(site, site.memory, 5)", message: "fusebox.record_switches: given must be a table"),
+    ]
+
+    @Test("a bad argument is refused with its name and entry; the host goes on", arguments: cases)
+    func refused(_ c: Case) throws {
+        let script = try PolicyScript(source: """
+            return { allocate = function(site)
+              local ok, message = pcall(function() \(c.call) end)
+              site.memory.ok = ok
+              site.memory.message = tostring(message)
+              return {}
+            end }
+            """, origin: "errors.lua")
+        let chain = PolicyChain(scripts: [script])
+        let outcome = chain.allocate(hostileSite)
+        #expect(outcome.fallback == nil, "\(String(describing: outcome.fallback))")
+        let memory = chain.stages[0].memory
+        #expect(memory["ok"] == .boolean(false), "\(c.call) was accepted")
+        let message = memory["message"].string ?? ""
+        #expect(message.contains(c.message), "\(c.call): \(message)")
+    }
+}
