@@ -40,7 +40,7 @@ struct API {
             }
             switch outcome {
             case .success(let (id, session)):
-                var response = json(APIBody.Session(user: session.user, csrf: session.csrf, expires: session.expires))
+                var response = json(APIBody.Session(user: session.user, role: session.role.rawValue, csrf: session.csrf, expires: session.expires))
                 response.setCookie(Cookie(name: Authentication.cookie, value: id, maxAge: Int(accounts.sessionLifetime),
                                           path: "/", secure: proxies.https(connection: context.clientAddress, headers: request.headers, direct: https),
                                           httpOnly: true, sameSite: .strict))
@@ -59,7 +59,7 @@ struct API {
     func addRoutes(to api: RecordedRoutes<RouterGroup<FuseboxRequestContext>>) {
         api.get("session") { _, context -> Response in
             switch context.identity {
-            case .session(_, let s)?: json(APIBody.Session(user: s.user, csrf: s.csrf, expires: s.expires))
+            case .session(_, let s)?: json(APIBody.Session(user: s.user, role: s.role.rawValue, csrf: s.csrf, expires: s.expires))
             case .token(let t)?: json(APIBody.TokenSession(token: t.name, scope: t.scope.rawValue))
             case nil: throw APIError(.unauthorized, "not logged in")
             }

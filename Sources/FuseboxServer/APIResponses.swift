@@ -4,7 +4,7 @@
 /// `null`, where an optional would be left out.
 enum APIBody {
     struct Status: Encodable { var status: String }
-    struct Session: Encodable { var user: String; var csrf: String; var expires: Double }
+    struct Session: Encodable { var user: String; var role: String; var csrf: String; var expires: Double }
     struct TokenSession: Encodable { var token: String; var scope: String }
     struct ChargerLimit: Encodable { var charger: String; var amps: Double; var ttl: Double }
     struct ChargerLimitCleared: Encodable { var charger: String; var amps = Null<Double>() }

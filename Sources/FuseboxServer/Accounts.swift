@@ -2,14 +2,18 @@ import Crypto
 import Foundation
 import HummingbirdBcrypt
 
-/// Who may use the page and the API: one user with a password (the site's
-/// serial number unless a bcrypt hash is configured), browser sessions, and
+/// Who may use the page and the API: the installer, with a password (the site's
+/// serial number unless a bcrypt hash is configured), viewers who see
+/// everything and change nothing (`http.viewers`), browser sessions, and
 /// bearer tokens for API clients (stored as SHA-256 hashes in a file, so a
 /// copy of the file lets nobody in). Failed logins are slowed per address:
 /// from the fifth in a row, the address waits 2, 4, 8 ... up to 300 s.
 public actor Accounts {
     public struct Session: Sendable {
         public var user: String
+        /// What the account may do, as a token's scope: the installer's is
+        /// `admin`, a viewer's (the site owner) `read`.
+        public var role: Scope
         /// Must come back in X-CSRF-Token with every state-changing request the
         /// session cookie authenticates: another site's page cannot read it.
         public var csrf: String
@@ -67,6 +71,8 @@ public actor Accounts {
 
     public let user: String
     private let passwordHash: String?
+    /// Viewers' bcrypt hashes by user name.
+    private let viewers: [String: String]
     private let serial: String
     private let tokenFile: String?
     public nonisolated let sessionLifetime: Double
@@ -74,9 +80,11 @@ public actor Accounts {
     private var failures: [String: (count: Int, until: Double)] = [:]
     private var tokens: [Token] = []
 
-    public init(user: String, passwordHash: String?, serial: String, tokenFile: String?, sessionLifetime: Double = 86_400) {
+    public init(user: String, passwordHash: String?, serial: String, tokenFile: String?,
+                viewers: [(user: String, passwordHash: String)] = [], sessionLifetime: Double = 86_400) {
         self.user = user
         self.passwordHash = passwordHash
+        self.viewers = Dictionary(viewers.map { ($0.user, $0.passwordHash) }, uniquingKeysWith: { first, _ in first })
         self.serial = serial
         self.tokenFile = tokenFile
         self.sessionLifetime = sessionLifetime
@@ -89,7 +97,12 @@ public actor Accounts {
     public func login(user: String, password: String, from address: String, now: Double = Date().timeIntervalSince1970)
         throws(LoginFailure) -> (id: String, session: Session) {
         if let f = failures[address], f.until > now { throw .tooMany(retryAfter: Int((f.until - now).rounded(.up))) }
-        guard user == self.user, checkPassword(password) else {
+        let role: Scope
+        if user == self.user, checkPassword(password) {
+            role = .admin
+        } else if user != self.user, let hash = viewers[user], Bcrypt.verify(password, hash: hash) {
+            role = .read
+        } else {
             let count = (failures[address]?.count ?? 0) + 1
             let wait = count >= 5 ? min(300, pow(2, Double(count - 4))) : 0
             failures[address] = (count, now + wait)
@@ -97,7 +110,7 @@ public actor Accounts {
         }
         failures[address] = nil
         sessions = sessions.filter { $0.value.expires > now }
-        let session = Session(user: user, csrf: Self.randomToken(), expires: now + sessionLifetime)
+        let session = Session(user: user, role: role, csrf: Self.randomToken(), expires: now + sessionLifetime)
         let id = Self.randomToken()
         sessions[id] = session
         return (id, session)

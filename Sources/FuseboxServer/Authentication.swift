@@ -27,6 +27,11 @@ struct Authentication: RouterMiddleware {
             if ![.get, .head, .options].contains(request.method) && request.headers[.csrfToken] != session.csrf {
                 throw APIError(.forbidden, "a change through the session cookie needs the session's X-CSRF-Token header")
             }
+            let needed = Self.scope(needed: request.method, path: request.uri.path)
+            guard session.role >= needed else {
+                throw APIError(.forbidden, "\(session.user) is a viewer: \(request.method.rawValue) \(request.uri.path) changes the site, which needs the installer's account",
+                               expected: needed.rawValue)
+            }
             context.identity = .session(id: id, session)
         } else {
             throw APIError(.unauthorized, "log in first (POST /api/login), or send Authorization: Bearer <token>")

@@ -15,6 +15,8 @@ public struct WebServerSettings: Sendable {
     public var user = "admin"
     /// bcrypt; without it the password is `serial`.
     public var passwordHash: String?
+    /// Accounts that see everything and change nothing.
+    public var viewers: [(user: String, passwordHash: String)] = []
     public var serial = ""
     /// Where API tokens are kept (their hashes); nil keeps them in memory only.
     public var tokenFile: String?

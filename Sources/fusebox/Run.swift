@@ -71,7 +71,9 @@ struct Run: AsyncParsableCommand {
         web.trustedProxies = site.http.trustedProxies
         if let certificate = site.http.tlsCertificate, let key = site.http.tlsKey { web.tls = (certificate, key) }
         web.connections = site.http.connections
-        let accounts = Accounts(user: web.user, passwordHash: web.passwordHash, serial: web.serial, tokenFile: web.tokenFile)
+        web.viewers = site.http.viewers.map { ($0.user, $0.passwordHash) }
+        let accounts = Accounts(user: web.user, passwordHash: web.passwordHash, serial: web.serial, tokenFile: web.tokenFile,
+                                viewers: web.viewers)
         let shown = (scheme: web.tls == nil ? "http" : "https", host: web.host == "0.0.0.0" ? "127.0.0.1" : web.host, user: web.user)
         let http = try WebServer.application(feed: feed, accounts: accounts, settings: web, logger: logger) { port in
             say("  web page: \(shown.scheme)://\(shown.host):\(port)/ (user \(shown.user))")

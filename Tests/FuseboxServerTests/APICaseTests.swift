@@ -25,7 +25,7 @@ final class APIHarness: @unchecked Sendable {
     let folder: URL
     var cycles = 0
 
-    init() async throws {
+    init(viewers: [(user: String, passwordHash: String)] = []) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-api-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("policies"), withIntermediateDirectories: true)
         let sim = try SimConfig(yaml: """
@@ -40,7 +40,8 @@ final class APIHarness: @unchecked Sendable {
         controller.control.restartPause = 0
         run = try SimulatedRun(sim: sim, controller: controller)
         store = try HistoryStore(path: folder.appendingPathComponent("history.db").path)
-        accounts = Accounts(user: "admin", passwordHash: nil, serial: "T1", tokenFile: folder.appendingPathComponent("tokens.json").path)
+        accounts = Accounts(user: "admin", passwordHash: nil, serial: "T1", tokenFile: folder.appendingPathComponent("tokens.json").path,
+                            viewers: viewers)
         let scripts = ScriptManager(cycle: run.cycle, policies: .shipped(siteDirectory: controller.policyDirectory), drivers: .shipped(),
                                     policyDirectory: controller.policyDirectory, driverDirectory: nil)
         feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts)

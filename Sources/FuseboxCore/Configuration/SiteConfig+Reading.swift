@@ -170,7 +170,7 @@ extension SiteConfig {
         if ripple.reducedPower == nil, let w = policySettings["ripple"]?["reduced_power"]?.number { ripple.reducedPower = w }
 
         if let h = r.map(top["http"], "http") {
-            r.onlyKnown(h, "http", ["listen", "user", "password_hash", "tls", "trusted_proxies", "header_timeout", "request_timeout",
+            r.onlyKnown(h, "http", ["listen", "user", "password_hash", "viewers", "tls", "trusted_proxies", "header_timeout", "request_timeout",
                                     "idle_timeout", "max_connections", "max_connections_per_client"])
             http.listen = r.string(h["listen"], "http.listen", default: http.listen)
             if http.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
@@ -178,6 +178,22 @@ extension SiteConfig {
             }
             http.user = r.string(h["user"], "http.user", default: "admin")
             if h["password_hash"] != nil { http.passwordHash = r.string(h["password_hash"], "http.password_hash", default: "") }
+            for (n, item) in r.list(h["viewers"], "http.viewers").enumerated() {
+                let path = "http.viewers[\(n)]"
+                guard let v = r.map(item, path) else { continue }
+                r.onlyKnown(v, path, ["user", "password_hash"])
+                let user = r.string(v["user"], path + ".user", default: "")
+                let hash = r.string(v["password_hash"], path + ".password_hash", default: "")
+                if user.isEmpty {
+                    r.problem("\(path).user: missing (required): the viewer's user name")
+                } else if user == http.user || http.viewers.contains(where: { $0.user == user }) {
+                    r.problem("\(path).user: \(ConfigReader.quoted(user)) is taken already; every account needs a name of its own")
+                }
+                if !hash.hasPrefix("$2") {
+                    r.problem("\(path).password_hash: expected a bcrypt hash from `fusebox password-hash`, such as $2b$12$...")
+                }
+                http.viewers.append(SiteConfig.Viewer(user: user, passwordHash: hash))
+            }
             if let tls = r.map(h["tls"], "http.tls") {
                 r.onlyKnown(tls, "http.tls", ["certificate", "key"])
                 if tls["certificate"] == nil { r.problem("http.tls.certificate: missing (required): the PEM file of the certificate chain") }

@@ -123,6 +123,9 @@ public struct SiteConfig: Sendable {
         public var listen = "0.0.0.0:4000"
         public var user = "admin"
         public var passwordHash: String?
+        /// Accounts that see everything and change nothing (a site owner):
+        /// user name and bcrypt hash of the password.
+        public var viewers: [Viewer] = []
         /// PEM files for HTTPS; both or neither.
         public var tlsCertificate: String?
         public var tlsKey: String?
@@ -131,6 +134,15 @@ public struct SiteConfig: Sendable {
         /// Timeouts and connection counts of the web server.
         public var connections = ConnectionLimits()
         public init() {}
+    }
+
+    public struct Viewer: Sendable, Equatable {
+        public var user: String
+        public var passwordHash: String
+        public init(user: String, passwordHash: String) {
+            self.user = user
+            self.passwordHash = passwordHash
+        }
     }
 
     public var name = "Fusebox site"
