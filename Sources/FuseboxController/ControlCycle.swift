@@ -625,6 +625,12 @@ public actor ControlCycle {
     /// with the next record.
     public func note(_ event: SiteEvent) { pending.append(event) }
 
+    /// A change made from outside (a script, a token), recorded at the cycle's
+    /// time with who made it.
+    public func noteChange(_ subject: String, _ message: String, by source: String?) {
+        pending.append(SiteEvent(time: now, kind: .configChanged, subject: subject, message: message + Self.by(source)))
+    }
+
     public var policyNames: [String] { chain.stages.map(\.script.name) }
 
     /// Every driver name in use, meters included.

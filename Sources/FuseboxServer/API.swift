@@ -197,21 +197,25 @@ struct API {
             let source = String(decoding: buffer.readableBytesView, as: UTF8.self)
             guard !source.isEmpty else { throw APIError(.badRequest, "the body is the script's Lua source; it is empty", field: "body", expected: "Lua source") }
             do { try await feed.scripts.upload(kind, name, source: source) } catch { throw scriptError(error) }
+            await feed.cycle.noteChange(name, "\(kind.rawValue) \(name): running the new version", by: context.who)
             return json(APIBody.Script(kind: kind.rawValue, name: name, status: "running the new version"))
         }
         api.post("scripts/:kind/:name/reload") { _, context -> Response in
             let (kind, name) = try script(context)
             do { try await feed.scripts.reload(kind, name) } catch { throw scriptError(error) }
+            await feed.cycle.noteChange(name, "\(kind.rawValue) \(name): reloaded", by: context.who)
             return json(APIBody.Script(kind: kind.rawValue, name: name, status: "reloaded"))
         }
         api.post("scripts/:kind/:name/rollback") { _, context -> Response in
             let (kind, name) = try script(context)
             do { try await feed.scripts.rollback(kind, name) } catch { throw scriptError(error) }
+            await feed.cycle.noteChange(name, "\(kind.rawValue) \(name): rolled back", by: context.who)
             return json(APIBody.Script(kind: kind.rawValue, name: name, status: "rolled back"))
         }
         api.post("scripts/:kind/:name/shipped") { _, context -> Response in
             let (kind, name) = try script(context)
             do { try await feed.scripts.restoreShipped(kind, name) } catch { throw scriptError(error) }
+            await feed.cycle.noteChange(name, "\(kind.rawValue) \(name): running the shipped version", by: context.who)
             return json(APIBody.Script(kind: kind.rawValue, name: name, status: "running the shipped version"))
         }
 
@@ -226,11 +230,13 @@ struct API {
             let name = try body.string("name", maxLength: 80)
             let scope = body.has("scope") ? try body.choice("scope", Accounts.Scope.allCases.map(\.rawValue)) : "read"
             let (token, secret) = try await accounts.createToken(name: name, scope: Accounts.Scope(rawValue: scope) ?? .read)
+            await feed.cycle.noteChange("tokens", "token \(ConfigReader.quoted(token.name)) (\(token.scope.rawValue)) made", by: context.who)
             return json(APIBody.TokenCreated(id: token.id, name: token.name, scope: token.scope.rawValue, token: secret), status: .created)
         }
         api.delete("tokens/:id") { _, context -> Response in
             let id = try parameter(context, "id")
             guard try await accounts.revokeToken(id: id) else { throw APIError(.notFound, "no token with id \(ConfigReader.quoted(id))", field: "id") }
+            await feed.cycle.noteChange("tokens", "token \(id) revoked", by: context.who)
             return json(APIBody.TokenRevoked(id: id))
         }
     }

@@ -11,7 +11,7 @@ import Testing
 /// nothing: every operation of docs/openapi.yaml that changes something is
 /// tried with a viewer's session and refused, and the installer's session
 /// still changes the site.
-@Suite("A viewer account changes nothing", .serialized)
+@Suite("A viewer account changes nothing; each change names who made it", .serialized)
 struct ViewerRoleTests {
     /// (method, path) of every operation in docs/openapi.yaml but GET, with
     /// its path parameters filled in; login and logout are everyone's.
@@ -28,7 +28,7 @@ struct ViewerRoleTests {
             let word = line.trimmingCharacters(in: .whitespaces).dropLast()
             guard ["put", "post", "delete", "patch"].contains(word), path != "/api/login", path != "/api/logout",
                   let method = HTTPRequest.Method(rawValue: word.uppercased()) else { continue }
-            found.append((method, path.replacingOccurrences(of: "{id}", with: "p01").replacingOccurrences(of: "{kind}", with: "policies")
+            found.append((method, path.replacingOccurrences(of: "{id}", with: "p01").replacingOccurrences(of: "{kind}", with: "policy")
                 .replacingOccurrences(of: "{name}", with: "fair_share")))
         }
         return found
@@ -74,6 +74,22 @@ struct ViewerRoleTests {
                                              headers: [.cookie: installer.cookie, csrfHeader: installer.csrf, .contentType: "application/json"],
                                              body: ByteBuffer(string: #"{"amps": 30}"#))
             #expect(r.status == .ok, "PUT /api/site/limit as the installer: \(r.status)")
+            // Each change is an event naming who made it.
+            let headers: HTTPFields = [.cookie: installer.cookie, csrfHeader: installer.csrf, .contentType: "application/json"]
+            let reload = try await client.execute(uri: "/api/scripts/policy/fair_share/reload", method: .post, headers: headers)
+            #expect(reload.status == .ok, "reload as the installer: \(reload.status) \(String(buffer: reload.body).prefix(200))")
+            let made = try await client.execute(uri: "/api/tokens", method: .post, headers: headers,
+                                                body: ByteBuffer(string: #"{"name": "portal", "scope": "read"}"#))
+            #expect(made.status == .created)
+            try await harness.step(1)
+            let events = try await client.execute(uri: "/api/events?from=0&to=99999999999", method: .get, headers: [.cookie: viewer.cookie])
+            let list = try JSONSerialization.jsonObject(with: Data(String(buffer: events.body).utf8)) as? [[String: Any]] ?? []
+            let messages = list.compactMap { $0["message"] as? String }
+            for change in ["policy fair_share: reloaded, by admin on the page", "token \"portal\" (read) made, by admin on the page",
+                           "site limit 30.0 A for 900.0 s, by admin on the page"] {
+                #expect(messages.contains(change), "no event says \(change): \(messages)")
+            }
+            #expect(!messages.contains { $0.contains("by owner") }, "a viewer's refused change was recorded as made")
             // A viewer's password does not open the installer's account, nor the other way round.
             let wrong = try await client.execute(uri: "/api/login", method: .post, headers: [.contentType: "application/json"],
                                                  body: ByteBuffer(string: #"{"user": "admin", "password": "owner-pass"}"#))
