@@ -277,13 +277,9 @@ public actor ControlCycle {
             grid.current = grid.current.map { p, amps in amps + change[p] }
             grid.power = grid.power.map { power in power.map { p, watts in watts + change[p] * grid.voltage[p] } }
         }
-        let pv = pvPower.map { power -> PVReading in
-            let ev = chargers.reduce(0.0) { sum, c in
-                sum + zip(c.phases, c.current).reduce(0.0) { $0 + $1.1 * grid.voltage[$1.0] }
-            }
-            let gridPower = grid.power.map { $0.l1 + $0.l2 + $0.l3 } ?? grid.current.l1 * grid.voltage.l1
-                + grid.current.l2 * grid.voltage.l2 + grid.current.l3 * grid.voltage.l3
-            return PVReading(power: power, surplus: ev - gridPower)
+        // The surplus: what the cars draw less what the grid delivers (negative: import).
+        let pv = pvPower.map { power in
+            PVReading(power: power, surplus: Phase.allCases.reduce(0.0) { $0 + evDraw[$1] * grid.effectiveVoltage[$1] } - grid.effectivePower.sum)
         }
         let snapshot = SiteSnapshot(time: time, grid: grid, pv: pv ?? lastPV, limits: remote.applied(to: settings.limits, at: time),
                                     circuits: settings.circuits, chargers: chargers, ripple: rippleMode,
