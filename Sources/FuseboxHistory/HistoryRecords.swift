@@ -107,7 +107,7 @@ public struct SamplePoint: Sendable, Equatable {
 }
 
 /// A charger's point of a range query.
-public struct ChargerPoint: Sendable, Equatable {
+public struct ChargerPoint: Sendable, Equatable, Codable {
     public var time: Double
     /// A averaged over the charger's phases that carry current, then over the interval.
     public var current: Double

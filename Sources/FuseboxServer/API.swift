@@ -160,7 +160,7 @@ struct API {
             let (from, to) = try range(request, defaultSpan: 3600)
             let resolution = try query(request, "resolution").map { try seconds($0, field: "resolution") } ?? defaultResolution(from: from, to: to)
             let points = try store().chargerSamples(id, from: from, to: to, resolution: resolution)
-            return try encode(points.map { ["time": $0.time, "current": $0.current, "setpoint": $0.setpoint, "energy": $0.energy] })
+            return try encode(points)
         }
         api.get("sessions") { request, _ -> Response in
             let (from, to) = try range(request, defaultSpan: 30 * 86_400)
