@@ -152,75 +152,51 @@ struct StageResult {
     var amps: [(index: Int, amps: Double)] = []
     var limits: [Constraint] = []
 
+    /// A limit a stage returned, its numbers as read (NaN where there was none).
+    struct Limit {
+        var name: String?
+        var unit: String?
+        var available: Double?
+        var members: [Double]
+        var weights: [Double]
+    }
+
     init(_ reader: inout TapeReader, stage: String, snapshot: SiteSnapshot, index: [String: Int]) throws(LuaError) {
         func garbage(_ why: String) -> LuaError {
             LuaError(kind: .result, script: stage, message: "allocate returned garbage: \(why)")
         }
         let count = reader.count()
         guard count > 0 else { throw garbage("expected a table { [charger id] = amps }, got nothing") }
-        guard reader.nextTag == TapeTag.table else {
-            throw garbage("expected a table { [charger id] = amps }, got \(reader.value().brief)")
+        let first = reader.value()
+        guard let entries = first.entries else { throw garbage("expected a table { [charger id] = amps }, got \(first.brief)") }
+        amps.reserveCapacity(entries.count)
+        for e in entries {
+            guard case .string(let id) = e.key else { throw garbage("key \(e.key.brief) is not a charger id") }
+            guard let i = index[id] else { throw garbage("charger '\(id)' is not on this site") }
+            guard let value = e.value.number else { throw garbage("charger '\(id)': \(e.value.brief) is not a number") }
+            guard value.isFinite else { throw garbage("charger '\(id)': \(value) is not a finite number") }
+            guard value >= 0 else { throw garbage("charger '\(id)': \(value) A is negative") }
+            amps.append((i, value))
         }
-        amps.reserveCapacity(snapshot.chargers.count)
-        var collected: [(index: Int, amps: Double)] = []
-        collected.reserveCapacity(snapshot.chargers.count)
-        let chargers = snapshot.chargers
-        func chargerIndex(_ key: TapeReader.ChargerKey) throws(LuaError) -> Int {
-            switch key {
-            case .id(let id):
-                guard let i = index[id] else { throw garbage("charger '\(id)' is not on this site") }
-                return i
-            case .other(let key):
-                throw garbage("key \(key.brief) is not a charger id")
-            }
-        }
-        let odd = try reader.chargerToNumberEntries { (key, value: Double) throws(LuaError) in
-            let i = try chargerIndex(key)
-            guard value.isFinite else { throw garbage("charger '\(chargers[i].id)': \(value) is not a finite number") }
-            guard value >= 0 else { throw garbage("charger '\(chargers[i].id)': \(value) A is negative") }
-            collected.append((i, value))
-        }
-        if let (key, value) = odd {
-            let i = try chargerIndex(key)
-            throw garbage("charger '\(chargers[i].id)': \(value.brief) is not a number")
-        }
-        amps = collected
-        if count > 1 {
-            // Most stages return plain limits (lists of numbers): read them
-            // without building values; anything else is read as values.
-            let chargerCount = snapshot.chargers.count
-            let start = reader.position
-            if let plain = reader.plainLimits() {
-                for (n, p) in plain.enumerated() {
-                    limits.append(try StageResult.limit(p, n: n + 1, chargerCount: chargerCount, garbage: garbage) { member, i in
-                        let v = member ? p.members[i] : p.weights[i]
-                        return v == v.rounded() && abs(v) < 1e15 ? "\(Int(v))" : "\(v)"
-                    })
-                }
-                return
-            }
-            reader.position = start
-            let list = reader.value()
-            if list != .nil {
-                guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
-                for (n, v) in list.sequence.enumerated() {
-                    let members = v["members"].sequence
-                    let weights = v["weights"].sequence
-                    // Not a number: NaN, which fails the check below, named as it was.
-                    let p = TapeReader.PlainLimit(name: v["name"].string, unit: v["unit"].string, available: v["available"].number,
-                                                  members: members.map { $0.number ?? .nan },
-                                                  weights: weights.map { $0.number ?? .nan })
-                    limits.append(try StageResult.limit(p, n: n + 1, chargerCount: chargerCount, garbage: garbage) { member, i in
-                        (member ? members[i] : weights[i]).brief
-                    })
-                }
-            }
+        guard count > 1 else { return }
+        let list = reader.value()
+        guard list != .nil else { return }
+        guard list.entries != nil else { throw garbage("second result must be a list of limits, got \(list.brief)") }
+        for (n, v) in list.sequence.enumerated() {
+            let members = v["members"].sequence
+            let weights = v["weights"].sequence
+            // Not a number: NaN, which fails the check below, named as it was.
+            let l = Limit(name: v["name"].string, unit: v["unit"].string, available: v["available"].number,
+                          members: members.map { $0.number ?? .nan }, weights: weights.map { $0.number ?? .nan })
+            limits.append(try StageResult.limit(l, n: n + 1, chargerCount: snapshot.chargers.count, garbage: garbage) { member, i in
+                (member ? members[i] : weights[i]).brief
+            })
         }
     }
 
     /// Checks one limit a stage returned and makes it a constraint. `shown`
     /// says how entry `i` of its members (or weights) looked, for the error.
-    static func limit(_ p: TapeReader.PlainLimit, n: Int, chargerCount: Int, garbage: (String) -> LuaError,
+    static func limit(_ p: Limit, n: Int, chargerCount: Int, garbage: (String) -> LuaError,
                       shown: (_ member: Bool, _ i: Int) -> String) throws(LuaError) -> Constraint {
         let name = p.name ?? "stage limit \(n)"
         guard let available = p.available, available.isFinite else {
