@@ -20,7 +20,7 @@ public enum FallbackAllocator {
             if budget.eligible[i] && chargers[i].status.wantsCurrent { candidates.append(i) }
         }
         candidates.sort { a, b in priority[a] != priority[b] ? priority[a] > priority[b] : a < b }
-        return WaterFill.fill(constraints: budget.constraints, chargerCount: chargers.count,
+        return WaterFill.fill(constraints: budget.constraints,
                               candidates: candidates, lower: lower, upper: upper)
     }
 }

@@ -13,7 +13,6 @@
 ///
 /// A value type with no shared state: each call of a helper builds its own.
 public struct WaterFill: Sendable {
-    public let chargerCount: Int
     let lower: [Double]
     let upper: [Double]
     let available: [Double]
@@ -100,7 +99,6 @@ public struct WaterFill: Sendable {
                 next[i] += 1
             }
         }
-        chargerCount = n
         self.lower = lower
         self.upper = upper
         self.available = available
@@ -120,7 +118,7 @@ public struct WaterFill: Sendable {
 
     /// Fills `candidates` in that order: the native fallback's share.
     public static func fill(
-        constraints: [Constraint], chargerCount n: Int, candidates: [Int], lower: [Double], upper: [Double]
+        constraints: [Constraint], candidates: [Int], lower: [Double], upper: [Double]
     ) -> [Double] {
         var fill = WaterFill(constraints: constraints, lower: lower, upper: upper)
         fill.admit(candidates)
