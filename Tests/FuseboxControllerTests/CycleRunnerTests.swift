@@ -70,6 +70,16 @@ struct CycleRunnerTests {
         return (try SimulatedRun(sim: sim, controller: controller), folder)
     }
 
+    /// Six cycles of `run` on the wall clock at a 1 s period, and what each published.
+    static func sixCycles(_ run: SimulatedRun) async throws -> (CycleRunner, [PublishedCycle]) {
+        let runner = CycleRunner(cycle: run.cycle, period: 1, limit: 6)
+        let all = runner.subscribe(label: "all", buffer: 100)
+        try await runner.run()
+        var published: [PublishedCycle] = []
+        for await p in all { published.append(p) }
+        return (runner, published)
+    }
+
     static let abbTerra = (try? String(contentsOfFile: Expectation.repositoryRoot(from: #filePath) + "/drivers/abb_terra.lua", encoding: .utf8)) ?? ""
 
     @Test("a driver that takes its whole 5 s budget on every poll: the other stations are regulated every cycle at a 1 s period (issue 16, finding 3)")
@@ -82,11 +92,7 @@ struct CycleRunnerTests {
         #expect(slow.contains("while true do"), "the driver was not made slow")
         let (run, folder) = try siteWithDriver("slow_abb", source: slow, deadline: 0.4, slowAnswers: true)
         defer { run.stop(); try? FileManager.default.removeItem(atPath: folder) }
-        let runner = CycleRunner(cycle: run.cycle, period: 1, limit: 6)
-        let all = runner.subscribe(label: "all", buffer: 100)
-        try await runner.run()
-        var published: [PublishedCycle] = []
-        for await p in all { published.append(p) }
+        let (runner, published) = try await Self.sixCycles(run)
 
         #expect(published.count == 6)
         // Waiting for the slow poll, each cycle took 5 s: six overruns of a 1 s period.
@@ -179,11 +185,7 @@ struct CycleRunnerTests {
         #expect(slowWrite.contains("while true do"), "the driver's write was not made slow")
         let (run, folder) = try siteWithDriver("slow_write", source: slowWrite, deadline: 0.4, slowAnswers: true)
         defer { run.stop(); try? FileManager.default.removeItem(atPath: folder) }
-        let runner = CycleRunner(cycle: run.cycle, period: 1, limit: 6)
-        let all = runner.subscribe(label: "all", buffer: 100)
-        try await runner.run()
-        var published: [PublishedCycle] = []
-        for await p in all { published.append(p) }
+        let (runner, published) = try await Self.sixCycles(run)
         #expect(published.count == 6)
         #expect(runner.statistics.overruns == 0, "a write held the cycle")
         #expect(published.flatMap(\.record.errors).contains { $0.contains("p02") && $0.contains("no answer to its write") },
