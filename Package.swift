@@ -95,7 +95,7 @@ let package = Package(
         .target(name: "FuseboxCommandLine"),
         .executableTarget(name: "fusebox", dependencies: [
             "FuseboxCommandLine", "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua",
-            "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator",
+            "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxYAML",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "Logging", package: "swift-log"),
@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "FuseboxModbusTests", dependencies: ["FuseboxModbus", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxControllerTests", dependencies: [
             "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua", "FuseboxModbus",
-            "FuseboxSimulation", "FuseboxSimulator", "FuseboxSoak", "FuseboxTestCases", "FuseboxTesting",
+            "FuseboxSimulation", "FuseboxSimulator", "FuseboxSoak", "FuseboxTestCases", "FuseboxTesting", "FuseboxYAML",
         ], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxServerTests", dependencies: [

@@ -2,8 +2,10 @@ import Foundation
 import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
+import Synchronization
 
 /// The control cycle of docs/design.md, read top to bottom in `sample(at:)` and `run(at:)`:
+///   0. a new configuration staged since the last cycle takes over (`SiteParts`);
 ///   1. sample the grid meter, the PV meter and the ripple contacts, all at once;
 ///   2. poll every charger, all at once (each on its own connection);
 ///   3. build one immutable snapshot (remote limits and the ripple mode applied);
@@ -25,11 +27,14 @@ public actor ControlCycle {
         public var device: any SiteDevice
         /// The driver's name, for reloads.
         public var driver: String
+        /// Whether the configuration lets it charge (the page and the API may change that at runtime).
+        public var enabled: Bool
 
-        public init(settings: ChargerSnapshot, device: any SiteDevice, driver: String = "") {
+        public init(settings: ChargerSnapshot, device: any SiteDevice, driver: String = "", enabled: Bool = true) {
             self.settings = settings
             self.device = device
             self.driver = driver
+            self.enabled = enabled
         }
     }
 
@@ -98,17 +103,23 @@ public actor ControlCycle {
         public var commands: SiteCommands? = nil
     }
 
-    public let settings: Settings
-    private let meter: any SiteDevice
-    private let pvMeter: (any SiteDevice)?
-    public nonisolated let stations: [Station]
-    private let chain: PolicyChain
-    private let contacts: [RippleContact]
+    public private(set) var settings: Settings
+    private var meter: any SiteDevice
+    private var pvMeter: (any SiteDevice)?
+    private var stations: [Station]
+    /// The stations as the cycle runs them now, for readers outside the actor
+    /// (the page, the history); replaced with them at a cycle boundary.
+    private nonisolated let rosterStorage: Mutex<[Station]>
+    public nonisolated var roster: [Station] { rosterStorage.withLock { $0 } }
+    private var chain: PolicyChain
+    private var contacts: [RippleContact]
     /// One gate per device, so that no device holds the cycle: the stations'
     /// (in `state`), the meters', the ripple contacts' by index.
-    private let meterGate = DeviceGate()
-    private let pvGate = DeviceGate()
-    private let contactGates: [DeviceGate]
+    private var meterGate = DeviceGate()
+    private var pvGate = DeviceGate()
+    private var contactGates: [DeviceGate]
+    /// A new configuration's parts, waiting for the next cycle boundary.
+    private var staged: StagedParts?
     private var signal: RippleSignal
     private var pacer: LimitPacer
 
@@ -132,7 +143,7 @@ public actor ControlCycle {
     private var commandsChanged = false
 
     /// Driver names of the grid and PV meters, for reloads.
-    private let meterDrivers: (grid: String, pv: String)
+    private var meterDrivers: (grid: String, pv: String)
 
     public init(settings: Settings, meter: any SiteDevice, pv: (any SiteDevice)? = nil, stations: [Station],
                 chain: sending PolicyChain, contacts: [(RippleContact, RippleSignal.Contact)] = [],
@@ -142,9 +153,10 @@ public actor ControlCycle {
         self.meter = meter
         pvMeter = pv
         self.stations = stations
+        rosterStorage = Mutex(stations)
         self.chain = chain
         self.contacts = contacts.map(\.0)
-        state = stations.map { _ in StationState() }
+        state = stations.map { StationState(enabled: $0.enabled) }
         contactGates = contacts.map { _ in DeviceGate() }
         signal = RippleSignal(contacts: contacts.map(\.1))
         pacer = LimitPacer(settings: settings.pacing)
@@ -302,8 +314,19 @@ public actor ControlCycle {
     /// One cycle at `time` (seconds since 1970, or simulated seconds): steps 1 to 3
     /// above, then 4 to 7 here.
     public func run(at time: Double) async -> Record {
+        // 0. A new configuration takes over here, between two cycles; removed
+        // stations are left at the fail-safe current while the site is sampled.
+        let adopted = adoptStagedParts(at: time)
+        async let farewell = DeviceGate.callAll(adopted.calls, within: settings.deviceDeadline)
         let (snapshot, sampleErrors, sampleEvents) = await sample(at: time)
-        var errors = sampleErrors, events = sampleEvents
+        var errors = sampleErrors, events = adopted.events + sampleEvents
+        for (left, outcome) in zip(adopted.leaving, await farewell) {
+            switch Self.settle(outcome, left.id, "write", settings.deviceDeadline) {
+            case .success: events.append(SiteEvent(time: time, kind: .configChanged, subject: left.id,
+                                                   message: "removed from the configuration; left at the fail-safe current of \(left.amps) A"))
+            case .failure(let e): errors.append(e.description)
+            }
+        }
         let chargers = snapshot.chargers
 
         // 4-6. Budget, policies, clamp. Then down to 0.1 A, the finest step chargers
@@ -396,6 +419,87 @@ public actor ControlCycle {
             case .busy: .failure(RippleContactError("\(contact.name): " + Self.busy))
             }
         }
+    }
+
+    // MARK: - A new configuration, at a cycle boundary
+
+    struct StagedParts {
+        var parts: SiteParts
+        var done: @Sendable (StagedOutcome) -> Void
+    }
+
+    /// Hands over a new configuration's parts; they take over at the start of
+    /// the next cycle. Returns once they have (or were superseded by newer
+    /// parts, or the controller stopped).
+    public func stage(_ parts: sending SiteParts) async -> StagedOutcome {
+        await withCheckedContinuation { waiter in
+            stage(parts) { waiter.resume(returning: $0) }
+        }
+    }
+
+    /// The same, returning at once: `done` is called when the parts took over
+    /// (or never will). For a caller that steps the cycles itself.
+    public func stage(_ parts: sending SiteParts, done: @escaping @Sendable (StagedOutcome) -> Void) {
+        staged?.done(.superseded)
+        staged = StagedParts(parts: parts, done: done)
+    }
+
+    /// Step 0: swaps the staged parts in, all at once. A station that stays
+    /// (same id, same device) keeps what the cycle knows of it; one with a new
+    /// device starts afresh and gets its limit this cycle; one removed is left
+    /// at the fail-safe current, as on stopping, by the calls returned (made
+    /// beside this cycle's sampling, so that they cost it no time).
+    private func adoptStagedParts(at time: Double) -> (calls: [DeviceGate.Call<Result<Void, DeviceError>>], leaving: [(id: String, amps: Double)], events: [SiteEvent]) {
+        guard let next = staged else { return ([], [], []) }
+        staged = nil
+        let parts = next.parts
+        let old = (stations: stations, state: state, settings: settings)
+        var carried: [StationState] = []
+        for s in parts.stations {
+            var st = StationState(enabled: s.enabled)
+            if let i = old.stations.firstIndex(where: { $0.settings.id == s.settings.id }) {
+                if old.stations[i].device === s.device { st = old.state[i] }
+                // What the page or the API set stays, unless the configuration now says otherwise.
+                st.enabled = old.stations[i].enabled == s.enabled ? old.state[i].enabled : s.enabled
+                st.priority = old.stations[i].settings.priority == s.settings.priority ? old.state[i].priority : nil
+            }
+            carried.append(st)
+        }
+        let ids = Set(parts.stations.map(\.settings.id))
+        var calls: [DeviceGate.Call<Result<Void, DeviceError>>] = [], leaving: [(id: String, amps: Double)] = []
+        for (i, s) in old.stations.enumerated() where !ids.contains(s.settings.id) {
+            remote.chargers[s.settings.id] = nil
+            guard old.state[i].responding == true else { continue }
+            var c = s.settings
+            c.cableMax = old.state[i].enabled ? c.cableMax : 0
+            let amps = old.settings.failsafe.current(for: c), device = s.device, phases = s.settings.phases.count
+            calls.append(DeviceGate.Call(gate: old.state[i].gate, executor: device.taskExecutor) { await device.apply(amps: amps, phases: phases) })
+            leaving.append((s.settings.id, amps))
+        }
+
+        settings = parts.settings
+        pacer.settings = parts.settings.pacing
+        if parts.meter !== meter { meterGate = DeviceGate() }
+        if let pv = parts.pv, pv !== pvMeter { pvGate = DeviceGate() }
+        meter = parts.meter
+        pvMeter = parts.pv
+        meterDrivers = parts.meterDrivers
+        stations = parts.stations
+        state = carried
+        rosterStorage.withLock { $0 = parts.stations }
+        if let chain = parts.chain { self.chain = chain }
+        if let contacts = parts.contacts {
+            let remoteRipple = signal.remote
+            self.contacts = contacts.map(\.0)
+            contactGates = contacts.map { _ in DeviceGate() }
+            signal = RippleSignal(contacts: contacts.map(\.1))
+            if let remoteRipple { signal.setRemote(remoteRipple.mode, until: remoteRipple.until) }
+        }
+        // The readings of a new wiring are judged afresh.
+        commissioning = Commissioning()
+        commandsChanged = true
+        next.done(.applied(at: time))
+        return (calls, leaving, [SiteEvent(time: time, kind: .configChanged, subject: "site", message: "new configuration in force: " + parts.change)])
     }
 
     // MARK: - Commands between cycles (API, SIGHUP, file watcher)
@@ -599,6 +703,8 @@ public actor ControlCycle {
     /// (those with a watchdog would fall back anyway; those without would not).
     public func standDown(at time: Double) async -> [String] {
         now = time
+        staged?.done(.stopped)
+        staged = nil
         var errors: [String] = []
         for (i, s) in stations.enumerated() where state[i].responding == true {
             var c = s.settings

@@ -29,10 +29,14 @@ public final class HistoryRecorder: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        try? store.saveChargers(runner.cycle.stations.map {
-            ChargerSettingsRecord(id: $0.settings.id, phases: $0.settings.phases, min: $0.settings.min, max: $0.settings.max,
-                                  priority: $0.settings.priority)
-        })
+        // The chargers' settings, for replays; again whenever a new configuration takes over.
+        func saveChargers() {
+            try? store.saveChargers(runner.cycle.roster.map {
+                ChargerSettingsRecord(id: $0.settings.id, phases: $0.settings.phases, min: $0.settings.min, max: $0.settings.max,
+                                      priority: $0.settings.priority)
+            })
+        }
+        saveChargers()
         var batch: [HistoryCycle] = []
         var events: [SiteEvent] = []
         var failing = false
@@ -61,6 +65,7 @@ public final class HistoryRecorder: Service, @unchecked Sendable {
                     logger.error("history: could not keep the commands (\(commands.summary(at: published.record.time).joined(separator: ", "))): \(error)")
                 }
             }
+            if published.record.events.contains(where: { $0.kind == .configChanged && $0.subject == "site" }) { saveChargers() }
             batch.append(HistoryCycle(published.record))
             events += published.record.events
             if batch.count >= batchSize || published.record.time - batch[0].time >= flushAfter { await flush() }

@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
 import Logging
@@ -6,7 +7,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// Hot reload of the running site's scripts (docs/design.md, the dry runs): on SIGHUP
-/// every script is reloaded; between signals, a script whose file changed is
+/// the configuration file is read again (`SiteSetup.reloadFile`) and every script is reloaded; between signals, a script whose file changed is
 /// reloaded on its own. Each one is compiled fresh and dry-run by the cycle
 /// before it replaces the old one; a broken one is refused and the old one
 /// keeps running. The files are looked up again each time, so a site's own
@@ -19,8 +20,12 @@ public actor ScriptWatcher: Service {
     private nonisolated let logger: Logger
     private var seen: [String: Date] = [:]
 
-    public init(scripts: ScriptManager, interval: Double = 2, logger: Logger = Logger(label: "fusebox.scripts")) {
+    /// The configuration, read again from its file on SIGHUP.
+    public let setup: SiteSetup?
+
+    public init(scripts: ScriptManager, setup: SiteSetup? = nil, interval: Double = 2, logger: Logger = Logger(label: "fusebox.scripts")) {
         self.scripts = scripts
+        self.setup = setup
         self.interval = interval
         self.logger = logger
     }
@@ -30,6 +35,17 @@ public actor ScriptWatcher: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+                    if let setup = self.setup {
+                        let outcome = await setup.reloadFile(by: "SIGHUP")
+                        if outcome.status == 200 {
+                            let later = outcome.restartNeeded.isEmpty ? "" : "; at the next start: \(outcome.restartNeeded.joined(separator: ", "))"
+                            self.logger.info("SIGHUP: \(setup.file): \(outcome.change)\(later)")
+                        } else {
+                            self.logger.error("SIGHUP: \(setup.file) refused, the configuration in force stays: \(outcome.problems.joined(separator: "; "))")
+                            await self.scripts.cycle.note(SiteEvent(time: Date().timeIntervalSince1970, kind: .reloadRefused, subject: "site",
+                                                                    message: "\(setup.file) refused, the configuration in force stays: \(outcome.problems.joined(separator: "; "))"))
+                        }
+                    }
                     self.logger.info("SIGHUP: reloading every script")
                     for line in await self.reload(onlyChanged: false) { self.logger.info("\(line)") }
                 }

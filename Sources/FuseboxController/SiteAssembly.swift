@@ -20,6 +20,19 @@ public struct SiteAssembly {
     public var clock: @Sendable () -> Double
     /// Files and sockets this process may open (`DescriptorLimit.raise()`, raised on first use).
     public var descriptorLimit: Int
+    /// The Modbus connections, shared with the configurations before and after this one.
+    public var pool = ConnectionPool()
+    /// The running site's devices, by `RunningDevice.key`: one whose configuration
+    /// is unchanged is carried over as it runs instead of being made again.
+    public var reuse: [String: RunningDevice] = [:]
+
+    /// A device of a running site and the configuration it was made from.
+    public struct RunningDevice: Sendable {
+        public var config: SiteConfig.Device
+        public var device: any SiteDevice
+        /// The grid meter, the PV meter, or a charger by id.
+        public static func key(_ path: String, _ d: SiteConfig.Device) -> String { path.hasPrefix("meters.") ? path : "charger " + d.id }
+    }
 
     public init(config: SiteConfig, drivers: DriverLibrary? = nil, policies: PolicyLibrary? = nil,
                 timeouts: ModbusTimeouts = ModbusTimeouts(),
@@ -39,33 +52,120 @@ public struct SiteAssembly {
         public var description: String { messages.joined(separator: "\n") }
     }
 
-    /// What was built, for the start-up log.
+    /// What was built, for the start-up log and for the next configuration.
     public struct Built {
         public var cycle: ControlCycle
         public var summary: [String]
+        public var devices: [String: RunningDevice]
+
+        public init(cycle: ControlCycle, summary: [String], devices: [String: RunningDevice]) {
+            self.cycle = cycle
+            self.summary = summary
+            self.devices = devices
+        }
+    }
+
+    /// Every part of the site, made or carried over; not yet running.
+    public struct Assembled {
+        public var settings: ControlCycle.Settings
+        public var meter: any SiteDevice
+        public var pv: (any SiteDevice)?
+        public var stations: [ControlCycle.Station]
+        public var chain: PolicyChain
+        public var contacts: [(RippleContact, RippleSignal.Contact)]
+        public var summary: [String]
+        /// Every device, by `RunningDevice.key`.
+        public var devices: [String: RunningDevice]
+        /// The keys of the devices made new (not carried over), for a first reading before they run.
+        public var made: [String]
+        /// The Modbus endpoints the site uses.
+        public var endpoints: Set<ModbusEndpoint>
     }
 
     public func build() throws(Problems) -> Built {
-        var problems: [String] = []
-        var connections: [ModbusEndpoint: ModbusConnection] = [:]
-        var summary: [String] = []
+        let a = try assemble()
+        let (summary, devices) = (a.summary, a.devices)
+        let cycle = ControlCycle(settings: a.settings, meter: a.meter, pv: a.pv, stations: a.stations, chain: a.chain,
+                                 contacts: a.contacts, meterDrivers: (config.grid.driver, config.pv?.driver ?? ""))
+        return Built(cycle: cycle, summary: summary, devices: devices)
+    }
 
-        func endpoint(_ d: SiteConfig.Device) -> ModbusEndpoint? {
-            if let e = endpointOverride(d) { return e }
-            switch d.address {
-            case .tcp(let host, let port): return .tcp(host: host, port: port)
-            case .rtu(let path, let baud, let parity):
-                return .rtu(path: path, baud: baud, parity: ModbusEndpoint.Parity(rawValue: parity) ?? .none)
-            case .none, .web: return nil
+    /// What a replacement made, for the one who asked for it.
+    public struct Report: Sendable {
+        public var summary: [String]
+        public var devices: [String: RunningDevice]
+        public var made: [String]
+        public var endpoints: Set<ModbusEndpoint>
+        public var change: String
+    }
+
+    /// The parts that replace `running`'s in a running cycle (`ControlCycle.stage`):
+    /// the policy chain and the ripple contacts only when their configuration changed.
+    /// `change` says why, when not only what changed ("version 3 restored");
+    /// `asWritten` is the configuration as its file gives it, when this assembly adjusted it (the simulator's).
+    public func replacement(of running: SiteConfig, asWritten: SiteConfig? = nil, by source: String?,
+                            change: String? = nil) throws(Problems) -> sending (SiteParts, Report) {
+        let a = try assemble()
+        let chainSame = running.chain == config.chain && running.policySettings == config.policySettings
+            && running.ripple.reducedPower == config.ripple.reducedPower
+        let said = (change.map { $0 + ": " } ?? "") + SiteConfig.changes(from: running, to: asWritten ?? config) + (source.map { ", by \($0)" } ?? "")
+        let report = Report(summary: a.summary, devices: a.devices, made: a.made, endpoints: a.endpoints, change: said)
+        let parts = SiteParts(settings: a.settings, meter: a.meter, pv: a.pv, stations: a.stations,
+                              chain: chainSame ? nil : a.chain, contacts: running.rippleInputs == config.rippleInputs ? nil : a.contacts,
+                              meterDrivers: (config.grid.driver, config.pv?.driver ?? ""), change: said)
+        return (parts, report)
+    }
+
+    /// Where a Modbus device answers: its address, or the simulator's.
+    public func endpoint(of d: SiteConfig.Device) -> ModbusEndpoint? {
+        if let e = endpointOverride(d) { return e }
+        switch d.address {
+        case .tcp(let host, let port): return .tcp(host: host, port: port)
+        case .rtu(let path, let baud, let parity):
+            return .rtu(path: path, baud: baud, parity: ModbusEndpoint.Parity(rawValue: parity) ?? .none)
+        case .none, .web: return nil
+        }
+    }
+
+    /// The Modbus endpoints `site` uses: its meters, chargers and ripple contacts.
+    public func endpoints(of site: SiteConfig) -> Set<ModbusEndpoint> {
+        var devices = [site.grid] + (site.pv.map { [$0] } ?? []) + site.chargers.map(\.device)
+        for input in site.rippleInputs {
+            if case .modbus(let address, let unit, _, _) = input.source {
+                devices.append(SiteConfig.Device(id: "ripple", driver: "", address: address, unit: unit))
             }
         }
+        return Set(devices.compactMap(endpoint(of:)))
+    }
+
+    public func assemble() throws(Problems) -> sending Assembled {
+        var problems: [String] = []
+        var endpoints = Set<ModbusEndpoint>()
+        var summary: [String] = []
+        var devices: [String: RunningDevice] = [:]
+        var made: [String] = []
+
+        func endpoint(_ d: SiteConfig.Device) -> ModbusEndpoint? { self.endpoint(of: d) }
         func connection(_ e: ModbusEndpoint, name: String) -> ModbusConnection {
-            if let c = connections[e] { return c }
-            let c = ModbusConnection(endpoint: e, name: name, timeouts: timeouts, clock: clock)
-            connections[e] = c
-            return c
+            endpoints.insert(e)
+            return pool.connection(e, name: name) { [timeouts, clock] e, name in
+                ModbusConnection(endpoint: e, name: name, timeouts: timeouts, clock: clock)
+            }
         }
-        func device(_ d: SiteConfig.Device, path: String) -> LuaDevice? {
+        func device(_ d: SiteConfig.Device, path: String) -> (any SiteDevice)? {
+            let key = RunningDevice.key(path, d)
+            if let running = reuse[key], running.config == d {
+                if let e = endpoint(d) { endpoints.insert(e) }
+                devices[key] = running
+                summary.append("\(d.id): \(d.driver) at \(d.address), unchanged")
+                return running.device
+            }
+            guard let fresh = makeDevice(d, path: path) else { return nil }
+            devices[key] = RunningDevice(config: d, device: fresh)
+            made.append(key)
+            return fresh
+        }
+        func makeDevice(_ d: SiteConfig.Device, path: String) -> LuaDevice? {
             if case .web(let api, let allow) = d.address { return cloudDevice(d, api: api, allow: allow, path: path) }
             guard let e = endpoint(d) else { problems.append("\(path): no address to reach \(d.id) at"); return nil }
             do {
@@ -104,14 +204,14 @@ public struct SiteAssembly {
             }
         }
 
-        let meter = device(config.grid, path: "meters.grid")
+        let meter: (any SiteDevice)? = config.isSetUp ? device(config.grid, path: "meters.grid") : AbsentMeter()
         let pv = config.pv.flatMap { device($0, path: "meters.pv") }
         var stations: [ControlCycle.Station] = []
         for (n, c) in config.chargers.enumerated() {
             guard let d = device(c.device, path: "chargers[\(n)]") else { continue }
             stations.append(ControlCycle.Station(
                 settings: ChargerSnapshot(id: c.id, status: .unavailable, phases: c.phases, min: c.min, max: c.max, priority: c.priority),
-                device: d, driver: c.device.driver))
+                device: d, driver: c.device.driver, enabled: c.enabled))
         }
 
         var scripts: [PolicyScript] = []
@@ -140,7 +240,7 @@ public struct SiteAssembly {
 
         // Each TCP endpoint holds a socket for as long as the controller runs: more
         // than the process may open would fail mid-run, connection by connection.
-        let tcp = connections.keys.filter { if case .tcp = $0 { true } else { false } }.count
+        let tcp = endpoints.filter { if case .tcp = $0 { true } else { false } }.count
         if tcp + DescriptorLimit.reserve > descriptorLimit {
             problems.append("chargers: \(tcp) Modbus TCP connections and \(DescriptorLimit.reserve) descriptors for the rest need "
                             + "\(tcp + DescriptorLimit.reserve), but this process may open \(descriptorLimit) (ulimit -n): "
@@ -162,9 +262,8 @@ public struct SiteAssembly {
                                         restartPause: config.control.restartPause, settle: config.control.settle),
             refresh: config.control.refresh,
             deviceDeadline: config.control.deviceDeadline ?? config.period * 0.4)
-        let cycle = ControlCycle(settings: settings, meter: meter, pv: pv, stations: stations, chain: chain, contacts: contacts,
-                                 meterDrivers: (config.grid.driver, config.pv?.driver ?? ""))
-        return Built(cycle: cycle, summary: summary)
+        return Assembled(settings: settings, meter: meter, pv: pv, stations: stations, chain: chain, contacts: contacts,
+                         summary: summary, devices: devices, made: made, endpoints: endpoints)
     }
 }
 

@@ -5,10 +5,18 @@ import Yams
 
 extension SiteConfig {
     /// Reads and checks a site.yaml file; every problem is reported at once.
-    public static func load(file: String) throws(Problems) -> SiteConfig {
+    public static func load(file: String) throws(Problems) -> SiteConfig { try read(file: file).0 }
+
+    /// Reads and checks a site.yaml file, and gives its tree too (`ConfigYAML.plain`), for `SiteSetup`.
+    public static func read(file: String) throws(Problems) -> (SiteConfig, [String: Any]) {
         let text: String
         do { text = try ConfigYAML.text(FileContents.read(file), name: file) } catch { throw Problems(messages: ["\(error)"]) }
-        return try SiteConfig(yaml: text, file: file)
+        let root: Any?
+        do { root = try ConfigYAML.load(text) } catch {
+            throw Problems(messages: ["\(file): not valid YAML: \(ConfigYAML.describe(error))"])
+        }
+        let config = try SiteConfig(tree: root as Any, file: file)
+        return (config, ConfigYAML.plain(root as Any) as? [String: Any] ?? [:])
     }
 
     public init(yaml: String, file: String = "site.yaml", addresses: Bool = true) throws(Problems) {

@@ -13,6 +13,12 @@ public struct DriverLibrary: Sendable {
 
     public func path(for nameOrFile: String) -> String? { ScriptDirectories.find(nameOrFile, in: directories) }
 
+    /// Every driver it can load, by name (for the page's Setup to offer).
+    public var names: [String] {
+        let files = directories.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] }
+        return Set(files.filter { $0.hasSuffix(".lua") }.map { String($0.dropLast(4)) }.filter { !$0.hasPrefix("_") }).sorted()
+    }
+
     public func load(_ nameOrFile: String) throws(LuaError) -> DriverScript {
         guard let path = path(for: nameOrFile) else {
             throw LuaError(kind: .contract, script: nameOrFile,

@@ -23,3 +23,15 @@ public protocol ScriptedDevice: SiteDevice {
 }
 
 extension LuaDevice: ScriptedDevice {}
+
+/// The grid meter of a site not set up yet: it never answers, so the cycle
+/// stays in its fail-safe until a configuration with a meter takes over.
+public final class AbsentMeter: SiteDevice {
+    public let id = "grid"
+    public var taskExecutor: (any TaskExecutor)? { nil }
+    public init() {}
+    public func poll() async -> Result<DeviceReading, DeviceError> {
+        .failure(DeviceError(device: id, message: "no grid meter set up yet: add one in the page's Setup"))
+    }
+    public func apply(amps: Double, phases: Int) async -> Result<Void, DeviceError> { .success(()) }
+}

@@ -257,7 +257,7 @@ struct API {
     func charger(_ context: FuseboxRequestContext) throws -> LiveStatus.Charger {
         let id = try parameter(context, "id")
         guard let c = try currentStatus().chargers.first(where: { $0.id == id }) else {
-            throw APIError(.notFound, "no charger with id \(ConfigReader.quoted(id))", field: "id", expected: "one of \(feed.cycle.stations.map(\.settings.id).joined(separator: ", "))")
+            throw APIError(.notFound, "no charger with id \(ConfigReader.quoted(id))", field: "id", expected: "one of \(feed.cycle.roster.map(\.settings.id).joined(separator: ", "))")
         }
         return c
     }

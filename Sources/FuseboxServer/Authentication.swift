@@ -48,14 +48,17 @@ struct Authentication: RouterMiddleware {
         return secret.isEmpty ? nil : secret
     }
 
-    /// What a request needs of a token: scripts and tokens are admin's (reading
-    /// the list of scripts aside), every other change control's, a read read's.
+    /// What a request needs of a token: scripts, tokens and the configuration are
+    /// admin's (reading the list of scripts and the configuration aside), every
+    /// other change control's, a read read's.
     static func scope(needed method: HTTPRequest.Method, path: String) -> Accounts.Scope {
         let segments = path.split(separator: "/")
         let area = segments.count > 1 ? segments[1] : ""
         if area == "tokens" { return .admin }
         if area == "scripts" { return method == .get && segments.count == 2 ? .read : .admin }
         if area == "logout" { return .read }
+        // The configuration: anyone may read it (its secrets hidden), only the installer change it.
+        if area == "config" { return method == .get ? .read : .admin }
         return [.get, .head, .options].contains(method) ? .read : .control
     }
 }

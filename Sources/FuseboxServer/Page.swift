@@ -13,7 +13,7 @@ struct Page {
     static let files: [String: String] = {
         var out: [String: String] = [:]
         guard let folder = folder() else { return out }
-        for name in ["index.html", "login.html", "app.js", "login.js", "style.css", "openapi.yaml"] {
+        for name in ["index.html", "login.html", "app.js", "setup.js", "login.js", "style.css", "openapi.yaml"] {
             if let data = FileManager.default.contents(atPath: folder + "/" + name) {
                 out[name] = String(decoding: data, as: UTF8.self)
             }

@@ -17,6 +17,8 @@ public final class SiteFeed: Service, @unchecked Sendable {
     public let runner: CycleRunner?
     public let history: HistoryStore?
     public let scripts: ScriptManager
+    /// The configuration, for the page's Setup; nil where there is no file to change (`fusebox sim`).
+    public let setup: SiteSetup?
     public let metrics: SiteMetrics
     private let stream: AsyncStream<PublishedCycle>?
     private let lock = NSLock()
@@ -26,13 +28,15 @@ public final class SiteFeed: Service, @unchecked Sendable {
     private var warnings: [String] = []
     private var listeners: [UUID: AsyncStream<LiveStatus>.Continuation] = [:]
 
-    public init(name: String, cycle: ControlCycle, runner: CycleRunner?, history: HistoryStore?, scripts: ScriptManager) {
+    public init(name: String, cycle: ControlCycle, runner: CycleRunner?, history: HistoryStore?, scripts: ScriptManager,
+                setup: SiteSetup? = nil) {
         self.name = name
+        self.setup = setup
         self.cycle = cycle
         self.runner = runner
         self.history = history
         self.scripts = scripts
-        metrics = SiteMetrics(chargers: cycle.stations.map(\.settings.id))
+        metrics = SiteMetrics()
         stream = runner?.subscribe(label: "web", buffer: 16)
     }
 
@@ -86,7 +90,7 @@ public final class SiteFeed: Service, @unchecked Sendable {
 }
 
 /// `/metrics` in Prometheus text format.
-// Unchecked: the metrics are Prometheus' own (thread-safe); the gauges made on the fly are kept under `lock`.
+// Unchecked: the metrics are Prometheus' own (thread-safe); the gauges made on the fly (by reader, by charger) are kept under `lock`.
 public final class SiteMetrics: @unchecked Sendable {
     public let registry: PrometheusCollectorRegistry
     private let cycleTime: DurationHistogram
@@ -95,13 +99,14 @@ public final class SiteMetrics: @unchecked Sendable {
     private let current: [Gauge]
     private let budget: [Gauge]
     private let limit: [Gauge]
-    private let allocation: [String: Gauge]
+    /// By charger id, made as chargers appear (a new configuration may add some).
+    private var allocation: [String: Gauge] = [:]
     private let deviceErrors: Counter
     private let fallbacks: Counter
     private let lock = NSLock()
     private var dropGauges: [String: Gauge] = [:]
 
-    init(chargers: [String]) {
+    init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         cycleTime = registry.makeDurationHistogram(
@@ -113,9 +118,6 @@ public final class SiteMetrics: @unchecked Sendable {
         current = (1...3).map { registry.makeGauge(descriptor: Self.name("fusebox_grid_current_amperes", "Grid current per phase"), labels: [("phase", "L\($0)")]) }
         budget = (1...3).map { registry.makeGauge(descriptor: Self.name("fusebox_budget_amperes", "Current left for the cars per phase"), labels: [("phase", "L\($0)")]) }
         limit = (1...3).map { registry.makeGauge(descriptor: Self.name("fusebox_limit_amperes", "The limit in force per phase"), labels: [("phase", "L\($0)")]) }
-        allocation = Dictionary(uniqueKeysWithValues: chargers.map {
-            ($0, registry.makeGauge(descriptor: Self.name("fusebox_charger_limit_amperes", "The limit written to each charger"), labels: [("charger", $0)]))
-        })
         deviceErrors = registry.makeCounter(descriptor: Self.name("fusebox_device_errors_total", "Device errors seen in cycles"))
         fallbacks = registry.makeCounter(descriptor: Self.name("fusebox_policy_fallbacks_total", "Cycles allocated by the fallback"))
     }
@@ -130,7 +132,15 @@ public final class SiteMetrics: @unchecked Sendable {
             budget[k].set(r.budget[phase])
             limit[k].set(r.snapshot.limits.current[phase])
         }
-        for (c, amps) in zip(r.snapshot.chargers, r.allocation) { allocation[c.id]?.set(amps) }
+        let gauges = lock.withLock {
+            r.snapshot.chargers.map { c in
+                let gauge = allocation[c.id] ?? registry.makeGauge(
+                    descriptor: Self.name("fusebox_charger_limit_amperes", "The limit written to each charger"), labels: [("charger", c.id)])
+                allocation[c.id] = gauge
+                return gauge
+            }
+        }
+        for (gauge, amps) in zip(gauges, r.allocation) { gauge.set(amps) }
         if !r.errors.isEmpty { deviceErrors.increment(by: Int64(r.errors.count)) }
         if r.fallback != nil { fallbacks.increment() }
         lock.withLock {

@@ -72,6 +72,7 @@ public enum WebServer {
         let authenticated = RecordedRoutes(methods: router.group("api").add(middleware: Authentication(accounts: accounts)),
                                            prefix: "/api/", table: table)
         api.addRoutes(to: authenticated)
+        SetupAPI(feed: feed).addRoutes(to: authenticated)
         authenticated.get("live") { _, _ -> Response in
             throw APIError(.badRequest, "/api/live is a WebSocket: send an Upgrade request")
         }

@@ -18,6 +18,13 @@ public final class SimulatedRun {
     public let clock: SimulatedClock
     public let summary: [String]
     public var model: SiteModel { site.model }
+    /// The connections and devices the cycle runs, for a `SiteSetup` that changes them live.
+    public let pool: ConnectionPool
+    public let devices: [String: SiteAssembly.RunningDevice]
+    /// `config` with the simulated devices' loopback addresses written out: a file the page's Setup can change.
+    public let addressedConfig: SiteConfig
+    /// An assembly of a new configuration as this run makes one (its timeouts, its clock, no device deadline).
+    public let assembly: @Sendable (SiteConfig) -> SiteAssembly
 
     public init(sim: SimConfig, controller: SiteConfig = SiteConfig(), anyPort: Bool = true,
                 timeouts: ModbusTimeouts = ModbusTimeouts(response: 0.2, backoff: 0.05, maxBackoff: 1)) throws {
@@ -49,14 +56,37 @@ public final class SimulatedRun {
         let clock = SimulatedClock(site.model.time)
         self.clock = clock
         let site = self.site
-        let assembly = SiteAssembly(config: config, timeouts: timeouts, endpointOverride: { d in
+        let pool = ConnectionPool()
+        self.pool = pool
+        var assembly = SiteAssembly(config: config, timeouts: timeouts, endpointOverride: { d in
             guard case .none = d.address, let port = site.port(of: d.id) else { return nil }
             return .tcp(host: "127.0.0.1", port: port)
         }, clock: { clock.now })
+        assembly.pool = pool
+        func addressed(_ d: SiteConfig.Device) -> SiteConfig.Device {
+            guard case .none = d.address, let port = site.port(of: d.id) else { return d }
+            var out = d
+            out.address = .tcp(host: "127.0.0.1", port: port)
+            return out
+        }
+        var written = config
+        written.grid = addressed(config.grid)
+        written.pv = config.pv.map(addressed)
+        written.chargers = config.chargers.map { c in var c = c; c.device = addressed(c.device); return c }
+        written.control.deviceDeadline = controller.control.deviceDeadline
+        addressedConfig = written
+        self.assembly = { next in
+            var next = next
+            if next.control.deviceDeadline == nil { next.control.deviceDeadline = .infinity }
+            var a = SiteAssembly(config: next, timeouts: timeouts, clock: { clock.now })
+            a.pool = pool
+            return a
+        }
         do {
             let built = try assembly.build()
             cycle = built.cycle
             summary = built.summary
+            devices = built.devices.mapValues { d in var d = d; d.config = addressed(d.config); return d }
         } catch {
             site.stop()
             throw error

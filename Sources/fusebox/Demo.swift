@@ -12,6 +12,7 @@ import FuseboxLua
 import FuseboxModbus
 import FuseboxSimulation
 import FuseboxSimulator
+import FuseboxYAML
 
 /// The main job on an embedded default: the simulated site of config/sim.yaml
 /// (a meter, PV, seven chargers of seven makes, one through a stand-in for its
@@ -71,7 +72,13 @@ struct Demo: AsyncParsableCommand {
         let scripts = ScriptManager(cycle: run.cycle, policies: .shipped(siteDirectory: siteScripts + "/policies"),
                                     drivers: .shipped(siteDirectory: siteScripts + "/drivers"),
                                     policyDirectory: siteScripts + "/policies", driverDirectory: siteScripts + "/drivers")
-        let feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts)
+        // The demo's configuration as a file beside the history, for the page's Setup to change live.
+        let siteFile = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-demo-\(getpid())-site.yaml").path
+        try ConfigYAML.dump(run.addressedConfig.tree, header: "The demo's site: the page's Setup changes it.").write(toFile: siteFile, atomically: true, encoding: .utf8)
+        let setup = SiteSetup(file: siteFile, config: run.addressedConfig, tree: ConfigYAML.plain(run.addressedConfig.tree) as? [String: Any] ?? [:],
+                              built: SiteAssembly.Built(cycle: run.cycle, summary: run.summary, devices: run.devices), pool: run.pool,
+                              assembly: run.assembly)
+        let feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts, setup: setup)
         let web = WebServerSettings(listen: "0.0.0.0:\(port ?? (anyPort ? 0 : 4000))", user: "admin", serial: password)
         let accounts = Accounts(user: web.user, passwordHash: nil, serial: password, tokenFile: nil)
         var quiet = Logger(label: "fusebox.http")
@@ -81,6 +88,7 @@ struct Demo: AsyncParsableCommand {
         say("  policies \(controller.chain.joined(separator: " -> ")), one cycle per simulated second, \(speed)x real time")
         for line in run.summary { say("  " + line) }
         say("  history: \(historyPath) (fusebox history export --history \(historyPath) --what sessions)")
+        say("  configuration: \(siteFile) (the page's Setup changes it; earlier versions in \(siteFile).versions/)")
         let http = try WebServer.application(feed: feed, accounts: accounts, settings: web, logger: quiet) { port in
             say("  web page: http://127.0.0.1:\(port)/  user admin, password \(password)")
         }

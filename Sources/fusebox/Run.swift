@@ -12,7 +12,8 @@ import ServiceLifecycle
 
 /// `fusebox run --config site.yaml`: the controller for a real site, until
 /// SIGTERM or SIGINT (then every charger is left at the fail-safe current).
-/// SIGHUP reloads every script; a changed script file is reloaded by itself.
+/// SIGHUP reloads the configuration file and every script; a changed script
+/// file is reloaded by itself; the page's Setup changes the configuration live.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the controller for the site a configuration describes.")
 
@@ -28,17 +29,20 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardOutput(label: $0) }
         let logger = Logger(label: "fusebox")
-        let site: SiteConfig
-        do { site = try SiteConfig.load(file: config) } catch {
+        let site: SiteConfig, tree: [String: Any]
+        do { (site, tree) = try SiteConfig.read(file: config) } catch {
             for m in error.messages { say(m) }
             throw ExitCode(2)
         }
-        let assembly = SiteAssembly(config: site)
+        let pool = ConnectionPool()
+        var assembly = SiteAssembly(config: site)
+        assembly.pool = pool
         let built: SiteAssembly.Built
         do { built = try assembly.build() } catch {
             for m in error.messages { say("\(config): \(m)") }
             throw ExitCode(2)
         }
+        if !site.isSetUp { say("fusebox run: \(config) has no meter and no charger yet: set the site up on the web page") }
         say("fusebox run: \(site.name), \(site.chargers.count) chargers behind \(site.limits.current) A (margin \(site.limits.margin) A), a cycle every \(site.period) s")
         for line in built.summary { say("  " + line) }
 
@@ -64,7 +68,8 @@ struct Run: AsyncParsableCommand {
         let recorder = HistoryRecorder(store: store, runner: runner, logger: logger)
         let scripts = ScriptManager(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers,
                                     policyDirectory: site.policyDirectory, driverDirectory: site.driverDirectory)
-        let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts)
+        let setup = SiteSetup(file: config, config: site, tree: tree, built: built, pool: pool) { next in SiteAssembly(config: next) }
+        let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts, setup: setup)
         var web = WebServerSettings(listen: site.http.listen, user: site.http.user, passwordHash: site.http.passwordHash, serial: site.serial,
                                     tokenFile: ((site.history.path as NSString).deletingLastPathComponent.isEmpty ? "."
                                                 : (site.history.path as NSString).deletingLastPathComponent) + "/tokens.json")
@@ -79,7 +84,7 @@ struct Run: AsyncParsableCommand {
             say("  web page: \(shown.scheme)://\(shown.host):\(port)/ (user \(shown.user))")
         }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
-        let watcher = ScriptWatcher(scripts: scripts, logger: logger)
+        let watcher = ScriptWatcher(scripts: scripts, setup: setup, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the runner first (it leaves the chargers
             // at the fail-safe current and ends the stream), its readers after it.

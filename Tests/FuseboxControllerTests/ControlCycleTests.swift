@@ -26,6 +26,13 @@ struct CycleCase: Decodable, Sendable, CustomStringConvertible {
         var event: String?
         /// Why the step expects what it does, for a reader of the case file.
         var note: String?
+        /// A new configuration staged before this step's cycle, which must take it over.
+        var configure: Configure?
+    }
+    /// The fuse and the chargers of a new configuration (a charger that stays keeps its device).
+    struct Configure: Decodable, Sendable {
+        var limit: Double?
+        var chargers: [String]?
     }
     var name: String
     var limit: Double
@@ -96,16 +103,18 @@ struct ControlCycleTests {
     @Test("cycle", arguments: CycleCase.all())
     func run(_ c: CycleCase) async throws {
         let building = FakeBuilding()
-        let stations = c.chargers.map {
+        var stations = c.chargers.map {
             ControlCycle.Station(settings: ChargerSnapshot(id: $0, status: .free, min: 6, max: 16), device: FakeCharger($0, building))
         }
         // Limits move at once here: the cycle's own logic, not the pacing, is under test.
-        let settings = ControlCycle.Settings(
+        var settings = ControlCycle.Settings(
             limits: SiteLimits(current: PhaseValues(all: c.limit)),
             failsafe: FailsafeSettings(meterTimeout: 5, current: 0),
             pacing: LimitPacer.Settings(rampUp: 100, raiseEvery: 1, restartPause: 0, settle: 0))
         let chain = PolicyChain(scripts: [try PolicyLibrary.shipped().load("fair_share")])
-        let cycle = ControlCycle(settings: settings, meter: FakeMeter(building), stations: stations, chain: chain)
+        let meter = FakeMeter(building)
+        let cycle = ControlCycle(settings: settings, meter: meter, stations: stations, chain: chain)
+        var ids = c.chargers
 
         for step in c.steps {
             building.state.withLock { s in
@@ -113,9 +122,28 @@ struct ControlCycleTests {
                 s.meterAnswers = step.meter != "silent"
                 s.silent = Set(step.silent ?? [])
             }
+            let taken = Mutex<StagedOutcome?>(nil)
+            if let change = step.configure {
+                if let limit = change.limit { settings.limits.current = PhaseValues(all: limit) }
+                if let next = change.chargers {
+                    stations = next.map { id in
+                        stations.first { $0.settings.id == id }
+                            ?? ControlCycle.Station(settings: ChargerSnapshot(id: id, status: .free, min: 6, max: 16), device: FakeCharger(id, building))
+                    }
+                    // A charger removed stops drawing once it is left at the fail-safe current (0 A here).
+                    ids = next
+                }
+                let parts = SiteParts(settings: settings, meter: meter, pv: nil, stations: stations, chain: nil, contacts: nil,
+                                      meterDrivers: ("", ""), change: "step at \(step.time)")
+                await cycle.stage(parts) { outcome in taken.withLock { $0 = outcome } }
+            }
             let record = await cycle.run(at: step.time)
-            let written = Dictionary(uniqueKeysWithValues: zip(c.chargers, record.allocation))
             let at = "\(c.name), t=\(step.time)"
+            if step.configure != nil {
+                #expect(taken.withLock { $0 } == .applied(at: step.time), "\(at): the new configuration did not take over at this cycle")
+                #expect(record.snapshot.chargers.map(\.id) == ids, "\(at): the cycle ran \(record.snapshot.chargers.map(\.id))")
+            }
+            let written = Dictionary(uniqueKeysWithValues: zip(ids, record.allocation))
             for (id, amps) in step.expect ?? [:] {
                 #expect(abs((written[id] ?? -1) - amps) < 0.01, "\(at): \(id) got \(written[id] ?? -1) A, expected \(amps) A")
             }

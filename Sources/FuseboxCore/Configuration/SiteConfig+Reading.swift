@@ -66,7 +66,7 @@ extension SiteConfig {
             r.onlyKnown(meters, "meters", ["grid", "pv"])
             if let g = Self.device(&r, meters["grid"], "meters.grid", id: "grid", addresses: addresses) { grid = g }
             pv = Self.device(&r, meters["pv"], "meters.pv", id: "pv", addresses: addresses)
-        } else if addresses {
+        } else if addresses && top["chargers"] != nil {
             r.problem("meters.grid: missing (required): the grid meter, e.g. { driver: sdm630, host: 10.0.0.5, port: 502, unit: 1 }")
         }
 
@@ -88,7 +88,8 @@ extension SiteConfig {
             charger.enabled = r.bool(m["enabled"], "\(path).enabled", default: true)
             chargers.append(charger)
         }
-        if addresses && chargers.isEmpty { r.problem("chargers: expected at least one charger") }
+        // A site with neither meters nor chargers is one not set up yet, and one with
+        // its meter alone is being set up: both run, waiting for the page's Setup.
 
         func circuit(_ v: Any, _ path: String, depth: Int) -> Circuit? {
             guard let m = r.map(v, path) else { return nil }
@@ -241,6 +242,15 @@ extension SiteConfig {
         }
 
         if !r.problems.isEmpty { throw Problems(messages: r.problems.map { "\(file): \($0)" }) }
+    }
+
+    /// One meter or charger as the site's file gives it (`{ driver, host, port, unit, ... }`),
+    /// checked as in a whole file: for testing a device before it is saved.
+    public static func device(tree: Any, path: String, id: String) throws(Problems) -> Device {
+        var r = ConfigReader()
+        let d = device(&r, tree, path, id: id, addresses: true)
+        guard let d, r.problems.isEmpty else { throw Problems(messages: r.problems.isEmpty ? ["\(path): expected a mapping"] : r.problems) }
+        return d
     }
 
     private static func address(_ r: inout ConfigReader, _ m: [String: Any], _ path: String, required: Bool) -> Address {

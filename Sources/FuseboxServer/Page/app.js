@@ -54,6 +54,8 @@ function phaseCards(s) {
 
 function chargerCards(s) {
   const root = $("chargers");
+  // A station a new configuration removed goes from the page too.
+  for (const card of [...root.children]) if (!s.chargers.some((c) => c.id === card.dataset.charger)) card.remove();
   for (const c of s.chargers) {
     let card = [...root.children].find((node) => node.dataset.charger === c.id);
     if (!card) {

@@ -1,0 +1,245 @@
+// The Setup tab: the configuration in force as a form, saved through PUT /api/config
+// (checked, devices read once, written, applied at the next cycle). Every problem the
+// server names is shown next to the field of its key path. Uses el, $, fill, api and
+// command from app.js.
+"use strict";
+
+// The station's L1, L2, L3 on the building's phases.
+const WIRINGS = [["1,2,3", "L1 L2 L3"], ["2,3,1", "L2 L3 L1"], ["3,1,2", "L3 L1 L2"], ["1", "L1 only"], ["2", "L2 only"], ["3", "L3 only"]];
+const DEVICE_KEYS = ["driver", "host", "port", "unit", "api", "settings", "baud", "parity", "allow"];
+let setupDoc = null;     // the configuration in force, as GET /api/config gave it
+let driverNames = [];
+
+function driverList(id) {
+  return el("datalist", { id }, driverNames.map((n) => el("option", { value: n })));
+}
+
+// A meter's fields: make, host, port, unit, and a Test button.
+function meterFields(root, path, device) {
+  const d = device || {};
+  fill(root, [
+    el("label", {}, "Make ", el("input", { list: `${path}-drivers`, "data-field": `${path}.driver`, "data-key": `${path}.driver`, value: d.driver || "" })),
+    driverList(`${path}-drivers`),
+    el("label", {}, "Host ", el("input", { "data-field": `${path}.host`, "data-key": `${path}.host`, value: d.host || "" })),
+    el("label", {}, "Port ", el("input", { "data-field": `${path}.port`, "data-key": `${path}.port`, value: d.port ?? "", title: "a TCP port (502), or a serial device such as /dev/ttyUSB0" })),
+    el("label", {}, "Unit ", el("input", { type: "number", min: "0", max: "255", "data-field": `${path}.unit`, "data-key": `${path}.unit`, value: d.unit ?? 1 })),
+    el("button", { type: "button", className: "test" }, "Test"), " ", el("span", { className: "test-result" })]);
+  root.querySelector(".test").onclick = () => testDevice(root, () => ({ ...extraOf(d), ...deviceOf(root, path) }));
+}
+
+function chargerRow(c) {
+  const wiring = (c.phases || [1, 2, 3]).join(",");
+  const row = el("tr", { "data-charger": c.id || "" },
+    el("td", {}, el("input", { className: "id", value: c.id || "", placeholder: "p01" })),
+    el("td", {}, el("input", { className: "driver", list: "charger-drivers", value: c.driver || "" })),
+    el("td", {}, el("input", { className: "host", value: c.host || "", placeholder: c.api ? "cloud: " + c.api : "" })),
+    el("td", {}, el("input", { className: "port", value: c.port ?? "" })),
+    el("td", {}, el("input", { className: "unit", type: "number", min: "0", max: "255", value: c.unit ?? 1 })),
+    el("td", {}, el("input", { className: "max", type: "number", min: "0", max: "80", step: "1", value: c.max ?? 16 })),
+    el("td", {}, el("input", { className: "priority", type: "number", step: "1", value: c.priority ?? 0 })),
+    el("td", {}, el("select", { className: "phases" }, WIRINGS.map(([v, label]) => {
+      const o = el("option", { value: v }, label);
+      if (v === wiring) o.selected = true;
+      return o;
+    }))),
+    el("td", {}, el("button", { type: "button", className: "test" }, "Test"), " ",
+      el("button", { type: "button", className: "remove" }, "Remove"), el("span", { className: "test-result" })));
+  row.extra = extraOf(c);
+  row.querySelector(".remove").onclick = () => row.remove();
+  row.querySelector(".test").onclick = () => testDevice(row, () => chargerOf(row));
+  return row;
+}
+
+// What the form does not show of a device (a cloud account, driver settings), kept as it was.
+function extraOf(d) {
+  const out = {};
+  for (const k of ["api", "allow", "settings", "baud", "parity", "min", "enabled"]) if (d[k] !== undefined) out[k] = d[k];
+  return out;
+}
+
+function numberOr(text, fallback) { return text === "" ? fallback : Number(text); }
+function portOf(text) { return /^\d+$/.test(text) ? Number(text) : text; }
+
+function deviceOf(root, path) {
+  const value = (key) => root.querySelector(`[data-key="${path}.${key}"]`).value.trim();
+  const d = { driver: value("driver") };
+  if (value("host")) d.host = value("host");
+  if (value("port")) d.port = portOf(value("port"));
+  d.unit = numberOr(value("unit"), 1);
+  return d;
+}
+
+function chargerOf(row) {
+  const v = (cls) => row.querySelector(`.${cls}`).value.trim();
+  const c = { ...row.extra, id: v("id"), driver: v("driver") };
+  if (!c.api) {
+    if (v("host")) c.host = v("host");
+    if (v("port")) c.port = portOf(v("port"));
+    c.unit = numberOr(v("unit"), 1);
+  }
+  c.max = numberOr(v("max"), 16);
+  c.priority = numberOr(v("priority"), 0);
+  c.phases = v("phases").split(",").map(Number);
+  return c;
+}
+
+async function testDevice(root, read) {
+  const out = root.querySelector(".test-result");
+  out.textContent = " reading...";
+  out.className = "test-result";
+  try {
+    const t = await fetch("/api/config/test", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" },
+      body: JSON.stringify(read()) }).then((r) => r.json());
+    if (t.answered) {
+      const parts = [];
+      if (t.status) parts.push(t.status);
+      if (t.current) parts.push(t.current.map((a) => fmt(a)).join(" / ") + " A");
+      if (t.voltage) parts.push(t.voltage.map((v) => fmt(v, 0)).join(" / ") + " V");
+      if (t.power !== undefined) parts.push(fmt(t.power / 1000, 2) + " kW");
+      out.textContent = ` answers in ${fmt(t.milliseconds, 0)} ms: ${parts.join(", ")}`;
+    } else if (t.problems) {
+      out.textContent = " " + t.problems.map((p) => p.message).join("; ");
+      out.className = "test-result error";
+    } else {
+      out.textContent = ` no answer (${t.error}). Check the ${t.likely_cause}: ${t.advice}`;
+      out.className = "test-result error";
+    }
+  } catch (e) {
+    out.textContent = " " + e.message;
+    out.className = "test-result error";
+  }
+}
+
+function getKey(object, key) {
+  return key.split(".").reduce((at, p) => (at === undefined || at === null ? undefined : at[p]), object);
+}
+
+function renderSetup(doc) {
+  setupDoc = doc;
+  const form = $("setup-form");
+  for (const input of form.querySelectorAll("fieldset > label > input[data-key]")) {
+    let v = getKey(doc, input.dataset.key);
+    if (input.dataset.key.startsWith("site.limit.current.") && typeof getKey(doc, "site.limit.current") === "number") v = getKey(doc, "site.limit.current");
+    input.value = Array.isArray(v) ? v.join(", ") : v ?? "";
+  }
+  const meters = doc.meters || {};
+  meterFields($("setup-grid"), "meters.grid", meters.grid);
+  $("setup-has-pv").checked = !!meters.pv;
+  meterFields($("setup-pv"), "meters.pv", meters.pv);
+  $("setup-pv").classList.toggle("hidden", !meters.pv);
+  fill($("setup-chargers"), [...(doc.chargers || []).map(chargerRow), driverList("charger-drivers")]);
+  const rest = {};
+  for (const [k, v] of Object.entries(doc)) if (!["site", "meters", "chargers", "policy"].includes(k)) rest[k] = v;
+  if (doc.policy && doc.policy.settings) rest.policy = { settings: doc.policy.settings };
+  if (rest.ripple) { delete rest.ripple.reduced_power; if (!Object.keys(rest.ripple).length) delete rest.ripple; }
+  $("setup-rest").value = JSON.stringify(rest, null, 2);
+  clearProblems();
+}
+
+// The form as a configuration: what the fields say, on top of what it does not show.
+function formDoc() {
+  const doc = JSON.parse($("setup-rest").value || "{}");
+  const site = { ...(setupDoc.site || {}) };
+  doc.site = site;
+  const text = (key) => $("setup-form").querySelector(`[data-key="${key}"]`).value.trim();
+  for (const key of ["name", "serial"]) { if (text(`site.${key}`)) site[key] = text(`site.${key}`); else delete site[key]; }
+  const fuse = [0, 1, 2].map((k) => Number(text(`site.limit.current.${k}`)));
+  site.limit = { current: fuse[0] === fuse[1] && fuse[1] === fuse[2] ? fuse[0] : fuse, margin: numberOr(text("site.limit.margin"), 2) };
+  if (text("site.power_limit")) site.power_limit = Number(text("site.power_limit")); else delete site.power_limit;
+  const grid = deviceOf($("setup-grid"), "meters.grid");
+  doc.meters = { grid: { ...extraOf((setupDoc.meters || {}).grid || {}), ...grid } };
+  if ($("setup-has-pv").checked) doc.meters.pv = { ...extraOf((setupDoc.meters || {}).pv || {}), ...deviceOf($("setup-pv"), "meters.pv") };
+  if (!grid.driver && !grid.host && !$("setup-chargers").querySelector("tr")) delete doc.meters;
+  const chargers = [...$("setup-chargers").querySelectorAll("tr")].map(chargerOf);
+  if (chargers.length) doc.chargers = chargers;
+  const chain = $("setup-form").querySelector('[data-key="policy.chain"]').value.split(",").map((s) => s.trim()).filter(Boolean);
+  doc.policy = { ...(doc.policy || {}), chain };
+  const reduced = $("setup-form").querySelector('[data-key="ripple.reduced_power"]').value.trim();
+  if (reduced !== "") doc.ripple = { ...(doc.ripple || {}), reduced_power: Number(reduced) };
+  return doc;
+}
+
+function clearProblems() {
+  for (const p of $("setup-form").querySelectorAll(".problem")) p.remove();
+  for (const i of $("setup-form").querySelectorAll(".invalid")) i.classList.remove("invalid");
+  $("setup-message").textContent = "";
+  $("setup-save-anyway").classList.add("hidden");
+}
+
+// Marks the field of each problem's key path: chargers[2].port is row 3's port.
+function showProblems(problems) {
+  const unplaced = [];
+  for (const p of problems) {
+    const m = /^chargers\[(\d+)\]\.?(\w*)/.exec(p.field);
+    let input = null;
+    if (m) {
+      const row = $("setup-chargers").querySelectorAll("tr")[Number(m[1])];
+      input = row && (row.querySelector(`.${m[2] === "phases" ? "phases" : m[2] || "id"}`) || row.querySelector(".id"));
+    } else if (p.field) {
+      input = $("setup-form").querySelector(`[data-field="${CSS.escape(p.field)}"]`)
+        || $("setup-form").querySelector(`[data-field="${CSS.escape(p.field.split(".").slice(0, -1).join("."))}"]`);
+    }
+    if (input) {
+      input.classList.add("invalid");
+      input.closest("label, td, fieldset").append(el("span", { className: "problem" }, p.message));
+    } else {
+      unplaced.push(p.message);
+    }
+  }
+  return unplaced;
+}
+
+async function saveSetup(acceptSilent) {
+  clearProblems();
+  let doc;
+  try { doc = formDoc(); } catch (e) {
+    showProblems([{ field: "rest", message: "not valid JSON: " + e.message }]);
+    return;
+  }
+  $("setup-message").textContent = "saving...";
+  const response = await fetch("/api/config" + (acceptSilent ? "?accept_silent=true" : ""), {
+    method: "PUT", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body: JSON.stringify(doc) });
+  const answer = await response.json().catch(() => ({ error: response.statusText }));
+  if (response.ok) {
+    $("setup-message").textContent = `Version ${answer.version} in force: ${answer.change}`
+      + (answer.restart_needed.length ? `. At the next start: ${answer.restart_needed.join(", ")}` : "");
+    $("setup-message").className = "";
+    await loadSetup(true);
+    return;
+  }
+  const unplaced = showProblems(answer.problems || []);
+  $("setup-message").textContent = `${answer.error}${unplaced.length ? ": " + unplaced.join("; ") : ""}`;
+  $("setup-message").className = "error";
+  if (response.status === 409 && (answer.tests || []).length) $("setup-save-anyway").classList.remove("hidden");
+}
+
+async function loadVersions() {
+  const versions = await api("GET", "/api/config/versions");
+  fill($("setup-versions"), versions.map((v, n) => el("tr", {}, el("td", {}, v.number), el("td", {}, when(v.saved)),
+    el("td", {}, v.by || "-"), el("td", {}, v.change),
+    el("td", {}, n === 0 ? "in force" : el("button", { type: "button", "data-version": v.number }, "Restore")))));
+  for (const b of $("setup-versions").querySelectorAll("button")) {
+    b.onclick = () => command(api("POST", `/api/config/versions/${b.dataset.version}/restore`).then((a) => {
+      $("setup-message").textContent = `Version ${b.dataset.version} restored as version ${a.version}: ${a.change}`;
+      return loadSetup(true);
+    }));
+  }
+}
+
+async function loadSetup(keepMessage) {
+  const message = $("setup-message").textContent;
+  driverNames = await api("GET", "/api/config/drivers").catch(() => []);
+  renderSetup(await api("GET", "/api/config"));
+  if (keepMessage) $("setup-message").textContent = message;
+  await loadVersions();
+}
+
+loaders.setup = () => loadSetup(false);
+$("setup-form").onsubmit = (e) => { e.preventDefault(); saveSetup(false); };
+$("setup-save-anyway").onclick = () => saveSetup(true);
+$("setup-reset").onclick = () => loadSetup(false);
+$("setup-add").onclick = () => {
+  const n = $("setup-chargers").querySelectorAll("tr").length + 1;
+  $("setup-chargers").insertBefore(chargerRow({ id: `p${String(n).padStart(2, "0")}`, unit: 1, max: 16 }), $("charger-drivers"));
+};
+$("setup-has-pv").onchange = (e) => $("setup-pv").classList.toggle("hidden", !e.target.checked);
