@@ -19,6 +19,17 @@ return {
   name = "abb_terra",
   kind = "charger",
 
+  -- Its serial number (HR 0x4000, four registers) is set, and its state byte
+  -- (HR 0x400D) is a small number: a device of another make reads zeros
+  -- there, or refuses the address.
+  identify = function(dev)
+    local r = dev:read_holding(0x4000, 14)        -- 0x4000..0x400D
+    if not r then return nil end
+    local serial = string.format("%04X%04X%04X%04X", r[1], r[2], r[3], r[4])
+    if serial == "0000000000000000" or ((r[14] >> 8) & 0x7F) > 15 then return nil end
+    return { make = "ABB", model = "Terra AC", serial = serial }
+  end,
+
   poll = function(dev)
     local s, err = dev:read_holding(0x400A, 4)     -- 0x400A lock, 0x400B, 0x400C..0x400D state
     if not s then return nil, err end

@@ -15,6 +15,14 @@ return {
   name = "alfen_eve",
   kind = "charger",
 
+  -- Its state is text in HR 1201: "A", "B1", "C2" and so on (IEC 61851).
+  identify = function(dev)
+    local r = dev:read_holding(1201, 5)
+    if not r then return nil end
+    if not fusebox.ascii(r, 1, 5):match("^[A-F]%d?$") then return nil end
+    return { make = "Alfen", model = "Eve" }
+  end,
+
   poll = function(dev)
     if dev.state.limit ~= nil then
       local ok, err = fusebox.every(dev, "written", REWRITE_EVERY, function()

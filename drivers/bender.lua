@@ -16,6 +16,15 @@ return {
   name = "bender",
   kind = "charger",
 
+  -- The controller names its model in HR 142 (ten registers of text).
+  identify = function(dev)
+    local r = dev:read_holding(142, 10)
+    if not r then return nil end
+    local model = fusebox.ascii(r, 1, 10)
+    if not model:match("^%w[%w%p ]*$") then return nil end
+    return { make = "Bender (Mennekes, Webasto Live)", model = model }
+  end,
+
   init = function(dev)
     dev.state.tenths = dev:read_holding(1001, 1) ~= nil
   end,

@@ -18,6 +18,13 @@ return {
   name = "phoenix_ev_cc",
   kind = "charger",
 
+  -- Its state is one letter, A to F, in IR 100.
+  identify = function(dev)
+    local r = dev:read_input(100, 1)
+    if not r or not string.char(r[1] & 0xFF):match("^[A-F]$") or (r[1] >> 8) ~= 0 then return nil end
+    return { make = "Phoenix Contact (Wallbe, Walli, Compleo)", model = "EV-CC" }
+  end,
+
   init = function(dev)
     local r = dev:read_holding(528, 1)
     dev.state.tenths = r ~= nil and r[1] >= 60

@@ -9,6 +9,17 @@ return {
   name = "sdm630",
   kind = "meter",
 
+  -- Three phase voltages a low-voltage grid has (IR 0x0000, float32).
+  identify = function(dev)
+    local r = dev:read_input(0x0000, 6)
+    if not r then return nil end
+    for k = 0, 2 do
+      local v = fusebox.decode(r, 1 + 2 * k, "float32")
+      if not (v >= 180 and v <= 270) then return nil end
+    end
+    return { make = "Eastron", model = "SDM630" }
+  end,
+
   poll = function(dev)
     local r, err = dev:read_input(0x0000, 18)   -- V1..V3, I1..I3, P1..P3
     if not r then return nil, err end

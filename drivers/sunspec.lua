@@ -69,6 +69,18 @@ return {
   name = "sunspec",
   kind = "meter",
 
+  -- The "SunS" marker, then the common model's manufacturer, model and serial number.
+  identify = function(dev)
+    local models = discover(dev)
+    if not models or not models[1] then return nil end
+    local c = read_model(dev, models[1])
+    if not c then return nil end
+    local kind = pick(models, { 201, 202, 203, 211, 212, 213 }) and "meter" or "inverter"
+    local serial = fusebox.ascii(c, 49, 16)
+    return { make = fusebox.ascii(c, 1, 16), model = fusebox.ascii(c, 17, 16) .. " (SunSpec " .. kind .. ")",
+             serial = serial ~= "" and serial or nil }
+  end,
+
   init = function(dev)
     local models, err = discover(dev)
     if not models then error(err, 0) end

@@ -14,6 +14,13 @@ return {
   name = "weidmueller_ac_smart",
   kind = "charger",
 
+  -- Its state is one letter, A to F, in the low byte of HR 301.
+  identify = function(dev)
+    local r = dev:read_holding(301, 1)
+    if not r or not string.char(r[1] & 0xFF):match("^[A-F]$") then return nil end
+    return { make = "Weidmüller", model = "AC Smart" }
+  end,
+
   poll = function(dev)
     local fed, ferr = fusebox.every(dev, "fed", 5, function()
       return dev:write_registers(11050, fusebox.encode(65535, "uint32", "low_first"))

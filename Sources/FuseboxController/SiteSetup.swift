@@ -110,6 +110,14 @@ public actor SiteSetup {
 
     public var inForce: SiteConfig { config }
 
+    /// Modbus devices at the addresses of `request`, recognised by the drivers'
+    /// `identify`, each with a proposed entry (charger ids not yet in use).
+    public func find(_ request: DeviceFinder.Request) async throws(DeviceFinder.Refused) -> DeviceFinder.Report {
+        var request = request
+        request.takenIDs = config.chargers.map(\.id)
+        return try await DeviceFinder(drivers: assembly(config).drivers).find(request)
+    }
+
     /// The drivers a meter or a charger may name: the shipped ones and the site's own.
     public func driverNames() -> [String] { assembly(config).drivers.names }
 

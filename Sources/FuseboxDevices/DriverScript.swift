@@ -13,7 +13,7 @@ public enum DriverTransport: String, Sendable {
 }
 
 /// A loaded driver (docs/drivers.md): one file returning
-/// `{ name, kind, init?, poll, apply? }`, compiled in its own sandbox.
+/// `{ name, kind, identify?, init?, poll, apply? }`, compiled in its own sandbox.
 public final class DriverScript {
     public let name: String
     public let kind: DeviceKind
@@ -21,6 +21,8 @@ public final class DriverScript {
     public let transport: DriverTransport
     let sandbox: LuaSandbox
     let hasInit: Bool
+    /// It can tell whether a device is of its make (`identify`, docs/drivers.md).
+    public let canIdentify: Bool
 
     public init(source: String, origin: String, limits: LuaLimits = LuaLimits(instructions: 5_000_000, time: 5)) throws(LuaError) {
         let stem = origin.split(separator: "/").last.map { $0.hasSuffix(".lua") ? String($0.dropLast(4)) : String($0) } ?? origin
@@ -37,6 +39,7 @@ public final class DriverScript {
             throw contract("a charger driver needs a function 'apply'")
         }
         hasInit = try sandbox.moduleField("init") == .opaque("function")
+        canIdentify = try sandbox.moduleField("identify") == .opaque("function")
         switch try sandbox.moduleField("transport")["type"] {
         case .nil, .string("modbus-tcp"), .string("modbus-rtu"), .string("modbus"): transport = .modbus
         case .string("http"): transport = .http

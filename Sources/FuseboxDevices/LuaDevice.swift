@@ -155,6 +155,24 @@ public final class LuaDevice: @unchecked Sendable {
         }
     }
 
+    /// What the driver's `identify` makes of the device (reads only, no
+    /// `init`): its make and what else it could read, or nil when the device
+    /// is not one of its make (or the driver cannot tell).
+    public func identify() async -> DeviceIdentity? {
+        guard script.canIdentify else { return nil }
+        return await serially { session in
+            self.connection?.checkOwner()
+            self.web?.checkOwner()
+            self.io.session = session
+            self.io.dryRun = true
+            defer { self.io.session = nil; self.io.dryRun = false }
+            guard let out = try? self.call("identify", on: self.script), let found = out.first, found.entries != nil,
+                  let make = found["make"].string, !make.isEmpty else { return nil }
+            return DeviceIdentity(make: make, model: found["model"].string, serial: found["serial"].string,
+                                  firmware: found["firmware"].string)
+        }
+    }
+
     /// Hot reload: `replacement` (compiled fresh by the caller) takes over this
     /// device's `dev.state`, is dry-run through `init` and `poll` on the device,
     /// and replaces the running driver only if both succeed. It all happens on
@@ -260,6 +278,14 @@ public final class LuaDevice: @unchecked Sendable {
         }
         return r
     }
+}
+
+/// What a driver's `identify` found out about a device.
+public struct DeviceIdentity: Sendable, Equatable, Codable {
+    public var make: String
+    public var model: String?
+    public var serial: String?
+    public var firmware: String?
 }
 
 /// The session a device's driver may use while one of its calls runs.

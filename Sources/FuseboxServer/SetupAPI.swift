@@ -39,6 +39,47 @@ struct SetupAPI {
             }
             return answer(await setup.restore(number, by: context.who))
         }
+        api.post("config/find") { request, context -> Response in
+            let setup = try self.setup()
+            var request = request
+            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            let value: StrictJSON.Value
+            do { value = try StrictJSON.parse(buffer.readableBytesView) } catch {
+                throw APIError(.badRequest, "the body is not valid JSON: \(error)", field: "body", expected: "{ hosts, ports, units }")
+            }
+            guard case .object(let members) = value else {
+                throw APIError(.badRequest, "expected a JSON object as the body", field: "body", expected: "{ hosts, ports, units }")
+            }
+            var hosts: [String] = [], ports = [502], units = [1, 255]
+            for (key, v) in members {
+                switch (key, v) {
+                case ("hosts", .array(let items)):
+                    hosts = try items.map { item in
+                        guard case .string(let s) = item else { throw APIError.badField("hosts", expected: "a list of addresses", got: JSONField(item)) }
+                        return s
+                    }
+                case ("hosts", .string(let s)):
+                    hosts = s.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\n" }).map(String.init)
+                case ("ports", .array(let items)), ("units", .array(let items)):
+                    let numbers = try items.map { item in
+                        guard case .number(let n) = item, n == n.rounded(), abs(n) < 1e6 else {
+                            throw APIError.badField(key, expected: "a list of whole numbers", got: JSONField(item))
+                        }
+                        return Int(n)
+                    }
+                    if key == "ports" { ports = numbers } else { units = numbers }
+                case ("hosts", _), ("ports", _), ("units", _):
+                    throw APIError.badField(key, expected: key == "hosts" ? "a list of addresses, or one text" : "a list of whole numbers", got: JSONField(v))
+                default:
+                    throw APIError(.badRequest, "\(key): unknown field; expected hosts, ports, units", field: key, expected: "hosts, ports, units")
+                }
+            }
+            let report: DeviceFinder.Report
+            do throws(DeviceFinder.Refused) { report = try await setup.find(DeviceFinder.Request(hosts: hosts, ports: ports, units: units)) } catch {
+                throw APIError(.badRequest, error.description, field: error.field)
+            }
+            return json(report)
+        }
         api.post("config/test") { request, context -> Response in
             let setup = try self.setup()
             var request = request

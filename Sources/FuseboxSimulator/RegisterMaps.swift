@@ -44,8 +44,8 @@ extension ModbusServer.Bank {
     }
 }
 
-/// ABB Terra AC: HR 0x400C state byte 2, 0x4010 currents (uint32 mA), 0x401C W,
-/// 0x401E Wh; the limit HR 0x4100, uint32 mA, FC16.
+/// ABB Terra AC: HR 0x4000 serial number, HR 0x400C state byte 2, 0x4010 currents
+/// (uint32 mA), 0x401C W, 0x401E Wh; the limit HR 0x4100, uint32 mA, FC16.
 public struct ABBTerraMap: ChargerRegisterMap {
     public let driver = "abb_terra"
     public let unit: Int
@@ -58,6 +58,8 @@ public struct ABBTerraMap: ChargerRegisterMap {
         case .charging, .discharging: 4
         case .unavailable: 9
         }
+        // The serial number, which the driver's identify reads.
+        bank.write(.holdingRegisters, address: 0x4000, values: [0x1A2B, 0x3C4D, 0x0026, UInt16(truncatingIfNeeded: unit)])
         bank[.holdingRegisters, 0x400A] = s.status == .free ? 0 : 0x0101   // socket lock
         bank[.holdingRegisters, 0x400C] = 0
         bank[.holdingRegisters, 0x400D] = state << 8
@@ -153,7 +155,7 @@ public struct SDM630Map: Sendable {
     }
 }
 
-/// Bender CC612/613 (Mennekes, Webasto Live): HR 122 state, 212 currents
+/// Bender CC612/613 (Mennekes, Webasto Live): HR 142 model, HR 122 state, 212 currents
 /// (uint32 mA), 218 Wh, 220 W, 222 volts (uint32); the limit HR 1000 (A, FC16),
 /// or HR 1001 in 0.1 A on firmware that has it.
 public struct BenderMap: ChargerRegisterMap {
@@ -166,6 +168,7 @@ public struct BenderMap: ChargerRegisterMap {
     }
 
     public func publish(_ s: SimulatedChargerState, into bank: inout ModbusServer.Bank) {
+        bank.write(.holdingRegisters, address: 142, values: RegisterCodec.encodeString("CC613", registers: 10))   // the model
         bank[.holdingRegisters, 122] = switch s.status {
         case .free: 1
         case .occupied: 2

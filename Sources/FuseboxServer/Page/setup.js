@@ -243,3 +243,50 @@ $("setup-add").onclick = () => {
   $("setup-chargers").insertBefore(chargerRow({ id: `p${String(n).padStart(2, "0")}`, unit: 1, max: 16 }), $("charger-drivers"));
 };
 $("setup-has-pv").onchange = (e) => $("setup-pv").classList.toggle("hidden", !e.target.checked);
+
+// ---- find devices
+
+function portsOf(text) {
+  const ports = [];
+  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
+    const m = /^(\d+)-(\d+)$/.exec(part);
+    if (m) for (let p = Number(m[1]); p <= Number(m[2]) && ports.length <= 64; p++) ports.push(p);
+    else ports.push(Number(part));
+  }
+  return ports;
+}
+
+// A found device into the form: a station as a new row, a meter into its fields.
+function adopt(found) {
+  const p = found.proposal;
+  if (found.place === "chargers") {
+    const row = chargerRow({ id: p.id, driver: p.driver, host: p.host, port: p.port, unit: p.unit, max: 16 });
+    $("setup-chargers").insertBefore(row, $("charger-drivers"));
+    return;
+  }
+  const path = found.place, root = path === "meters.pv" ? $("setup-pv") : $("setup-grid");
+  if (path === "meters.pv") { $("setup-has-pv").checked = true; root.classList.remove("hidden"); }
+  for (const key of ["driver", "host", "port", "unit"]) root.querySelector(`[data-key="${path}.${key}"]`).value = p[key];
+}
+
+$("find-run").onclick = async () => {
+  $("find-message").textContent = " looking...";
+  $("find-message").className = "";
+  try {
+    const report = await api("POST", "/api/config/find", { hosts: $("find-hosts").value, ports: portsOf($("find-ports").value) });
+    $("find-message").textContent = ` ${report.open.length} of ${report.tried} took a connection, ${report.found.length} recognised (${fmt(report.milliseconds / 1000)} s)`;
+    $("find-table").classList.toggle("hidden", report.found.length === 0);
+    fill($("find-results"), report.found.map((f, n) => el("tr", {},
+      el("td", {}, `${f.host}:${f.port}`), el("td", {}, f.unit), el("td", {}, f.identity.make),
+      el("td", {}, f.identity.model || "-"), el("td", {}, f.identity.serial || "-"),
+      el("td", {}, el("button", { type: "button", "data-found": n },
+        f.place === "chargers" ? `Add as ${f.proposal.id}` : f.place === "meters.pv" ? "Use as PV meter" : "Use as grid meter")))));
+    for (const b of $("find-results").querySelectorAll("button")) {
+      b.onclick = () => { adopt(report.found[Number(b.dataset.found)]); b.disabled = true; b.textContent = "added"; };
+    }
+  } catch (e) {
+    $("find-message").textContent = " " + e.message;
+    $("find-message").className = "error";
+  }
+};
+
