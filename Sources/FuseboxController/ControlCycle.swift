@@ -120,6 +120,10 @@ public actor ControlCycle {
     private var contactGates: [DeviceGate]
     /// A new configuration's parts, waiting for the next cycle boundary.
     private var staged: StagedParts?
+    /// Caps (A) a commissioning check holds on stations, by id: 0 pauses one.
+    private var testCaps: [String: Double] = [:]
+    /// Who waits for the next cycle's snapshot (a commissioning check).
+    private var snapshotWaiters: [CheckedContinuation<SiteSnapshot?, Never>] = []
     private var signal: RippleSignal
     private var pacer: LimitPacer
 
@@ -255,6 +259,7 @@ public actor ControlCycle {
             if let p = state[i].priority { c.priority = p }
             if let cap = remote.max(for: c.id, at: time) { c.cableMax = min(c.cableMax ?? .infinity, cap) }
             if !state[i].enabled { c.cableMax = 0 }
+            if let cap = testCaps[c.id] { c.cableMax = min(c.cableMax ?? .infinity, cap) }
             switch readings[i] {
             case .success(let r):
                 c.status = r.status ?? .unavailable
@@ -363,6 +368,8 @@ public actor ControlCycle {
                 errors.append(e.description)
             }
         }
+        for waiter in snapshotWaiters { waiter.resume(returning: snapshot) }
+        snapshotWaiters = []
         var changed: SiteCommands?
         if commandsChanged {
             changed = commands()
@@ -500,6 +507,19 @@ public actor ControlCycle {
         commandsChanged = true
         next.done(.applied(at: time))
         return (calls, leaving, [SiteEvent(time: time, kind: .configChanged, subject: "site", message: "new configuration in force: " + parts.change)])
+    }
+
+    // MARK: - A commissioning check
+
+    /// The snapshot of the next cycle, once it has run; nil when the controller stops first.
+    public func nextSnapshot() async -> SiteSnapshot? {
+        await withCheckedContinuation { snapshotWaiters.append($0) }
+    }
+
+    /// Caps a commissioning check holds from the next cycle on (nil or empty: none).
+    /// Under the clamp like any limit: a cap only ever lowers what a station gets.
+    public func setTestCaps(_ caps: [String: Double]?) {
+        testCaps = caps ?? [:]
     }
 
     // MARK: - Commands between cycles (API, SIGHUP, file watcher)
@@ -705,6 +725,9 @@ public actor ControlCycle {
         now = time
         staged?.done(.stopped)
         staged = nil
+        testCaps = [:]
+        for waiter in snapshotWaiters { waiter.resume(returning: nil) }
+        snapshotWaiters = []
         var errors: [String] = []
         for (i, s) in stations.enumerated() where state[i].responding == true {
             var c = s.settings

@@ -110,6 +110,58 @@ public actor SiteSetup {
 
     public var inForce: SiteConfig { config }
 
+    // MARK: - The commissioning check
+
+    /// The last commissioning check, running or finished, for the page.
+    public struct CommissioningReport: Sendable, Codable {
+        /// "running", "done", or "stopped" (the controller stopped first).
+        public var state: String
+        /// Whether each station is switched on alone, or only the readings are checked.
+        public var stations: Bool
+        public var by: String?
+        /// The cycles' times (seconds since 1970) it started and finished at.
+        public var started: Double?
+        public var finished: Double?
+        public var doing: String
+        public var findings: [CommissioningCheck.Finding]
+    }
+
+    public private(set) var commissioning: CommissioningReport?
+
+    /// Starts a check at the next cycle; nil when one is running already.
+    public func startCommissioning(stations: Bool, by source: String?) -> CommissioningReport? {
+        if commissioning?.state == "running" { return nil }
+        let report = CommissioningReport(state: "running", stations: stations, by: source, doing: "waiting for the next cycle", findings: [])
+        commissioning = report
+        Task { await runCommissioning(stations: stations) }
+        return report
+    }
+
+    /// One cycle at a time: the check sees the cycle's snapshot and sets the caps for the next.
+    private func runCommissioning(stations: Bool) async {
+        var check = CommissioningCheck(stations: stations)
+        var last: SiteSnapshot?
+        while !check.isDone {
+            guard let snapshot = await cycle.nextSnapshot() else {
+                commissioning?.state = "stopped"
+                commissioning?.doing = "the controller stopped"
+                return
+            }
+            if commissioning?.started == nil { commissioning?.started = snapshot.time }
+            await cycle.setTestCaps(check.observe(snapshot))
+            commissioning?.doing = check.doing
+            commissioning?.findings = check.findings
+            last = snapshot
+        }
+        commissioning?.state = "done"
+        commissioning?.finished = last?.time
+        let fix = check.findings.filter { $0.verdict == .fix }
+        let summary = fix.isEmpty ? "nothing to fix" : "\(fix.count) to fix: " + fix.map { "\($0.subject) \($0.message)" }.joined(separator: "; ")
+        await cycle.note(SiteEvent(time: last?.time ?? 0, kind: .commissioning, subject: "site",
+                                   message: "commissioning check (\(stations ? "readings and each station" : "readings"))"
+                                       + (commissioning?.by.map { " by \($0)" } ?? "") + ": " + summary))
+    }
+
     /// Modbus devices at the addresses of `request`, recognised by the drivers'
     /// `identify`, each with a proposed entry (charger ids not yet in use).
     public func find(_ request: DeviceFinder.Request) async throws(DeviceFinder.Refused) -> DeviceFinder.Report {
@@ -264,6 +316,8 @@ public actor SiteSetup {
             devices = report.devices
             pool.keep(only: report.endpoints)
             lastRefusal = nil
+            // The new wiring's readings are checked at once; the station test waits to be asked for (it pauses charging).
+            _ = startCommissioning(stations: false, by: "the save")
             return outcome
         case .superseded, .stopped:
             outcome.status = 503

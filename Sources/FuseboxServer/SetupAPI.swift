@@ -39,6 +39,23 @@ struct SetupAPI {
             }
             return answer(await setup.restore(number, by: context.who))
         }
+        api.get("config/commissioning") { _, _ -> Response in
+            guard let report = try await self.setup().commissioning else {
+                throw APIError(.notFound, "no commissioning check has run since the start; POST /api/config/commissioning starts one")
+            }
+            return json(report)
+        }
+        api.post("config/commissioning") { request, context -> Response in
+            let setup = try self.setup()
+            var request = request
+            let body = try await JSONBody.read(&request, context: context)
+            try body.only(["stations"])
+            let stations = body.has("stations") ? try body.bool("stations") : false
+            guard let report = await setup.startCommissioning(stations: stations, by: context.who) else {
+                throw APIError(.conflict, "a commissioning check is running; GET /api/config/commissioning shows how far it is")
+            }
+            return json(report, status: .accepted)
+        }
         api.post("config/find") { request, context -> Response in
             let setup = try self.setup()
             var request = request

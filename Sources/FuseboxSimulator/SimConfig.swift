@@ -27,6 +27,8 @@ public struct SimConfig: Sendable {
     public var cloudy = false
     public var meterPort: Int?
     public var meterUnit = 1
+    /// Phases whose current sensor is mounted backwards: the meter shows their current and power negated (a fault to commission against).
+    public var meterReversed: [Phase] = []
     /// The PV inverter, served as a SunSpec device when it has a port.
     public var pvPort: Int?
     public var pvUnit = 1
@@ -96,6 +98,7 @@ public struct SimConfig: Sendable {
         if let meter = r.map(top["meter"], "meter") {
             meterPort = r.optionalInt(meter["port"], "meter.port", range: 1...65535)
             meterUnit = r.int(meter["unit"], "meter.unit", default: 1, range: 0...247)
+            if meter["reversed"] != nil { meterReversed = r.phaseList(meter["reversed"], "meter.reversed") }
         }
         for (n, l) in r.list(top["loads"], "loads").enumerated() {
             let path = "loads[\(n)]"

@@ -11,6 +11,8 @@ public final class SimulatedSite: @unchecked Sendable {
     public let model: SiteModel
     public let meter: ModbusServer
     public let meterUnit: Int
+    /// Phases whose current sensor is mounted backwards (`SimConfig.meterReversed`).
+    public let meterReversed: [Phase]
     /// The PV inverter as a SunSpec device, when the site has one on a port.
     public let pv: ModbusServer?
     private let pvUnit: Int
@@ -29,9 +31,10 @@ public final class SimulatedSite: @unchecked Sendable {
     /// `servePV`, the PV inverter gets a port ("pv" in `ports`, else a free one).
     public init(model: SiteModel, maps: [String: any ChargerRegisterMap], ports: [String: Int] = [:],
                 host: String = "127.0.0.1", meterUnit: Int = 1, faults: [String: ModbusServer.Fault] = [:],
-                servePV: Bool = false, pvUnit: Int = 1, cloudChargers: [String] = []) throws {
+                servePV: Bool = false, pvUnit: Int = 1, cloudChargers: [String] = [], meterReversed: [Phase] = []) throws {
         self.model = model
         self.meterUnit = meterUnit
+        self.meterReversed = meterReversed
         self.pvUnit = pvUnit
         lastTime = model.time
         meter = ModbusServer(host: host, port: ports["grid"] ?? 0, units: [meterUnit])
@@ -77,7 +80,8 @@ public final class SimulatedSite: @unchecked Sendable {
         if !anyPort, let p = config.pvPort { fixed["pv"] = p }
         try self.init(model: model, maps: maps, ports: fixed, meterUnit: config.meterUnit,
                       faults: Dictionary(uniqueKeysWithValues: config.chargers.map { ($0.id, $0.fault) }),
-                      servePV: config.pvPort != nil, pvUnit: config.pvUnit, cloudChargers: config.cloudChargers)
+                      servePV: config.pvPort != nil, pvUnit: config.pvUnit, cloudChargers: config.cloudChargers,
+                      meterReversed: config.meterReversed)
     }
 
     /// The TCP port of a charger's (or, for "grid", the meter's) server.
@@ -122,10 +126,14 @@ public final class SimulatedSite: @unchecked Sendable {
         if let cloud {
             for (i, c) in model.chargers.enumerated() where cloudIDs.contains(c.id) { cloud.show(c.id, model.state(of: i)) }
         }
-        let current = model.gridCurrent
+        // What the meter shows: a sensor mounted backwards turns its phase's current and power around.
+        var current = model.gridCurrent, power = model.gridPower
+        for p in meterReversed {
+            current[p] = -current[p]
+            power[p] = -power[p]
+        }
         meter.withBank(unit: meterUnit) {
-            SDM630Map().publish(voltage: model.voltage, current: current, power: model.gridPower,
-                                importEnergy: 0, into: &$0)
+            SDM630Map().publish(voltage: model.voltage, current: current, power: power, importEnergy: 0, into: &$0)
         }
         if let pv {
             pvEnergy += model.pvPower * max(0, model.time - lastTime) / 3_600_000

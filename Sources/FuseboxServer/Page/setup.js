@@ -228,10 +228,16 @@ async function loadVersions() {
 
 async function loadSetup(keepMessage) {
   const message = $("setup-message").textContent;
+  // A viewer (the site owner) sees the setup; only the installer changes it.
+  const session = await api("GET", "/api/session").catch(() => ({}));
+  const viewer = session.role === "read" || (session.scope && session.scope !== "admin");
+  for (const control of $("setup").querySelectorAll("button, input, select, textarea")) control.disabled = viewer;
+  $("setup-viewer").classList.toggle("hidden", !viewer);
   driverNames = await api("GET", "/api/config/drivers").catch(() => []);
   renderSetup(await api("GET", "/api/config"));
   if (keepMessage) $("setup-message").textContent = message;
   await loadVersions();
+  await loadCheck();
 }
 
 loaders.setup = () => loadSetup(false);
@@ -289,4 +295,31 @@ $("find-run").onclick = async () => {
     $("find-message").className = "error";
   }
 };
+
+// ---- the commissioning check
+
+const VERDICT = { ok: "OK", fix: "Fix", unknown: "?" };
+let checkTimer = null;
+
+function renderCheck(r) {
+  $("check-state").textContent = r.state === "running" ? ` running: ${r.doing}` : r.state === "done"
+    ? ` done${r.finished ? " at " + when(r.finished) : ""}${r.by ? " (" + r.by + ")" : ""}` : ` ${r.state}: ${r.doing}`;
+  fill($("check-findings"), r.findings.map((f) => el("tr", { className: `verdict-${f.verdict}` },
+    el("td", {}, VERDICT[f.verdict] || f.verdict), el("td", {}, f.subject), el("td", {}, f.message))));
+}
+
+async function loadCheck() {
+  clearTimeout(checkTimer);
+  const r = await api("GET", "/api/config/commissioning").catch(() => null);
+  if (!r) { $("check-state").textContent = " not run since the start"; return; }
+  renderCheck(r);
+  if (r.state === "running") checkTimer = setTimeout(loadCheck, 1000);
+}
+
+for (const [button, stations] of [["check-readings", false], ["check-stations", true]]) {
+  $(button).onclick = () => command(api("POST", "/api/config/commissioning", { stations }).then((r) => {
+    renderCheck(r);
+    checkTimer = setTimeout(loadCheck, 1000);
+  }));
+}
 
