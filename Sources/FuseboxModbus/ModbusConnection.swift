@@ -60,6 +60,8 @@ public final class ModbusConnection: @unchecked Sendable {
     private var socket: ModbusTCPSocket?
     private var failedAttempts = 0
     private var nextAttempt: Double?
+    /// Why the last attempt to connect failed, for the errors while backing off.
+    private var lastFailure = "none yet"
     /// Seconds on the clock the backoff is measured by: the wall clock, or a
     /// simulation's, so that a simulated minute of backoff is a minute there.
     private let clock: @Sendable () -> Double
@@ -179,10 +181,11 @@ public final class ModbusConnection: @unchecked Sendable {
         let now = clock()
         // (A wait longer than the longest backoff means the clock went back: try now.)
         if let next = nextAttempt, now < next, next - now <= timeouts.maxBackoff {
-            return .failure(.backingOff(seconds: next - now))
+            return .failure(.backingOff(seconds: next - now, after: lastFailure))
         }
         func failed(_ kind: ModbusError.Kind) -> Result<Link, ModbusError.Kind> {
             failedAttempts += 1
+            lastFailure = kind.reason
             let wait = min(timeouts.maxBackoff, timeouts.backoff * Double(1 << min(failedAttempts - 1, 16)))
             nextAttempt = now + wait
             return .failure(kind)

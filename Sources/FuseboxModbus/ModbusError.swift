@@ -53,7 +53,8 @@ public struct ModbusError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The connection could not be made or was lost.
         case connectionFailed(String)
         /// Waiting before the next attempt to connect.
-        case backingOff(seconds: Double)
+        /// `after`: why the last attempt to connect failed ("connection refused").
+        case backingOff(seconds: Double, after: String)
         /// The answer was not a valid reply to the request.
         case invalidResponse(String)
         /// The request itself cannot be sent (too many registers, a value out of range).
@@ -78,15 +79,21 @@ public struct ModbusError: Error, Sendable, Equatable, CustomStringConvertible {
         var text = "\(device) unit \(unit)"
         if let function { text += ": \(function)" }
         if let address { text += " at \(address) (0x\(String(address, radix: 16, uppercase: true)))" }
-        switch kind {
-        case .exception(let e): text += ": \(e) (exception \(e.rawValue))"
-        case .timeout: text += ": no answer (timeout)"
-        case .connectionRefused: text += ": connection refused"
-        case .connectionFailed(let why): text += ": connection failed: \(why)"
-        case .backingOff(let s): text += ": not connected, next attempt in \((s * 10).rounded() / 10) s"
-        case .invalidResponse(let why): text += ": invalid response: \(why)"
-        case .invalidRequest(let why): text += ": invalid request: \(why)"
+        return text + ": " + kind.reason
+    }
+}
+
+extension ModbusError.Kind {
+    /// What went wrong, without the device: "connection refused".
+    public var reason: String {
+        switch self {
+        case .exception(let e): "\(e) (exception \(e.rawValue))"
+        case .timeout: "no answer (timeout)"
+        case .connectionRefused: "connection refused"
+        case .connectionFailed(let why): "connection failed: \(why)"
+        case .backingOff(let s, let after): "not connected (the last attempt: \(after)), next attempt in \((s * 10).rounded() / 10) s"
+        case .invalidResponse(let why): "invalid response: \(why)"
+        case .invalidRequest(let why): "invalid request: \(why)"
         }
-        return text
     }
 }

@@ -138,7 +138,7 @@ struct ModbusConnectionTests {
             _ = try await c.readHoldingRegisters(unit: 1, address: 0, count: 1)
             Issue.record("expected a backoff")
         } catch {
-            guard case .backingOff(let seconds) = error.kind else { Issue.record("got \(error)"); return }
+            guard case .backingOff(let seconds, _) = error.kind else { Issue.record("got \(error)"); return }
             #expect(seconds > 50 && seconds <= 60)
         }
     }

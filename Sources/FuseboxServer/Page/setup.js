@@ -153,7 +153,8 @@ function formDoc() {
   const chargers = [...$("setup-chargers").querySelectorAll("tr")].map(chargerOf);
   if (chargers.length) doc.chargers = chargers;
   const chain = $("setup-form").querySelector('[data-key="policy.chain"]').value.split(",").map((s) => s.trim()).filter(Boolean);
-  doc.policy = { ...(doc.policy || {}), chain };
+  // Empty: the default chain (ripple, fair_share).
+  if (chain.length) doc.policy = { ...(doc.policy || {}), chain };
   const reduced = $("setup-form").querySelector('[data-key="ripple.reduced_power"]').value.trim();
   if (reduced !== "") doc.ripple = { ...(doc.ripple || {}), reduced_power: Number(reduced) };
   return doc;
@@ -280,7 +281,7 @@ $("find-run").onclick = async () => {
   $("find-message").className = "";
   try {
     const report = await api("POST", "/api/config/find", { hosts: $("find-hosts").value, ports: portsOf($("find-ports").value) });
-    $("find-message").textContent = ` ${report.open.length} of ${report.tried} took a connection, ${report.found.length} recognised (${fmt(report.milliseconds / 1000)} s)`;
+    $("find-message").textContent = ` ${report.open.length} of ${report.tried} took a connection, ${report.found.length} recognised (${fmt(report.milliseconds, 0)} ms)`;
     $("find-table").classList.toggle("hidden", report.found.length === 0);
     fill($("find-results"), report.found.map((f, n) => el("tr", {},
       el("td", {}, `${f.host}:${f.port}`), el("td", {}, f.unit), el("td", {}, f.identity.make),
