@@ -200,7 +200,7 @@ public actor ControlCycle {
 
     /// Steps 1 to 3 of a cycle: sample the meters and contacts, poll the chargers,
     /// build the snapshot (remote limits and the ripple mode applied).
-    private func sample(at time: Double) async -> (SiteSnapshot, [String], [SiteEvent]) {
+    private func sample(at time: Double, writing: Bool = true) async -> (SiteSnapshot, [String], [SiteEvent]) {
         now = time
         var errors: [String] = []
         var events = pending
@@ -213,7 +213,7 @@ public actor ControlCycle {
         // reading, which ages until the fail-safe takes over.
         let deadline = settings.deviceDeadline
         let meters = [meter] + (pvMeter.map { [$0] } ?? [])
-        async let meterReadings = Self.poll(meters, [meterGate, pvGate], within: deadline)
+        async let meterReadings = Self.poll(meters, [meterGate, pvGate], within: deadline, writing: writing)
         async let contactReadings = readContacts(within: deadline)
         let sampled = await meterReadings
         switch sampled[0] {
@@ -249,7 +249,7 @@ public actor ControlCycle {
 
         // 2. Every charger at once, each until the device deadline; one that does
         // not answer in time counts at its setpoint, as any silent charger.
-        let readings = await Self.poll(stations.map(\.device), state.map(\.gate), within: deadline)
+        let readings = await Self.poll(stations.map(\.device), state.map(\.gate), within: deadline, writing: writing)
 
         // 3. The snapshot: settings, readings, what we last wrote, remote limits.
         var chargers: [ChargerSnapshot] = []
@@ -384,14 +384,15 @@ public actor ControlCycle {
     /// Steps 1 to 3 alone: what the site looks like now, with no allocation and
     /// no writes (`fusebox check --live` watches a site this way).
     public func observe(at time: Double) async -> (snapshot: SiteSnapshot, errors: [String], events: [SiteEvent]) {
-        await sample(at: time)
+        await sample(at: time, writing: false)
     }
 
     /// The devices' polls at once, each on its connection's queue, under the
     /// deadline (`DeviceGate`); `gates` holds each device's gate, in order.
-    private static func poll(_ devices: [any SiteDevice], _ gates: [DeviceGate], within deadline: Double) async -> [Result<DeviceReading, DeviceError>] {
+    private static func poll(_ devices: [any SiteDevice], _ gates: [DeviceGate], within deadline: Double,
+                             writing: Bool) async -> [Result<DeviceReading, DeviceError>] {
         let outcomes = await DeviceGate.callAll(zip(devices, gates).map { device, gate in
-            DeviceGate.Call(gate: gate, executor: device.taskExecutor) { await device.poll() }
+            DeviceGate.Call(gate: gate, executor: device.taskExecutor) { writing ? await device.poll() : await device.read() }
         }, within: deadline)
         return zip(devices, outcomes).map { device, outcome in settle(outcome, device.id, "poll", deadline) }
     }

@@ -5,7 +5,7 @@ import FuseboxDevices
 /// One reading of one device, before it is saved (the page's Test button, the
 /// first reading of a device a new configuration adds): what it read, how long
 /// it took, and when it did not answer, which part of its configuration is the
-/// likely cause. Reads only, as `fusebox check --live`.
+/// likely cause. Writes nothing (`SiteDevice.read`), as `fusebox check --live`.
 public struct DeviceTest: Sendable, Codable, Equatable {
     public var id: String
     public var answered: Bool
@@ -31,7 +31,7 @@ public struct DeviceTest: Sendable, Codable, Equatable {
     /// Polls `device` once, waiting at most `within` seconds.
     static func run(_ device: any SiteDevice, config: SiteConfig.Device, within seconds: Double) async -> DeviceTest {
         let started = ContinuousClock.now
-        let outcome = await DeviceGate.callAll([DeviceGate.Call(gate: DeviceGate(), executor: device.taskExecutor) { await device.poll() }],
+        let outcome = await DeviceGate.callAll([DeviceGate.Call(gate: DeviceGate(), executor: device.taskExecutor) { await device.read() }],
                                                within: seconds)
         let ms = ((ContinuousClock.now - started).seconds * 10_000).rounded() / 10
         var test = DeviceTest(id: config.id, answered: false, milliseconds: ms)

@@ -114,7 +114,7 @@ public actor SiteSetup {
 
     /// The last commissioning check, running or finished, for the page.
     public struct CommissioningReport: Sendable, Codable {
-        /// "running", "done", or "stopped" (the controller stopped first).
+        /// "none" (no check since the start), "running", "done", or "stopped" (the controller stopped first).
         public var state: String
         /// Whether each station is switched on alone, or only the readings are checked.
         public var stations: Bool
@@ -127,6 +127,9 @@ public actor SiteSetup {
     }
 
     public private(set) var commissioning: CommissioningReport?
+    /// What the page reads before any check has run.
+    public static let noCheck = CommissioningReport(state: "none", stations: false, doing: "no check since the start; POST /api/config/commissioning starts one",
+                                                    findings: [])
 
     /// Starts a check at the next cycle; nil when one is running already.
     public func startCommissioning(stations: Bool, by source: String?) -> CommissioningReport? {

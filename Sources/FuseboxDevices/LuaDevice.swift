@@ -141,6 +141,23 @@ public final class LuaDevice: @unchecked Sendable {
         await serially { session in self.onQueue(session) { try self.pollNow() } }
     }
 
+    /// A poll (with `init` first, when it has not run) whose register writes are
+    /// answered as done and never sent. It leaves no trace: `dev.state` is put
+    /// back as it was (a watchdog "fed" by it would go unfed), and `init` runs
+    /// again, writing, before the next real poll.
+    public func read() async -> Result<DeviceReading, DeviceError> {
+        await serially { session in
+            let script = self.script, state = try? script.sandbox.persistent, initialized = self.initialized
+            self.io.dryRun = true
+            defer {
+                self.io.dryRun = false
+                if let state { try? script.sandbox.setPersistent(state) }
+                self.initialized = initialized
+            }
+            return self.onQueue(session) { try self.pollNow() }
+        }
+    }
+
     /// Writes a current limit (A per phase, 0 pauses) through the driver's `apply`.
     public func apply(amps: Double, phases: Int = 3) async -> Result<Void, DeviceError> {
         await serially { session in

@@ -14,6 +14,14 @@ public protocol SiteDevice: AnyObject, Sendable {
     func poll() async -> Result<DeviceReading, DeviceError>
     /// A charger's limit, A per phase on `phases` phases; 0 pauses.
     func apply(amps: Double, phases: Int) async -> Result<Void, DeviceError>
+    /// What `poll` reads, with nothing written to the device (no watchdog fed,
+    /// no setting made): a Test before a device is saved, `fusebox check --live`.
+    func read() async -> Result<DeviceReading, DeviceError>
+}
+
+extension SiteDevice {
+    /// A device whose poll writes nothing reads by polling.
+    public func read() async -> Result<DeviceReading, DeviceError> { await poll() }
 }
 
 /// A device whose driver is a script that can be replaced while it runs.

@@ -123,7 +123,7 @@ public final class ChildProcess: @unchecked Sendable {
 
 /// `fusebox demo` on free ports, for tests that need the real server: the
 /// process (stop it with SIGTERM) and the page's URL once it serves.
-public struct RunningDemo {
+public struct RunningDemo: Sendable {
     public let process: ChildProcess
     public let url: String
 

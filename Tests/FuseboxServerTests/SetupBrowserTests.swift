@@ -13,7 +13,7 @@ struct SetupBrowserTests {
     static let root = Expectation.repositoryRoot(from: #filePath)
 
     @Test("a bare box set up from the page: find, test, add, save, charge; a wrong port refused; a version restored")
-    func installerSetsUpABox() throws {
+    func installerSetsUpABox() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-setup-e2e-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -32,7 +32,8 @@ struct SetupBrowserTests {
         let binary = Expectation.fuseboxBinary(from: #filePath)
         let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
         defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
-        let served = try #require(sim.takeLines(through: "ready", timeout: 60), "fusebox sim: \(sim.output) \(sim.errorOutput.suffix(2000))")
+        // Every wait on a child is off the cooperative pool: the suite's wall-clock cycles run there.
+        let served = try #require(await offPool { sim.takeLines(through: "ready", timeout: 60) }, "fusebox sim: \(sim.output) \(sim.errorOutput.suffix(2000))")
         var ports: [String: Any] = ["wiring": wiring]
         for line in served {
             // "  grid   sdm630 unit 1 on 127.0.0.1:40123" and "  p01    abb_terra unit 1 on 127.0.0.1:40124  phases ..."
@@ -50,13 +51,14 @@ struct SetupBrowserTests {
             """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
         let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
         defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
-        let line = try #require(box.waitForLine(containing: "web page: http://", timeout: 60), "fusebox run: \(box.output) \(box.errorOutput.suffix(2000))")
+        let line = try #require(await offPool { box.waitForLine(containing: "web page: http://", timeout: 60) },
+                                "fusebox run: \(box.output) \(box.errorOutput.suffix(2000))")
         let url = String(line.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
 
         let artifacts = Self.root + "/test-artifacts/browser"
         let arguments = String(decoding: try JSONSerialization.data(withJSONObject: ports), as: UTF8.self)
         let browser = try ChildProcess(["python3", Self.root + "/Tests/Support/setup_e2e.py", url, "E2E-SETUP", artifacts, arguments])
-        let status = browser.waitForExit(timeout: 300)
+        let status = await offPool { browser.waitForExit(timeout: 300) }
         #expect(status == 0, "\(browser.output.joined(separator: "\n"))\n\(browser.errorOutput.suffix(3000))\n\(box.output.suffix(30).joined(separator: "\n"))")
         #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 7, "\(browser.output)")
         // The file on disk is the restored version, and the bare original is kept as version 1.

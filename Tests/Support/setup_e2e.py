@@ -68,7 +68,7 @@ def open_setup():
 
 
 def rows():
-    return driver.find_elements(By.CSS_SELECTOR, "#setup-chargers tr")
+    return driver.find_elements(By.CSS_SELECTOR, "#setup-chargers tr.station")
 
 
 def message():

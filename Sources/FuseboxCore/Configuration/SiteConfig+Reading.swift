@@ -286,6 +286,9 @@ extension SiteConfig {
         }
         for key in ["baud", "parity"] where m[key] != nil { r.problem("\(path).\(key): only a serial line has \(key)") }
         let host = r.string(m["host"], "\(path).host", default: "127.0.0.1")
+        if !Self.isHost(host) {
+            r.problem("\(path).host: expected an IP address (192.168.1.20) or a host name, got \(ConfigReader.quoted(host))")
+        }
         return .tcp(host: host, port: r.int(m["port"], "\(path).port", default: 502, range: 1...65535))
     }
 
@@ -339,6 +342,20 @@ extension SiteConfig {
 }
 
 extension SiteConfig {
+    /// An IPv4 or IPv6 address, or a host name (RFC 1123: letters, digits and
+    /// hyphens, dot-separated, the last label not all digits, so that
+    /// `10.0.0.300` is no host).
+    public static func isHost(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1 { return true }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard !text.isEmpty, text.utf8.count <= 253, let last = labels.last, !last.allSatisfy(\.isNumber) else { return false }
+        return labels.allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }
+        }
+    }
+
     /// A script is named, never given as a path: `driver: ../../etc/passwd`
     /// must not read a file outside the script folders.
     public static func isScriptName(_ name: String) -> Bool {

@@ -14,46 +14,73 @@ function driverList(id) {
   return el("datalist", { id }, driverNames.map((n) => el("option", { value: n })));
 }
 
-// A meter's fields: make, host, port, unit, and a Test button.
+// The serial line's settings, for a port that is a device path (RS-485).
+function serialFields(prefix, d, attributes) {
+  return [
+    el("label", { title: "Modbus RTU only: the serial line's speed" }, "Baud ", el("input", { ...attributes("baud"), type: "number", min: "300", step: "1", value: d.baud ?? "", placeholder: "9600" })),
+    el("label", { title: "Modbus RTU only" }, "Parity ", el("select", attributes("parity"), ["none", "even", "odd"].map((p) => {
+      const o = el("option", { value: p }, p);
+      if ((d.parity || "none") === p) o.selected = true;
+      return o;
+    })))];
+}
+
+// A meter's fields: make, host, port, unit (and a serial line's), and a Test button.
 function meterFields(root, path, device) {
   const d = device || {};
+  const keyed = (key) => ({ "data-field": `${path}.${key}`, "data-key": `${path}.${key}` });
   fill(root, [
-    el("label", {}, "Make ", el("input", { list: `${path}-drivers`, "data-field": `${path}.driver`, "data-key": `${path}.driver`, value: d.driver || "" })),
+    el("label", { title: "The driver that speaks to it" }, "Make ", el("input", { ...keyed("driver"), list: `${path}-drivers`, value: d.driver || "" })),
     driverList(`${path}-drivers`),
-    el("label", {}, "Host ", el("input", { "data-field": `${path}.host`, "data-key": `${path}.host`, value: d.host || "" })),
-    el("label", {}, "Port ", el("input", { "data-field": `${path}.port`, "data-key": `${path}.port`, value: d.port ?? "", title: "a TCP port (502), or a serial device such as /dev/ttyUSB0" })),
-    el("label", {}, "Unit ", el("input", { type: "number", min: "0", max: "255", "data-field": `${path}.unit`, "data-key": `${path}.unit`, value: d.unit ?? 1 })),
+    el("label", { title: "Its IP address (Modbus TCP)" }, "Host ", el("input", { ...keyed("host"), value: d.host || "" })),
+    el("label", { title: "A TCP port (502), or a serial device such as /dev/ttyUSB0 (Modbus RTU)" }, "Port ", el("input", { ...keyed("port"), value: d.port ?? "" })),
+    el("label", { title: "Its Modbus unit id (slave address), 0 to 255" }, "Unit ", el("input", { ...keyed("unit"), type: "number", min: "0", max: "255", value: d.unit ?? 1 })),
+    ...serialFields(path, d, keyed),
     el("button", { type: "button", className: "test" }, "Test"), " ", el("span", { className: "test-result" })]);
-  root.querySelector(".test").onclick = () => testDevice(root, () => ({ ...extraOf(d), ...deviceOf(root, path) }));
+  root.querySelector(".test").onclick = () => testDevice(root, () => ({ ...keptOf(d), ...deviceOf(root, path) }));
 }
 
 function chargerRow(c) {
   const wiring = (c.phases || [1, 2, 3]).join(",");
-  const row = el("tr", { "data-charger": c.id || "" },
-    el("td", {}, el("input", { className: "id", value: c.id || "", placeholder: "p01" })),
-    el("td", {}, el("input", { className: "driver", list: "charger-drivers", value: c.driver || "" })),
-    el("td", {}, el("input", { className: "host", value: c.host || "", placeholder: c.api ? "cloud: " + c.api : "" })),
-    el("td", {}, el("input", { className: "port", value: c.port ?? "" })),
-    el("td", {}, el("input", { className: "unit", type: "number", min: "0", max: "255", value: c.unit ?? 1 })),
-    el("td", {}, el("input", { className: "max", type: "number", min: "0", max: "80", step: "1", value: c.max ?? 16 })),
-    el("td", {}, el("input", { className: "priority", type: "number", step: "1", value: c.priority ?? 0 })),
-    el("td", {}, el("select", { className: "phases" }, WIRINGS.map(([v, label]) => {
+  const field = (cls) => ({ className: cls });
+  const row = el("tr", { className: "station", "data-charger": c.id || "" },
+    el("td", {}, el("input", { ...field("id"), value: c.id || "", placeholder: "p01", title: "Its name here, unique" })),
+    el("td", {}, el("input", { ...field("driver"), list: "charger-drivers", value: c.driver || "", title: "The make: the driver that speaks to it" })),
+    el("td", {}, el("input", { ...field("host"), value: c.host || "", placeholder: c.api ? "cloud (More)" : "", title: "Its IP address (Modbus TCP)" })),
+    el("td", {}, el("input", { ...field("port"), value: c.port ?? "", title: "A TCP port (502), or a serial device (/dev/ttyUSB0)" })),
+    el("td", {}, el("input", { ...field("unit"), type: "number", min: "0", max: "255", value: c.unit ?? 1, title: "Modbus unit id" })),
+    el("td", {}, el("input", { ...field("max"), type: "number", min: "0", max: "80", step: "1", value: c.max ?? 16, title: "A per phase it may draw at most" })),
+    el("td", {}, el("input", { ...field("priority"), type: "number", step: "1", value: c.priority ?? 0, title: "Higher is served first" })),
+    el("td", {}, el("select", { ...field("phases"), title: "Which building phase each of its phases L1, L2, L3 is on" }, WIRINGS.map(([v, label]) => {
       const o = el("option", { value: v }, label);
       if (v === wiring) o.selected = true;
       return o;
     }))),
     el("td", {}, el("button", { type: "button", className: "test" }, "Test"), " ",
+      el("button", { type: "button", className: "more" }, "More"), " ",
       el("button", { type: "button", className: "remove" }, "Remove"), el("span", { className: "test-result" })));
-  row.extra = extraOf(c);
-  row.querySelector(".remove").onclick = () => row.remove();
+  // What a station has beyond the table: a cloud account, driver settings, a serial line, its minimum, enabled.
+  const settings = c.settings ? JSON.stringify(c.settings) : "";
+  const details = el("tr", { className: "details hidden" }, el("td", { colspan: "9" },
+    el("label", { title: "A cloud charger: the vendor's API (https://api.zaptec.com); then no host, port or unit" }, "Cloud API ",
+      el("input", { className: "api", value: c.api || "", size: "28" })),
+    el("label", { title: "The driver's own settings as JSON, e.g. a cloud account: {\"username\": ..., \"password\": ..., \"charger_id\": ...}; a password shown as (hidden) keeps its value" },
+      "Driver settings ", el("input", { className: "settings", value: settings, size: "46" })),
+    ...serialFields("", c, (key) => ({ className: key })),
+    el("label", { title: "A per phase below which it pauses instead (6 A for most cars)" }, "Min ", el("input", { className: "min", type: "number", min: "0", max: "80", step: "1", value: c.min ?? 6 }), " A"),
+    el("label", {}, el("input", { className: "enabled", type: "checkbox", ...(c.enabled === false ? {} : { checked: "" }) }), " enabled")));
+  row.details = details;
+  row.kept = keptOf(c);
+  row.querySelector(".remove").onclick = () => { details.remove(); row.remove(); };
+  row.querySelector(".more").onclick = () => details.classList.toggle("hidden");
   row.querySelector(".test").onclick = () => testDevice(row, () => chargerOf(row));
-  return row;
+  return [row, details];
 }
 
-// What the form does not show of a device (a cloud account, driver settings), kept as it was.
-function extraOf(d) {
+// What the form does not show of a device, kept as it was.
+function keptOf(d) {
   const out = {};
-  for (const k of ["api", "allow", "settings", "baud", "parity", "min", "enabled"]) if (d[k] !== undefined) out[k] = d[k];
+  for (const k of ["allow"]) if (d[k] !== undefined) out[k] = d[k];
   return out;
 }
 
@@ -66,17 +93,37 @@ function deviceOf(root, path) {
   if (value("host")) d.host = value("host");
   if (value("port")) d.port = portOf(value("port"));
   d.unit = numberOr(value("unit"), 1);
+  if (typeof d.port === "string") {
+    if (value("baud")) d.baud = Number(value("baud"));
+    d.parity = value("parity");
+  }
   return d;
 }
 
+function stationRows() { return [...$("setup-chargers").querySelectorAll("tr.station")]; }
+
 function chargerOf(row) {
   const v = (cls) => row.querySelector(`.${cls}`).value.trim();
-  const c = { ...row.extra, id: v("id"), driver: v("driver") };
-  if (!c.api) {
+  const more = (cls) => row.details.querySelector(`.${cls}`);
+  const c = { ...row.kept, id: v("id"), driver: v("driver") };
+  const api = more("api").value.trim();
+  if (api) {
+    c.api = api;
+  } else {
     if (v("host")) c.host = v("host");
     if (v("port")) c.port = portOf(v("port"));
     c.unit = numberOr(v("unit"), 1);
+    if (typeof c.port === "string") {
+      if (more("baud").value.trim()) c.baud = Number(more("baud").value);
+      c.parity = more("parity").value;
+    }
   }
+  const settings = more("settings").value.trim();
+  if (settings) {
+    try { c.settings = JSON.parse(settings); } catch (e) { throw new Error(`${c.id}: driver settings are not valid JSON: ${e.message}`); }
+  }
+  c.min = numberOr(more("min").value.trim(), 6);
+  if (!more("enabled").checked) c.enabled = false;
   c.max = numberOr(v("max"), 16);
   c.priority = numberOr(v("priority"), 0);
   c.phases = v("phases").split(",").map(Number);
@@ -127,18 +174,25 @@ function renderSetup(doc) {
   $("setup-has-pv").checked = !!meters.pv;
   meterFields($("setup-pv"), "meters.pv", meters.pv);
   $("setup-pv").classList.toggle("hidden", !meters.pv);
-  fill($("setup-chargers"), [...(doc.chargers || []).map(chargerRow), driverList("charger-drivers")]);
+  fill($("setup-chargers"), [...(doc.chargers || []).flatMap(chargerRow), driverList("charger-drivers")]);
   const rest = {};
   for (const [k, v] of Object.entries(doc)) if (!["site", "meters", "chargers", "policy"].includes(k)) rest[k] = v;
   if (doc.policy && doc.policy.settings) rest.policy = { settings: doc.policy.settings };
-  if (rest.ripple) { delete rest.ripple.reduced_power; if (!Object.keys(rest.ripple).length) delete rest.ripple; }
+  renderRippleInput((doc.ripple || {}).input, !!(doc.ripple || {}).inputs);
+  if (rest.ripple) {
+    rest.ripple = { ...rest.ripple };
+    delete rest.ripple.reduced_power;
+    delete rest.ripple.input;
+    if (!Object.keys(rest.ripple).length) delete rest.ripple;
+  }
   $("setup-rest").value = JSON.stringify(rest, null, 2);
   clearProblems();
 }
 
 // The form as a configuration: what the fields say, on top of what it does not show.
 function formDoc() {
-  const doc = JSON.parse($("setup-rest").value || "{}");
+  let doc;
+  try { doc = JSON.parse($("setup-rest").value || "{}"); } catch (e) { throw new Error(`rest: not valid JSON: ${e.message}`); }
   const site = { ...(setupDoc.site || {}) };
   doc.site = site;
   const text = (key) => $("setup-form").querySelector(`[data-key="${key}"]`).value.trim();
@@ -147,16 +201,21 @@ function formDoc() {
   site.limit = { current: fuse[0] === fuse[1] && fuse[1] === fuse[2] ? fuse[0] : fuse, margin: numberOr(text("site.limit.margin"), 2) };
   if (text("site.power_limit")) site.power_limit = Number(text("site.power_limit")); else delete site.power_limit;
   const grid = deviceOf($("setup-grid"), "meters.grid");
-  doc.meters = { grid: { ...extraOf((setupDoc.meters || {}).grid || {}), ...grid } };
-  if ($("setup-has-pv").checked) doc.meters.pv = { ...extraOf((setupDoc.meters || {}).pv || {}), ...deviceOf($("setup-pv"), "meters.pv") };
-  if (!grid.driver && !grid.host && !$("setup-chargers").querySelector("tr")) delete doc.meters;
-  const chargers = [...$("setup-chargers").querySelectorAll("tr")].map(chargerOf);
+  const meters = setupDoc.meters || {};
+  doc.meters = { grid: { ...keptOf(meters.grid || {}), ...(meters.grid && meters.grid.settings ? { settings: meters.grid.settings } : {}), ...grid } };
+  if ($("setup-has-pv").checked) {
+    doc.meters.pv = { ...keptOf(meters.pv || {}), ...(meters.pv && meters.pv.settings ? { settings: meters.pv.settings } : {}), ...deviceOf($("setup-pv"), "meters.pv") };
+  }
+  if (!grid.driver && !grid.host && !stationRows().length) delete doc.meters;
+  const chargers = stationRows().map(chargerOf);
   if (chargers.length) doc.chargers = chargers;
   const chain = $("setup-form").querySelector('[data-key="policy.chain"]').value.split(",").map((s) => s.trim()).filter(Boolean);
   // Empty: the default chain (ripple, fair_share).
   if (chain.length) doc.policy = { ...(doc.policy || {}), chain };
   const reduced = $("setup-form").querySelector('[data-key="ripple.reduced_power"]').value.trim();
   if (reduced !== "") doc.ripple = { ...(doc.ripple || {}), reduced_power: Number(reduced) };
+  const input = rippleInputOf();
+  if (input) doc.ripple = { ...(doc.ripple || {}), input };
   return doc;
 }
 
@@ -174,8 +233,10 @@ function showProblems(problems) {
     const m = /^chargers\[(\d+)\]\.?(\w*)/.exec(p.field);
     let input = null;
     if (m) {
-      const row = $("setup-chargers").querySelectorAll("tr")[Number(m[1])];
-      input = row && (row.querySelector(`.${m[2] === "phases" ? "phases" : m[2] || "id"}`) || row.querySelector(".id"));
+      const row = stationRows()[Number(m[1])];
+      const key = m[2] || "id";
+      input = row && (row.querySelector(`.${key}`) || row.details.querySelector(`.${key}`) || row.querySelector(".id"));
+      if (row && row.details.contains(input)) row.details.classList.remove("hidden");
     } else if (p.field) {
       input = $("setup-form").querySelector(`[data-field="${CSS.escape(p.field)}"]`)
         || $("setup-form").querySelector(`[data-field="${CSS.escape(p.field.split(".").slice(0, -1).join("."))}"]`);
@@ -194,7 +255,8 @@ async function saveSetup(acceptSilent) {
   clearProblems();
   let doc;
   try { doc = formDoc(); } catch (e) {
-    showProblems([{ field: "rest", message: "not valid JSON: " + e.message }]);
+    if (e.message.startsWith("rest: ")) showProblems([{ field: "rest", message: e.message.slice(6) }]);
+    else { $("setup-message").textContent = e.message; $("setup-message").className = "error"; }
     return;
   }
   $("setup-message").textContent = "saving...";
@@ -246,8 +308,10 @@ $("setup-form").onsubmit = (e) => { e.preventDefault(); saveSetup(false); };
 $("setup-save-anyway").onclick = () => saveSetup(true);
 $("setup-reset").onclick = () => loadSetup(false);
 $("setup-add").onclick = () => {
-  const n = $("setup-chargers").querySelectorAll("tr").length + 1;
-  $("setup-chargers").insertBefore(chargerRow({ id: `p${String(n).padStart(2, "0")}`, unit: 1, max: 16 }), $("charger-drivers"));
+  const taken = new Set(stationRows().map((r) => r.querySelector(".id").value));
+  let n = 1;
+  while (taken.has(`p${String(n).padStart(2, "0")}`)) n++;
+  for (const tr of chargerRow({ id: `p${String(n).padStart(2, "0")}`, unit: 1, max: 16 })) $("setup-chargers").insertBefore(tr, $("charger-drivers"));
 };
 $("setup-has-pv").onchange = (e) => $("setup-pv").classList.toggle("hidden", !e.target.checked);
 
@@ -267,8 +331,9 @@ function portsOf(text) {
 function adopt(found) {
   const p = found.proposal;
   if (found.place === "chargers") {
-    const row = chargerRow({ id: p.id, driver: p.driver, host: p.host, port: p.port, unit: p.unit, max: 16 });
-    $("setup-chargers").insertBefore(row, $("charger-drivers"));
+    for (const tr of chargerRow({ id: p.id, driver: p.driver, host: p.host, port: p.port, unit: p.unit, max: 16 })) {
+      $("setup-chargers").insertBefore(tr, $("charger-drivers"));
+    }
     return;
   }
   const path = found.place, root = path === "meters.pv" ? $("setup-pv") : $("setup-grid");
@@ -312,7 +377,7 @@ function renderCheck(r) {
 async function loadCheck() {
   clearTimeout(checkTimer);
   const r = await api("GET", "/api/config/commissioning").catch(() => null);
-  if (!r) { $("check-state").textContent = " not run since the start"; return; }
+  if (!r || r.state === "none") { $("check-state").textContent = " not run since the start"; fill($("check-findings"), []); return; }
   renderCheck(r);
   if (r.state === "running") checkTimer = setTimeout(loadCheck, 1000);
 }
@@ -323,4 +388,39 @@ for (const [button, stations] of [["check-readings", false], ["check-stations", 
     checkTimer = setTimeout(loadCheck, 1000);
   }));
 }
+
+// ---- the ripple-control input: where the utility's signal comes in
+
+const RIPPLE_FIELDS = { "modbus-di": ["host", "port", "unit", "address"], "modbus-coil": ["host", "port", "unit", "address"],
+  gpio: ["chip", "line"], file: ["path"], "": [] };
+
+function renderRippleInput(input, several) {
+  const i = input || {};
+  $("rin-type").value = several ? "" : i.type || "";
+  $("rin-type").disabled = several;
+  $("rin-several").classList.toggle("hidden", !several);
+  for (const key of ["host", "port", "unit", "address", "chip", "line", "path"]) $(`rin-${key}`).value = i[key] ?? "";
+  $("rin-active").value = i.active || "closed";
+  $("rin-mode").value = i.mode || "locked";
+  showRippleFields();
+}
+
+function showRippleFields() {
+  const wanted = RIPPLE_FIELDS[$("rin-type").value] || [];
+  for (const label of $("ripple-input").querySelectorAll("label[data-for]")) label.classList.toggle("hidden", !wanted.includes(label.dataset.for));
+  for (const id of ["rin-active-label", "rin-mode-label"]) $(id).classList.toggle("hidden", !$("rin-type").value);
+}
+
+function rippleInputOf() {
+  const type = $("rin-type").value;
+  if (!type || $("rin-type").disabled) return null;
+  const input = { type, active: $("rin-active").value, mode: $("rin-mode").value };
+  for (const key of RIPPLE_FIELDS[type]) {
+    const v = $(`rin-${key}`).value.trim();
+    if (v !== "") input[key] = ["unit", "address", "line"].includes(key) || (key === "port" && /^\d+$/.test(v)) ? Number(v) : v;
+  }
+  return input;
+}
+
+$("rin-type").onchange = showRippleFields;
 
