@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxServerTests", dependencies: [
             "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua", "FuseboxServer",
-            "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting",
+            "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting", "FuseboxYAML",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

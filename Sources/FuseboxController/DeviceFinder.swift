@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import FuseboxCore
 import FuseboxDevices
@@ -201,10 +200,11 @@ public struct DeviceFinder: Sendable {
     }
 
     /// Whether `host:port` takes a TCP connection within `seconds`. The wait
-    /// blocks a thread of its own, never one of the tasks' (the cycle's) threads.
+    /// blocks a thread of its own: on Linux the tasks' threads (the cycle's)
+    /// and Dispatch's global queues are one pool, which a blocked wait would hold.
     static func acceptsConnection(host: String, port: Int, within seconds: Double) async -> Bool {
         await withCheckedContinuation { done in
-            DispatchQueue.global().async { done.resume(returning: tcpConnects(host: host, port: port, within: seconds)) }
+            Thread { done.resume(returning: tcpConnects(host: host, port: port, within: seconds)) }.start()
         }
     }
 

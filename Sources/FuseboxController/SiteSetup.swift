@@ -270,6 +270,10 @@ public actor SiteSetup {
             // Each message starts with its key path, as `fusebox check` prints it after the file's name.
             return refuse(Outcome(status: 422, problems: error.messages.map { $0.hasPrefix(name + ": ") ? String($0.dropFirst(name.count + 2)) : $0 }))
         }
+        // The same configuration again (a SIGHUP after an edit that changed nothing, a save of what runs): nothing to do.
+        if SiteConfig.changes(from: config, to: next) == "nothing changed" && Self.restartNeeded(config, next).isEmpty {
+            return Outcome(status: 200, change: "nothing changed")
+        }
         var a = assembly(next)
         a.pool = pool
         a.reuse = devices

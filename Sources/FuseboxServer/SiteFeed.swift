@@ -133,7 +133,13 @@ public final class SiteMetrics: @unchecked Sendable {
             limit[k].set(r.snapshot.limits.current[phase])
         }
         let gauges = lock.withLock {
-            r.snapshot.chargers.map { c in
+            // A station a new configuration removed leaves /metrics too.
+            let ids = Set(r.snapshot.chargers.map(\.id))
+            for (id, gauge) in allocation where !ids.contains(id) {
+                registry.unregisterGauge(gauge)
+                allocation[id] = nil
+            }
+            return r.snapshot.chargers.map { c in
                 let gauge = allocation[c.id] ?? registry.makeGauge(
                     descriptor: Self.name("fusebox_charger_limit_amperes", "The limit written to each charger"), labels: [("charger", c.id)])
                 allocation[c.id] = gauge

@@ -123,6 +123,22 @@ public final class ChildProcess: @unchecked Sendable {
 
 /// `fusebox demo` on free ports, for tests that need the real server: the
 /// process (stop it with SIGTERM) and the page's URL once it serves.
+/// The waits of `ChildProcess`, off the cooperative pool: a test that blocks
+/// one of its two threads for seconds starves the wall-clock cycles of the
+/// tests running beside it.
+extension ChildProcess {
+    public func exit(within seconds: Double) async -> Int32? { await offPool { self.waitForExit(timeout: seconds) } }
+    public func line(containing text: String, within seconds: Double) async -> String? {
+        await offPool { self.waitForLine(containing: text, timeout: seconds) }
+    }
+    public func line(prefix: String, within seconds: Double) async -> String? {
+        await offPool { self.waitForLine(prefix: prefix, timeout: seconds) }
+    }
+    public func lines(through marker: String, within seconds: Double) async -> [String]? {
+        await offPool { self.takeLines(through: marker, timeout: seconds) }
+    }
+}
+
 public struct RunningDemo: Sendable {
     public let process: ChildProcess
     public let url: String

@@ -15,7 +15,7 @@ struct RunCommandTests {
     let binary = Expectation.fuseboxBinary(from: #filePath)
 
     /// The default simulated site on free ports, and a site.yaml for it in a fresh folder.
-    func site(phases override: [String: String] = [:], sim simYAML: String? = nil, http: String = "listen: 127.0.0.1:0") throws -> (SimulatedSite, URL) {
+    func site(phases override: [String: String] = [:], sim simYAML: String? = nil, http: String = "listen: 127.0.0.1:0") async throws -> (SimulatedSite, URL) {
         let sim = try simYAML.map { try SimConfig(yaml: $0) } ?? SimConfig.load(file: Self.root + "/config/sim.yaml")
         let site = try SimulatedSite(config: sim, anyPort: true)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-run-\(UUID().uuidString)")
@@ -45,12 +45,12 @@ struct RunCommandTests {
     }
 
     @Test("runs the cycles it is asked for, then leaves every charger at the fail-safe current")
-    func runsAndStandsDown() throws {
-        let (site, folder) = try site()
+    func runsAndStandsDown() async throws {
+        let (site, folder) = try await site()
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         let child = try ChildProcess([binary, "run", "--config", folder.appendingPathComponent("site.yaml").path,
                                       "--cycles", "10", "--status-every", "1"])
-        #expect(child.waitForExit(timeout: 60) == 0, "\(child.output.suffix(20)) \(child.errorOutput.suffix(2000))")
+        #expect(await child.exit(within: 60) == 0, "\(child.output.suffix(20)) \(child.errorOutput.suffix(2000))")
         let out = child.output
         #expect(out.filter { $0.hasPrefix("cycle ") }.count == 10, "\(out)")
         #expect(out.contains { $0.contains("stopped after 10 cycles") })
@@ -61,15 +61,15 @@ struct RunCommandTests {
     }
 
     @Test("with every descriptor below 1100 taken, the controller still reads and writes its chargers (libmodbus's select() aborted there)")
-    func highDescriptors() throws {
-        let (site, folder) = try site()
+    func highDescriptors() async throws {
+        let (site, folder) = try await site()
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         // bash opens 3..1100 and execs the controller, which inherits them: every
         // socket it opens is above 1100, as on a site with 1000 chargers.
         let command = "for fd in $(seq 3 1100); do eval \"exec $fd</dev/null\"; done; exec \"$0\" \"$@\""
         let child = try ChildProcess(["bash", "-c", command, binary, "run", "--config", folder.appendingPathComponent("site.yaml").path,
                                       "--cycles", "10", "--status-every", "1"])
-        #expect(child.waitForExit(timeout: 60) == 0, "\(child.output.suffix(20)) \(child.errorOutput.suffix(2000))")
+        #expect(await child.exit(within: 60) == 0, "\(child.output.suffix(20)) \(child.errorOutput.suffix(2000))")
         #expect(child.output.filter { $0.hasPrefix("cycle ") }.count == 10)
         #expect(!child.output.contains { $0.hasPrefix("error:") || $0.contains("device_error") }, "\(child.output.suffix(20))")
         site.tick(0)
@@ -77,20 +77,20 @@ struct RunCommandTests {
     }
 
     @Test("1,000 half-sent requests: each refused at once over the connection limit or closed by the header timeout, while the cycle and its devices go on (issue 16, finding 4)")
-    func halfSentFlood() throws {
-        let (site, folder) = try site(http: "listen: 127.0.0.1:0, header_timeout: 1s")
+    func halfSentFlood() async throws {
+        let (site, folder) = try await site(http: "listen: 127.0.0.1:0, header_timeout: 1s")
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         let child = try ChildProcess([binary, "run", "--config", folder.appendingPathComponent("site.yaml").path, "--status-every", "1"])
         defer { child.signal(SIGTERM); _ = child.waitForExit(timeout: 30) }
-        let page = child.waitForLine(containing: "web page: http://", timeout: 30) ?? ""
+        let page = await child.line(containing: "web page: http://", within: 30) ?? ""
         let port = page.split(separator: ":").last.flatMap { Int($0.prefix(while: \.isNumber)) } ?? 0
         #expect(port > 0, "no web page in \(child.output) \(child.errorOutput)")
-        #expect(child.waitForLine(prefix: "cycle ", timeout: 30) != nil)
+        #expect(await child.line(prefix: "cycle ", within: 30) != nil)
         let before = child.output.filter { $0.hasPrefix("cycle ") }.count
 
         // The clients are another process: this one keeps its descriptors (its simulated devices use select()).
         let flood = try ChildProcess(["python3", Self.root + "/Tests/Support/half_sent.py", String(port), "1000", "5"])
-        #expect(flood.waitForExit(timeout: 120) == 0, "\(flood.errorOutput.suffix(2000))")
+        #expect(await flood.exit(within: 120) == 0, "\(flood.errorOutput.suffix(2000))")
         let line = flood.output.last ?? ""
         let report = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
         #expect(!report.isEmpty, "no report from the flood: \(flood.output) \(flood.errorOutput)")
@@ -108,47 +108,47 @@ struct RunCommandTests {
         #expect(!child.output.contains { $0.hasPrefix("error:") || $0.contains("device_error") }, "\(child.output.suffix(20))")
         // And a whole request is answered after it.
         let health = try ChildProcess(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\\n", "http://127.0.0.1:\(port)/api/health"])
-        let status = health.waitForExit(timeout: 30)
+        let status = await health.exit(within: 30)
         let code = health.output.joined()
         #expect(status == 0 && code == "200", "\(code)")
     }
 
     @Test("a script file that changes is reloaded; a broken one is refused and the old one runs on; SIGTERM stops it cleanly")
-    func hotReloadAndStop() throws {
-        let (site, folder) = try site()
+    func hotReloadAndStop() async throws {
+        let (site, folder) = try await site()
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         let policy = folder.appendingPathComponent("policies/fair_share.lua")
         let good = try String(contentsOf: policy, encoding: .utf8)
         let child = try ChildProcess([binary, "run", "--config", folder.appendingPathComponent("site.yaml").path, "--status-every", "0"])
-        #expect(child.waitForLine(containing: "controller started", timeout: 30) != nil, "\(child.output) \(child.errorOutput)")
+        #expect(await child.line(containing: "controller started", within: 30) != nil, "\(child.output) \(child.errorOutput)")
 
         try "return { name = 'fair_share', allocate = function(site) return { p01 = } end }".write(to: policy, atomically: true, encoding: .utf8)
-        let refused = child.waitForLine(containing: "refused", timeout: 20)
+        let refused = await child.line(containing: "refused", within: 20)
         #expect(refused?.contains("fair_share") == true, "\(child.output.suffix(10))")
 
         try (good + "\n-- touched\n").write(to: policy, atomically: true, encoding: .utf8)
-        #expect(child.waitForLine(containing: "policy fair_share now runs", timeout: 20) != nil, "\(child.output.suffix(10))")
+        #expect(await child.line(containing: "policy fair_share now runs", within: 20) != nil, "\(child.output.suffix(10))")
 
         child.signal(SIGHUP)
-        #expect(child.waitForLine(containing: "driver abb_terra reloaded", timeout: 20) != nil, "\(child.output.suffix(10))")
+        #expect(await child.line(containing: "driver abb_terra reloaded", within: 20) != nil, "\(child.output.suffix(10))")
 
         child.signal(SIGTERM)
-        #expect(child.waitForExit(timeout: 30) == 0, "\(child.errorOutput.suffix(2000))")
+        #expect(await child.exit(within: 30) == 0, "\(child.errorOutput.suffix(2000))")
         #expect(child.output.contains { $0.contains("controller stopped") })
         #expect(!child.output.contains { $0.contains("policy_fallback") }, "the running policy never failed")
     }
 
     @Test("killed with kill -9 and started again: the history file is intact, the open session goes on, control resumes")
     func killAndRestart() async throws {
-        let (site, folder) = try site()
+        let (site, folder) = try await site()
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         let config = folder.appendingPathComponent("site.yaml").path
         let db = folder.appendingPathComponent("fusebox.db").path
         let first = try ChildProcess([binary, "run", "--config", config, "--status-every", "1"])
         // 40 cycles of 200 ms: the recorder has written at least one batch (30 cycles or 5 s, whichever comes first).
-        #expect(first.waitForLine(prefix: "cycle 40:", timeout: 60) != nil, "\(first.output.suffix(5)) \(first.errorOutput)")
+        #expect(await first.line(prefix: "cycle 40:", within: 60) != nil, "\(first.output.suffix(5)) \(first.errorOutput)")
         first.signal(SIGKILL)
-        _ = first.waitForExit(timeout: 30)
+        _ = await first.exit(within: 30)
 
         let afterKill = try HistoryStore(path: db)
         #expect(try afterKill.integrityCheck() == "ok")
@@ -158,7 +158,7 @@ struct RunCommandTests {
         #expect(sessions.map(\.charger) == ["p01"] && sessions.first?.end == nil, "\(sessions)")
 
         let second = try ChildProcess([binary, "run", "--config", config, "--cycles", "10", "--status-every", "1"])
-        #expect(second.waitForExit(timeout: 60) == 0, "\(second.output.suffix(5)) \(second.errorOutput)")
+        #expect(await second.exit(within: 60) == 0, "\(second.output.suffix(5)) \(second.errorOutput)")
         #expect(second.output.filter { $0.hasPrefix("cycle ") }.count == 10)
         let after = try HistoryStore(path: db)
         #expect(try after.samples(from: 0, to: 1e12, resolution: 0.01).count >= samples + 10)
@@ -169,44 +169,44 @@ struct RunCommandTests {
 
     /// A call to the running controller's API through Tests/Support/api_call.py
     /// (Python's urllib, not our stack); returns the status and the body.
-    func api(_ base: String, _ method: String, _ path: String, _ body: String) throws -> (Int, String) {
+    func api(_ base: String, _ method: String, _ path: String, _ body: String) async throws -> (Int, String) {
         let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", base, "admin", "T1", method, path, body])
-        #expect(call.waitForExit(timeout: 30) == 0, "\(call.errorOutput)")
+        #expect(await call.exit(within: 30) == 0, "\(call.errorOutput)")
         let lines = call.output
         return (Int(lines.first ?? "") ?? 0, lines.dropFirst().joined(separator: "\n"))
     }
 
     @Test("commands from the API survive a restart until their time to live: a ripple reduction, a site limit, a charger switched off; one that ran out does not come back")
-    func commandsSurviveRestart() throws {
-        let (site, folder) = try site()
+    func commandsSurviveRestart() async throws {
+        let (site, folder) = try await site()
         defer { site.stop(); try? FileManager.default.removeItem(at: folder) }
         let config = folder.appendingPathComponent("site.yaml").path
         let first = try ChildProcess([binary, "run", "--config", config, "--status-every", "1"])
         defer { first.signal(SIGKILL) }
-        let page = try #require(first.waitForLine(containing: "web page: http://", timeout: 60), "\(first.errorOutput)")
+        let page = try #require(await first.line(containing: "web page: http://", within: 60), "\(first.errorOutput)")
         let base = String(try #require(page.split(separator: " ").first { $0.hasPrefix("http://") }))
-        #expect(first.waitForLine(prefix: "cycle 3:", timeout: 60) != nil)
+        #expect(await first.line(prefix: "cycle 3:", within: 60) != nil)
         // p01 has the one car of the site: switched off, it gets 0 even though
         // `reduced` leaves it room.
         for (method, path, body) in [("PUT", "/api/ripple", #"{"mode": "reduced", "ttl": 600}"#),
                                      ("PUT", "/api/site/limit", #"{"amps": 40, "ttl": 600}"#),
                                      ("PUT", "/api/chargers/p01/enabled", #"{"enabled": false}"#),
                                      ("PUT", "/api/chargers/p03/limit", #"{"amps": 8, "ttl": 1}"#)] {
-            let (status, answer) = try api(base, method, path, body)
+            let (status, answer) = try await api(base, method, path, body)
             #expect(status == 200, "\(method) \(path): \(status) \(answer)")
         }
         // The next cycle carries the commands to the recorder, which keeps them
         // at once; p03's limit runs out while this run goes on.
-        #expect(first.waitForLine(containing: "p03: remote limit expired", timeout: 30) != nil, "\(first.output.suffix(10))")
+        #expect(await first.line(containing: "p03: remote limit expired", within: 30) != nil, "\(first.output.suffix(10))")
         let seen = first.output.filter { $0.hasPrefix("cycle ") }.count
-        #expect(first.waitForLine(prefix: "cycle \(seen + 2):", timeout: 30) != nil)
+        #expect(await first.line(prefix: "cycle \(seen + 2):", within: 30) != nil)
         let before = first.output.last { $0.hasPrefix("cycle ") } ?? ""
         #expect(before.contains("ripple reduced") && before.contains("p01 0.0"), "\(before)")
         first.signal(SIGTERM)
-        #expect(first.waitForExit(timeout: 30) == 0, "\(first.errorOutput.suffix(2000))")
+        #expect(await first.exit(within: 30) == 0, "\(first.errorOutput.suffix(2000))")
 
         let second = try ChildProcess([binary, "run", "--config", config, "--cycles", "5", "--status-every", "1"])
-        #expect(second.waitForExit(timeout: 60) == 0, "\(second.output.suffix(5)) \(second.errorOutput.suffix(2000))")
+        #expect(await second.exit(within: 60) == 0, "\(second.output.suffix(5)) \(second.errorOutput.suffix(2000))")
         let out = second.output
         #expect(out.contains { $0.contains("restored: ripple reduced for ") }, "\(out.prefix(20))")
         #expect(out.contains { $0.contains("restored: site limit 40.0 A for ") }, "\(out.prefix(20))")
@@ -229,7 +229,7 @@ struct RunCommandTests {
         // after the check begins to watch, on a quiet building. (At 5 s, 250 ms
         // in, a loaded CI machine once gave the check its first reading only
         // after the car had started: no step to see.)
-        let (site, folder) = try site(phases: ["p02": "[1, 2, 3]"], sim: """
+        let (site, folder) = try await site(phases: ["p02": "[1, 2, 3]"], sim: """
             site: { base_load: 10, noise: 0.1 }
             chargers:
               - { id: p01, make: abb_terra, phases: [1, 2, 3] }
@@ -241,7 +241,7 @@ struct RunCommandTests {
         // Once the check watches, the site lives on by itself: a simulated second
         // every 50 ms, on a thread of its own (a busy cooperative pool once held
         // a task-based ticker back until the check had ended).
-        #expect(child.waitForLine(containing: "watching for", timeout: 60) != nil, "\(child.output)")
+        #expect(await child.line(containing: "watching for", within: 60) != nil, "\(child.output)")
         let stop = Mutex(false), ended = DispatchSemaphore(value: 0)
         let ticker = Thread {
             while !stop.withLock({ $0 }) {
@@ -251,7 +251,7 @@ struct RunCommandTests {
             ended.signal()
         }
         ticker.start()
-        #expect(child.waitForExit(timeout: 60) == 1)
+        #expect(await child.exit(within: 60) == 1)
         let warnings = child.output.filter { $0.hasPrefix("warning:") }
         #expect(warnings.count == 1, "\(child.output)")
         #expect(warnings.first?.contains("p02") == true && warnings.first?.contains("showed on L2") == true
@@ -263,14 +263,14 @@ struct RunCommandTests {
     }
 
     @Test("check: the example configuration and its scripts are fine")
-    func checkExample() throws {
+    func checkExample() async throws {
         let child = try ChildProcess([binary, "check", "--config", Self.root + "/config/site.yaml"], directory: Self.root)
-        #expect(child.waitForExit(timeout: 30) == 0, "\(child.output)")
+        #expect(await child.exit(within: 30) == 0, "\(child.output)")
         #expect(child.output.first?.contains("OK") == true)
     }
 
     @Test("check: every problem at once, the file's and the scripts'")
-    func checkProblems() throws {
+    func checkProblems() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -282,7 +282,7 @@ struct RunCommandTests {
             policy: { chain: [ripple, fair_sahre] }
             """.write(to: bad, atomically: true, encoding: .utf8)
         let child = try ChildProcess([binary, "check", "--config", bad.path], directory: Self.root)
-        #expect(child.waitForExit(timeout: 30) == 1)
+        #expect(await child.exit(within: 30) == 1)
         let out = child.output.joined(separator: "\n")
         #expect(out.contains("meters.grid.driver") && out.contains("no driver named 'no_such_meter'"), "\(out)")
         #expect(out.contains("policy.chain[1]") && out.contains("fair_sahre"), "\(out)")

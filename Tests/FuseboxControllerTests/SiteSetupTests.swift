@@ -58,7 +58,7 @@ struct SiteSetupTests {
     func liveChanges() async throws {
         let (run, setup, handWritten) = try site()
         defer { run.stop() }
-        let runner = CycleRunner(cycle: run.cycle, period: 0.25)
+        let runner = CycleRunner(cycle: run.cycle, period: 0.5)
         let published = runner.subscribe(label: "test", buffer: 1000)
         let running = Task { try await runner.run() }
 
@@ -141,7 +141,7 @@ struct SiteSetupTests {
     func reloadFile() async throws {
         let (run, setup, handWritten) = try site()
         defer { run.stop() }
-        let runner = CycleRunner(cycle: run.cycle, period: 0.25)
+        let runner = CycleRunner(cycle: run.cycle, period: 0.5)
         let running = Task { try await runner.run() }
         defer { running.cancel() }
 
@@ -150,6 +150,11 @@ struct SiteSetupTests {
         #expect(broken.status == 422)
         #expect(broken.problems.contains { $0.hasPrefix("site.limit.current: expected") }, "\(broken.problems)")
         #expect(await setup.inForce.limits.current == PhaseValues(all: 32))
+
+        // A SIGHUP with the file as it runs: nothing to take over, no event.
+        try handWritten.write(toFile: setup.file, atomically: true, encoding: .utf8)
+        let same = await setup.reloadFile(by: "SIGHUP")
+        #expect(same.status == 200 && same.change == "nothing changed" && same.applied == nil, "\(same.change)")
 
         try handWritten.replacingOccurrences(of: "current: 32", with: "current: 25").write(toFile: setup.file, atomically: true, encoding: .utf8)
         let reloaded = await setup.reloadFile(by: "SIGHUP")

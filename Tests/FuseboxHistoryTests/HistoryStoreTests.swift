@@ -131,7 +131,7 @@ struct HistoryStoreTests {
 @Suite("History survives kill -9", .serialized)
 struct HistoryCrashTests {
     @Test("kill -9 at random moments during heavy writes, 20 times: the file opens, passes integrity_check and keeps every batch reported written")
-    func killNine() throws {
+    func killNine() async throws {
         let binary = Expectation.fuseboxBinary("fusebox-dev", from: #filePath)
         let path = temporaryDatabase()
         var confirmed = 0
@@ -140,13 +140,13 @@ struct HistoryCrashTests {
             let wait = Int.random(in: 1...3)
             var last = 0
             for _ in 0..<wait {
-                guard let line = child.waitForLine(prefix: "WROTE", timeout: 60) else { break }
+                guard let line = await child.line(prefix: "WROTE", within: 60) else { break }
                 last = Int(line.split(separator: " ")[1]) ?? last
             }
             #expect(last > 0, "round \(round): the writer never reported a batch: \(child.errorOutput)")
             // Somewhere inside the next batch's transaction, most likely.
             child.signal(SIGKILL)
-            _ = child.waitForExit(timeout: 30)
+            _ = await child.exit(within: 30)
             confirmed += last
             let store = try HistoryStore(path: path)
             #expect(try store.integrityCheck() == "ok", "round \(round)")

@@ -8,6 +8,7 @@ import FuseboxServer
 import FuseboxSimulation
 import FuseboxSimulator
 import FuseboxTesting
+import FuseboxYAML
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -21,6 +22,7 @@ final class APIHarness: @unchecked Sendable {
     let run: SimulatedRun
     let store: HistoryStore
     let feed: SiteFeed
+    let setup: SiteSetup
     let accounts: Accounts
     let folder: URL
     var cycles = 0
@@ -44,7 +46,14 @@ final class APIHarness: @unchecked Sendable {
                             viewers: viewers)
         let scripts = ScriptManager(cycle: run.cycle, policies: .shipped(siteDirectory: controller.policyDirectory), drivers: .shipped(),
                                     policyDirectory: controller.policyDirectory, driverDirectory: nil)
-        feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts)
+        // The configuration as a file, for the Setup's endpoints.
+        let file = folder.appendingPathComponent("site.yaml").path
+        try ConfigYAML.dump(run.addressedConfig.tree).write(toFile: file, atomically: true, encoding: .utf8)
+        let (config, tree) = try SiteConfig.read(file: file)
+        setup = SiteSetup(file: file, config: config, tree: tree,
+                          built: SiteAssembly.Built(cycle: run.cycle, summary: run.summary, devices: run.devices), pool: run.pool,
+                          assembly: run.assembly)
+        feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts, setup: setup)
         try await step(20)
     }
 

@@ -9,7 +9,7 @@ struct AccountsTests {
     func bcrypt() async throws {
         let child = try ChildProcess([Expectation.fuseboxBinary(from: #filePath), "password-hash"])
         child.process.standardInput.flatMap { $0 as? Pipe }?.fileHandleForWriting.write(Data("garage door 7\n".utf8))
-        let hash = try #require(child.waitForLine(prefix: "$2", timeout: 60), "\(child.errorOutput)")
+        let hash = try #require(await child.line(prefix: "$2", within: 60), "\(child.errorOutput)")
         let accounts = Accounts(user: "admin", passwordHash: hash, serial: "SE1", tokenFile: nil)
         #expect(try await accounts.login(user: "admin", password: "garage door 7", from: "a").session.user == "admin")
         await #expect(throws: Accounts.LoginFailure.self) { try await accounts.login(user: "admin", password: "SE1", from: "b") }

@@ -263,6 +263,11 @@ async function saveSetup(acceptSilent) {
   const response = await fetch("/api/config" + (acceptSilent ? "?accept_silent=true" : ""), {
     method: "PUT", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body: JSON.stringify(doc) });
   const answer = await response.json().catch(() => ({ error: response.statusText }));
+  if (response.ok && answer.version === null) {
+    $("setup-message").textContent = "Nothing changed: this is the configuration in force.";
+    $("setup-message").className = "";
+    return;
+  }
   if (response.ok) {
     $("setup-message").textContent = `Version ${answer.version} in force: ${answer.change}`
       + (answer.restart_needed.length ? `. At the next start: ${answer.restart_needed.join(", ")}` : "");
