@@ -352,6 +352,7 @@ public actor SiteSetup {
         if old.period != new.period { parts.append("site.period") }
         if old.history != new.history { parts.append("history") }
         if old.policyDirectory != new.policyDirectory || old.driverDirectory != new.driverDirectory { parts.append("scripts") }
+        if old.http != new.http { parts.append("http") }   // the file's own (SIGHUP): the web server reads it at start
         return parts
     }
 
