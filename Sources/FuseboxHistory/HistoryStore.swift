@@ -17,7 +17,7 @@ public final class HistoryStore: Sendable {
     public let retention: Retention
     /// A pool for the controller's own file; a read-only queue for a file that
     /// is only read (`fusebox history export`), which must not change it.
-    private let pool: any DatabaseWriter
+    let pool: any DatabaseWriter
 
     /// `maxBytes` caps the file (an SD card shared with the system): beyond it a
     /// write fails as on a full disk, and retention makes room again.
@@ -165,6 +165,13 @@ public final class HistoryStore: Sendable {
             // One row: what was set from outside, as JSON (SiteCommands).
             try db.execute(sql: """
                 CREATE TABLE commands (id INTEGER PRIMARY KEY CHECK (id = 1), time REAL NOT NULL, json TEXT NOT NULL);
+                """)
+        }
+        m.registerMigration("v3 outbox") { db in
+            // Messages for the uplink, in order (HistoryStore+Outbox.swift). AUTOINCREMENT:
+            // a sequence number is never given twice, not even after a restart.
+            try db.execute(sql: """
+                CREATE TABLE outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL);
                 """)
         }
         return m
