@@ -3,10 +3,11 @@
 #   make test   the whole test suite
 SHELL := /bin/bash
 SWIFT ?= swift
-DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev libcurl4-openssl-dev pkg-config mbpoll socat libjs-chart.js
-# A real browser for the page's end-to-end test, wrk for its load test, and
-# openssl and curl for the HTTPS test (a certificate, a client).
-TEST_DEBS := chromium chromium-driver wrk openssl curl
+DEBS := liblua5.4-dev libmodbus-dev libsqlite3-dev libcurl4-openssl-dev libmosquitto-dev pkg-config mbpoll socat libjs-chart.js
+# A real browser for the page's end-to-end test, wrk for its load test,
+# openssl and curl for the HTTPS test (a certificate, a client), and a real
+# MQTT broker for the uplink's.
+TEST_DEBS := chromium chromium-driver wrk openssl curl mosquitto
 # The independent Modbus peer of the tests (Tests/Support/modbus_peer.py),
 # Selenium to drive chromium (Tests/Support/browser_e2e.py), and schemathesis to
 # fuzz the REST API against docs/openapi.yaml (Tests/Support/api_fuzz.py).
@@ -14,6 +15,8 @@ PYMODBUS := 3.16.1
 PYSERIAL := 3.5
 SELENIUM := 4.27.1
 SCHEMATHESIS := 3.39.16
+# The independent MQTT client of the uplink's tests (Tests/Support/mqtt_watch.py).
+PAHO := 2.1.0
 
 .PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench package package-test clean
 
@@ -39,6 +42,8 @@ test-deps:
 	  python3 -m pip install --quiet --disable-pip-version-check selenium==$(SELENIUM)
 	@python3 -c "import schemathesis, sys; sys.exit(schemathesis.__version__ != '$(SCHEMATHESIS)')" 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS)
+	@python3 -c "import paho.mqtt, sys; sys.exit(paho.mqtt.__version__ != '$(PAHO)')" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check paho-mqtt==$(PAHO)
 
 build: deps
 	$(SWIFT) build

@@ -38,6 +38,11 @@ let package = Package(
             providers: [.apt(["liblua5.4-dev"])]
         ),
         .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        .systemLibrary(
             name: "CModbus",
             pkgConfig: "libmodbus",
             providers: [.apt(["libmodbus-dev"])]
@@ -91,6 +96,8 @@ let package = Package(
             "FuseboxController", "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxSimulator", "FuseboxYAML",
             .product(name: "Yams", package: "Yams"),
         ]),
+        // The uplink to a fleet portal and Home Assistant over MQTT (libmosquitto): being built (issue 19).
+        .target(name: "FuseboxUplink", dependencies: ["CMosquitto"]),
         // What the commands of both executables share: their output and their errors.
         .target(name: "FuseboxCommandLine"),
         .executableTarget(name: "fusebox", dependencies: [
@@ -141,6 +148,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "FuseboxUplinkTests", dependencies: ["FuseboxUplink", "FuseboxTesting"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,90 @@
+import Foundation
+import FuseboxTesting
+import FuseboxUplink
+import Testing
+
+/// A TCP port nobody listens on now (the kernel's pick, released at once).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+struct BrokerDidNotStart: Error, CustomStringConvertible {
+    var output: String
+    var description: String { "mosquitto did not start: \(output)" }
+}
+
+/// Debian's mosquitto on loopback, on a port of its own, anonymous.
+func startBroker(port: Int) async throws -> ChildProcess {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-mqtt-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try "listener \(port) 127.0.0.1\nallow_anonymous true\nlog_dest stdout\n".write(toFile: folder + "/mosquitto.conf", atomically: true, encoding: .utf8)
+    // Line-buffered, so that its log line saying it runs reaches us when it is written.
+    let broker = try ChildProcess(["stdbuf", "-oL", "mosquitto", "-c", folder + "/mosquitto.conf"])
+    guard await broker.line(containing: "running", within: 20) != nil else {
+        broker.signal(SIGTERM)
+        throw BrokerDidNotStart(output: broker.output.joined(separator: "\n") + broker.errorOutput)
+    }
+    return broker
+}
+
+/// Killed: mosquitto takes seconds to finish on SIGTERM, and its own shutdown is not under test here.
+func stopBroker(_ broker: ChildProcess) {
+    broker.signal(SIGKILL)
+    _ = broker.waitForExit(timeout: 10)
+}
+
+@Suite("MQTT through libmosquitto, against Debian's mosquitto", .serialized)
+struct MQTTClientTests {
+    static let watch = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/mqtt_watch.py"
+
+    @Test("connects, publishes 200 messages with QoS 1, each acknowledged; paho sees them all, in order")
+    func publishInOrder() async throws {
+        let port = freePort()
+        let broker = try await startBroker(port: port)
+        defer { stopBroker(broker) }
+        let watcher = try ChildProcess(["python3", Self.watch, "127.0.0.1", String(port), "fusebox/T1/#", "200", "30"])
+        #expect(await watcher.line(prefix: "READY", within: 20) != nil, "\(watcher.errorOutput)")
+
+        let client = try MQTTClient(MQTTSettings(host: "127.0.0.1", port: port, clientID: "fusebox-T1"))
+        try client.start()
+        #expect(await client.wait(upTo: 10) { $0.isConnected }, "not connected: \(client.lastError ?? "")")
+        var ids: [Int32] = []
+        for n in 0..<200 {
+            guard case .handedOver(let id) = client.publish("fusebox/T1/seq", Array("\(n)".utf8)) else { Issue.record("message \(n) refused"); return }
+            ids.append(id)
+        }
+        #expect(await client.wait(upTo: 10) { $0.inFlight == 0 }, "\(client.inFlight) never acknowledged")
+        #expect(Set(client.takeAcknowledged()) == Set(ids))
+        #expect(await watcher.exit(within: 30) == 0, "\(watcher.output.suffix(5)) \(watcher.errorOutput)")
+        let received = watcher.output.filter { $0.hasPrefix("fusebox/T1/seq ") }.map { $0.split(separator: " ")[1] }
+        #expect(received == (0..<200).map { Substring(String($0)) }, "\(received.prefix(10))...")
+        client.stop()
+    }
+
+    @Test("no broker: the client says so and publishing returns at once; past maxInFlight it refuses; when the broker comes, it connects")
+    func noBroker() async throws {
+        let port = freePort()
+        var settings = MQTTSettings(host: "127.0.0.1", port: port, clientID: "fusebox-T2")
+        settings.maxInFlight = 5
+        let client = try MQTTClient(settings)
+        try client.start()
+        #expect(!client.isConnected)
+        var outcomes: [MQTTClient.Publish] = []
+        let started = ContinuousClock.now
+        for n in 0..<8 { outcomes.append(client.publish("fusebox/T2/seq", Array("\(n)".utf8))) }
+        #expect(ContinuousClock.now - started < .milliseconds(500), "publishing waited on the network")
+        #expect(outcomes.filter { if case .full = $0 { true } else { false } }.count == 3, "\(outcomes)")
+        let broker = try await startBroker(port: port)
+        defer { stopBroker(broker) }
+        #expect(await client.wait(upTo: 30) { $0.isConnected }, "not connected after the broker came: \(client.lastError ?? "")")
+        client.stop()
+    }
+}
