@@ -39,8 +39,6 @@ public actor SiteSetup {
     private var tree: [String: Any]
     private var devices: [String: SiteAssembly.RunningDevice]
     private var busy = false
-    /// Why the last change was refused, for the page; nil after one that worked.
-    public private(set) var lastRefusal: [String]?
     /// Seconds a device a new configuration adds has to answer its first reading.
     public var probeTimeout: Double = 3
 
@@ -179,12 +177,12 @@ public actor SiteSetup {
     /// A configuration from the page or the API: JSON in the shape of site.yaml.
     public func save(json: Data, by source: String?, acceptSilent: Bool = false) async -> Outcome {
         let value: StrictJSON.Value
-        do { value = try StrictJSON.parse(json) } catch { return refuse(Outcome(status: 422, problems: ["body: not valid JSON: \(error)"])) }
+        do { value = try StrictJSON.parse(json) } catch { return Outcome(status: 422, problems: ["body: not valid JSON: \(error)"]) }
         guard case .object = value, let body = Self.tree(value) as? [String: Any] else {
-            return refuse(Outcome(status: 422, problems: ["body: expected a JSON object in the shape of site.yaml"]))
+            return Outcome(status: 422, problems: ["body: expected a JSON object in the shape of site.yaml"])
         }
         for key in Self.fileOnly where body[key] != nil {
-            return refuse(Outcome(status: 422, problems: ["\(key): the web server's settings change in \(file) only (a mistake here would lock you out of the page); leave \(key) out"]))
+            return Outcome(status: 422, problems: ["\(key): the web server's settings change in \(file) only (a mistake here would lock you out of the page); leave \(key) out"])
         }
         var merged = Self.keepingSecrets(body, from: tree) as? [String: Any] ?? body
         for key in Self.fileOnly { merged[key] = tree[key] }
@@ -194,9 +192,9 @@ public actor SiteSetup {
     /// Puts an earlier version back in force (and in the file), as a new version.
     public func restore(_ number: Int, by source: String?) async -> Outcome {
         let text: String
-        do { text = try versions.text(of: number) } catch { return refuse(Outcome(status: 404, problems: ["\(error)"])) }
+        do { text = try versions.text(of: number) } catch { return Outcome(status: 404, problems: ["\(error)"]) }
         guard let loaded = try? ConfigYAML.load(text), let restored = ConfigYAML.plain(loaded as Any) as? [String: Any] else {
-            return refuse(Outcome(status: 422, problems: ["version \(number): not a configuration"]))
+            return Outcome(status: 422, problems: ["version \(number): not a configuration"])
         }
         var merged = restored
         for key in Self.fileOnly { merged[key] = tree[key] }
@@ -211,13 +209,13 @@ public actor SiteSetup {
     /// Devices that do not answer do not stop it (whoever edited the file meant it).
     public func reloadFile(by source: String?) async -> Outcome {
         let text: String
-        do { text = try ConfigYAML.text(FileContents.read(file), name: file) } catch { return refuse(Outcome(status: 422, problems: ["\(error)"])) }
+        do { text = try ConfigYAML.text(FileContents.read(file), name: file) } catch { return Outcome(status: 422, problems: ["\(error)"]) }
         let loaded: Any?
         do { loaded = try ConfigYAML.load(text) } catch {
-            return refuse(Outcome(status: 422, problems: ["\(file): not valid YAML: \(ConfigYAML.describe(error))"]))
+            return Outcome(status: 422, problems: ["\(file): not valid YAML: \(ConfigYAML.describe(error))"])
         }
         guard let fresh = ConfigYAML.plain(loaded as Any) as? [String: Any] else {
-            return refuse(Outcome(status: 422, problems: ["\(file): expected a mapping at the top"]))
+            return Outcome(status: 422, problems: ["\(file): expected a mapping at the top"])
         }
         return await change(to: fresh, by: source, acceptSilent: true, writeFile: false, change: nil)
     }
@@ -249,11 +247,6 @@ public actor SiteSetup {
         return (result, [])
     }
 
-    private func refuse(_ o: Outcome) -> Outcome {
-        lastRefusal = o.problems + o.tests.compactMap { t in t.error.map { "\(t.id): \($0)" + (t.advice.map { " (\($0))" } ?? "") } }
-        return o
-    }
-
     private func json(_ value: Any?) -> Data? {
         value.flatMap { try? JSONSerialization.data(withJSONObject: ["v": $0], options: [.sortedKeys]) }
     }
@@ -268,7 +261,7 @@ public actor SiteSetup {
         let name = (file as NSString).lastPathComponent
         do { next = try SiteConfig(tree: fresh, file: name) } catch {
             // Each message starts with its key path, as `fusebox check` prints it after the file's name.
-            return refuse(Outcome(status: 422, problems: error.messages.map { $0.hasPrefix(name + ": ") ? String($0.dropFirst(name.count + 2)) : $0 }))
+            return Outcome(status: 422, problems: error.messages.map { $0.hasPrefix(name + ": ") ? String($0.dropFirst(name.count + 2)) : $0 })
         }
         // The same configuration again (a SIGHUP after an edit that changed nothing, a save of what runs): nothing to do.
         if SiteConfig.changes(from: config, to: next) == "nothing changed" && Self.restartNeeded(config, next).isEmpty {
@@ -280,7 +273,7 @@ public actor SiteSetup {
         let parts: SiteParts, report: SiteAssembly.Report
         do { (parts, report) = try a.replacement(of: config, asWritten: next, by: source, change: change) } catch {
             pool.keep(only: a.endpoints(of: config))
-            return refuse(Outcome(status: 422, problems: error.messages))
+            return Outcome(status: 422, problems: error.messages)
         }
         var outcome = Outcome(status: 200, change: report.change)
         outcome.restartNeeded = Self.restartNeeded(config, next)
@@ -298,7 +291,7 @@ public actor SiteSetup {
             outcome.problems = tests.filter { !$0.answered }.map { t in
                 "\(Self.field(of: t, in: next)): \(t.error ?? "no answer"); \(t.advice ?? "")"
             }
-            return refuse(outcome)
+            return outcome
         }
 
         if writeFile {
@@ -311,7 +304,7 @@ public actor SiteSetup {
                 pool.keep(only: a.endpoints(of: config))
                 outcome.status = 500
                 outcome.problems = ["\(error)"]
-                return refuse(outcome)
+                return outcome
             }
         }
 
@@ -322,14 +315,13 @@ public actor SiteSetup {
             tree = fresh
             devices = report.devices
             pool.keep(only: report.endpoints)
-            lastRefusal = nil
             // The new wiring's readings are checked at once; the station test waits to be asked for (it pauses charging).
             _ = startCommissioning(stations: false, by: "the save")
             return outcome
         case .superseded, .stopped:
             outcome.status = 503
             outcome.problems = ["the controller stopped before the new configuration took over"]
-            return refuse(outcome)
+            return outcome
         }
     }
 
