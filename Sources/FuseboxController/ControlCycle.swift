@@ -322,10 +322,12 @@ public actor ControlCycle {
         // 0. A new configuration takes over here, between two cycles; removed
         // stations are left at the fail-safe current while the site is sampled.
         let adopted = adoptStagedParts(at: time)
-        async let farewell = DeviceGate.callAll(adopted.calls, within: settings.deviceDeadline)
+        let leavingCalls = adopted.calls, farewellDeadline = settings.deviceDeadline
+        // (A task only when a station leaves: most cycles have none.)
+        let farewell = leavingCalls.isEmpty ? nil : Task { await DeviceGate.callAll(leavingCalls, within: farewellDeadline) }
         let (snapshot, sampleErrors, sampleEvents) = await sample(at: time)
         var errors = sampleErrors, events = adopted.events + sampleEvents
-        for (left, outcome) in zip(adopted.leaving, await farewell) {
+        for (left, outcome) in zip(adopted.leaving, await farewell?.value ?? []) {
             switch Self.settle(outcome, left.id, "write", settings.deviceDeadline) {
             case .success: events.append(SiteEvent(time: time, kind: .configChanged, subject: left.id,
                                                    message: "removed from the configuration; left at the fail-safe current of \(left.amps) A"))
