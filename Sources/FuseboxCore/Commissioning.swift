@@ -30,22 +30,41 @@ public struct Commissioning: Sendable {
 
     public init() {}
 
+    /// What one phase's reading gives away: the one judgement behind these
+    /// warnings and the guided check's (`CommissioningCheck`).
+    public enum PhaseReading: Equatable, Sendable {
+        /// Too little current to tell anything.
+        case tooSmall
+        /// It exports with no PV: its current sensor is mounted backwards.
+        case backwards
+        /// Current and voltage are not in step: its sensor sits on another phase than its voltage tap.
+        case outOfStep(powerFactor: Double)
+        case plausible
+    }
+
+    public func classify(current i: Double, voltage v: Double, power w: Double, noPV: Bool) -> PhaseReading {
+        let apparent = abs(i) * v
+        guard abs(i) >= minimumCurrent, apparent > 0 else { return .tooSmall }
+        if noPV && w < -apparent * implausiblePowerFactor { return .backwards }
+        if abs(w / apparent) < implausiblePowerFactor { return .outOfStep(powerFactor: w / apparent) }
+        return .plausible
+    }
+
     /// New warnings from this snapshot.
     public mutating func observe(_ s: SiteSnapshot) -> [Warning] {
         var found: [Warning] = []
         let noPV = (s.pv?.power ?? 0) < pvNone
         if let power = s.grid.power, s.grid.age < 1e9 {
             for p in Phase.allCases {
-                let i = s.grid.current[p], v = s.grid.voltage[p], w = power[p]
-                let apparent = abs(i) * v
-                guard abs(i) >= minimumCurrent, apparent > 0 else { continue }
-                let pf = w / apparent
-                if noPV && w < -apparent * implausiblePowerFactor {
+                let i = s.grid.current[p], w = power[p]
+                switch classify(current: i, voltage: s.grid.voltage[p], power: w, noPV: noPV) {
+                case .tooSmall: continue
+                case .backwards:
                     found += confirm(.backwardsSensor, "\(p)", "exports \(Int(-w)) W with no PV: its current sensor may be mounted backwards")
-                } else if abs(pf) < implausiblePowerFactor {
+                case .outOfStep(let pf):
                     found += confirm(.sensorPhase, "\(p)", "power factor \(rounded(pf)) at \(rounded(abs(i))) A: current and voltage are not in step; "
                                      + "is the current sensor on another phase than its voltage tap?")
-                } else {
+                case .plausible:
                     streaks["\(p)"] = 0
                 }
             }

@@ -105,7 +105,9 @@ public struct CommissioningCheck: Sendable {
             note("grid meter", .fix, "does not answer: test it on the Setup page (address, port, unit)")
             return
         }
-        let pvPower = s.pv?.power ?? 0
+        // The thresholds of the warnings while running: one judgement of a phase's reading.
+        let judge = Commissioning()
+        let noPV = (s.pv?.power ?? 0) < judge.pvNone
         for p in Phase.allCases {
             let v = g.voltage[p], i = g.current[p], w = g.power?[p]
             if v < 180 || v > 270 {
@@ -116,13 +118,13 @@ public struct CommissioningCheck: Sendable {
                 note("\(p)", .unknown, "\(Int(v.rounded())) V, \(Self.amps(i)) A; the meter gives no power per phase, so the direction of its current sensor cannot be read")
                 continue
             }
-            let apparent = abs(i) * v
-            if abs(i) >= 3, apparent > 0, abs(w) / apparent < 0.6 {
-                note("\(p)", .fix, "current and voltage are not in step (power factor \(Self.amps(abs(w) / apparent))): its current sensor sits on another phase than its voltage tap; move the sensor to the cable of \(p)")
-            } else if w < -200 && pvPower < 100 {
+            switch judge.classify(current: i, voltage: v, power: w, noPV: noPV) {
+            case .outOfStep(let pf):
+                note("\(p)", .fix, "current and voltage are not in step (power factor \(Self.amps(abs(pf)))): its current sensor sits on another phase than its voltage tap; move the sensor to the cable of \(p)")
+            case .backwards:
                 note("\(p)", .fix, "exports \(Int(-w)) W with no PV producing: its current sensor is mounted backwards; turn it round so its arrow points toward the building (or swap its k and l wires)")
                 reversed.insert(p)
-            } else {
+            case .tooSmall, .plausible:
                 note("\(p)", .ok, "\(Int(v.rounded())) V, \(Self.amps(i)) A, \(Self.kilowatts(w)) kW" + (w < 0 ? " (export, with PV producing)" : ""))
             }
         }
