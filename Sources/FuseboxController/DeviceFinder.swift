@@ -204,27 +204,7 @@ public struct DeviceFinder: Sendable {
     /// and Dispatch's global queues are one pool, which a blocked wait would hold.
     static func acceptsConnection(host: String, port: Int, within seconds: Double) async -> Bool {
         await withCheckedContinuation { done in
-            Thread { done.resume(returning: tcpConnects(host: host, port: port, within: seconds)) }.start()
+            Thread { done.resume(returning: tcpAcceptsConnection(host: host, port: port, within: seconds)) }.start()
         }
-    }
-
-    private static func tcpConnects(host: String, port: Int, within seconds: Double) -> Bool {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return false }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let started = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if started == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
-        var waiting = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&waiting, 1, Int32(seconds * 1000)) == 1 else { return false }
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
     }
 }

@@ -197,3 +197,12 @@ final class ModbusTCPSocket {
         return .success(out)
     }
 }
+
+/// Whether `host:port` takes a TCP connection within `timeout` seconds (closed
+/// at once): the first look of the Setup's Find devices, through the same
+/// poll()-based connect the Modbus connections use. Blocks its thread.
+public func tcpAcceptsConnection(host: String, port: Int, within timeout: Double) -> Bool {
+    if case .success = ModbusTCPSocket.connect(host: host, port: port, timeout: timeout) { return true }
+    return false
+}
+

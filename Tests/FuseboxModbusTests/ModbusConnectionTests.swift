@@ -124,7 +124,7 @@ struct ModbusConnectionTests {
 
     @Test("nobody listening: connection refused, then a backoff before the next attempt")
     func refused() async throws {
-        let port = try freePort()
+        let port = freeTCPPort()
         let c = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: port), name: "p02",
                                  timeouts: ModbusTimeouts(response: 0.2, backoff: 60, maxBackoff: 120))
         do {
@@ -162,19 +162,6 @@ struct ModbusConnectionTests {
         let c = ModbusConnection(endpoint: .tcp(host: "127.0.0.1", port: 1), name: "p04")
         await #expect(throws: ModbusError.self) { try await c.readHoldingRegisters(unit: 1, address: 0, count: 126) }
         await #expect(throws: ModbusError.self) { try await c.writeRegisters(unit: 1, address: 0, values: []) }
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -3,19 +3,6 @@ import FuseboxTesting
 import FuseboxUplink
 import Testing
 
-/// A TCP port nobody listens on now (the kernel's pick, released at once).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 struct BrokerDidNotStart: Error, CustomStringConvertible {
     var output: String
     var description: String { "mosquitto did not start: \(output)" }
@@ -47,7 +34,7 @@ struct MQTTClientTests {
 
     @Test("connects, publishes 200 messages with QoS 1, each acknowledged; paho sees them all, in order")
     func publishInOrder() async throws {
-        let port = freePort()
+        let port = freeTCPPort()
         let broker = try await startBroker(port: port)
         defer { stopBroker(broker) }
         let watcher = try ChildProcess(["python3", Self.watch, "127.0.0.1", String(port), "fusebox/T1/#", "200", "30"])
@@ -71,7 +58,7 @@ struct MQTTClientTests {
 
     @Test("no broker: the client says so and publishing returns at once; past maxInFlight it refuses; when the broker comes, it connects")
     func noBroker() async throws {
-        let port = freePort()
+        let port = freeTCPPort()
         var settings = MQTTSettings(host: "127.0.0.1", port: port, clientID: "fusebox-T2")
         settings.maxInFlight = 5
         let client = try MQTTClient(settings)
