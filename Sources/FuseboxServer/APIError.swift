@@ -66,17 +66,24 @@ struct JSONBody {
     /// The body read strictly (`StrictJSON`): a syntax error says what and
     /// where, a duplicate key is refused rather than one of them taken.
     static func read(_ request: inout Request, context: FuseboxRequestContext) async throws -> JSONBody {
+        var object: [String: JSONField] = [:]
+        for (key, v) in try await members(&request, context: context) { object[key] = JSONField(v) }
+        return JSONBody(object: object)
+    }
+
+    /// The body's members as they were given, for a body whose values are lists
+    /// or objects (a configuration, a device); `expected` says what the body is.
+    static func members(_ request: inout Request, context: FuseboxRequestContext,
+                        expected: String = "a JSON object") async throws -> [(String, StrictJSON.Value)] {
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let value: StrictJSON.Value
         do { value = try StrictJSON.parse(buffer.readableBytesView) } catch {
-            throw APIError(.badRequest, "the body is not valid JSON: \(error)", field: "body", expected: "a JSON object")
+            throw APIError(.badRequest, "the body is not valid JSON: \(error)", field: "body", expected: expected)
         }
         guard case .object(let members) = value else {
-            throw APIError(.badRequest, "expected a JSON object as the body, got \(JSONField(value))", field: "body", expected: "a JSON object")
+            throw APIError(.badRequest, "expected a JSON object as the body, got \(JSONField(value))", field: "body", expected: expected)
         }
-        var object: [String: JSONField] = [:]
-        for (key, v) in members { object[key] = JSONField(v) }
-        return JSONBody(object: object)
+        return members
     }
 
     func only(_ known: [String]) throws {

@@ -56,14 +56,7 @@ struct SetupAPI {
         api.post("config/find") { request, context -> Response in
             let setup = try self.setup()
             var request = request
-            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-            let value: StrictJSON.Value
-            do { value = try StrictJSON.parse(buffer.readableBytesView) } catch {
-                throw APIError(.badRequest, "the body is not valid JSON: \(error)", field: "body", expected: "{ hosts, ports, units }")
-            }
-            guard case .object(let members) = value else {
-                throw APIError(.badRequest, "expected a JSON object as the body", field: "body", expected: "{ hosts, ports, units }")
-            }
+            let members = try await JSONBody.members(&request, context: context, expected: "{ hosts, ports, units }")
             var hosts: [String] = [], ports = [502], units = [1, 255]
             for (key, v) in members {
                 switch (key, v) {
@@ -97,15 +90,8 @@ struct SetupAPI {
         api.post("config/test") { request, context -> Response in
             let setup = try self.setup()
             var request = request
-            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-            let value: StrictJSON.Value
-            do { value = try StrictJSON.parse(buffer.readableBytesView) } catch {
-                throw APIError(.badRequest, "the body is not valid JSON: \(error)", field: "body", expected: "a meter or charger as site.yaml gives one")
-            }
-            guard case .object = value else {
-                throw APIError(.badRequest, "expected a JSON object as the body", field: "body", expected: "a meter or charger as site.yaml gives one")
-            }
-            let (test, problems) = await setup.test(tree: SiteSetup.tree(value), path: "device")
+            let members = try await JSONBody.members(&request, context: context, expected: "a meter or charger as site.yaml gives one")
+            let (test, problems) = await setup.test(tree: SiteSetup.tree(.object(members)), path: "device")
             guard let test else { return refused(422, "the device's settings are refused", problems: problems, tests: []) }
             return json(test)
         }
