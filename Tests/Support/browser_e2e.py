@@ -15,41 +15,17 @@ import os
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from browser_session import Browser
 
 base, password, artifacts = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 os.makedirs(artifacts, exist_ok=True)
 downloads = os.path.join(artifacts, "downloads")
-os.makedirs(downloads, exist_ok=True)
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1100"):
-    options.add_argument(arg)
-options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 30, poll_frequency=0.1)
-
-
-def step(name):
-    print("OK " + name, flush=True)
-
-
-def fail(reason):
-    driver.save_screenshot(os.path.join(artifacts, "failure.png"))
-    print("FAIL " + reason, flush=True)
-    driver.quit()
-    sys.exit(1)
-
-
-def until(condition, what):
-    try:
-        return wait.until(lambda d: condition())
-    except Exception as error:  # the timeout, or what the condition raised last
-        fail(f"{what}: {error}")
+browser = Browser(artifacts, downloads=downloads)
+driver, step, fail, until = browser.driver, browser.step, browser.fail, browser.until
 
 
 def charger_limits():

@@ -10,47 +10,16 @@ usage: setup_e2e.py URL PASSWORD ARTIFACTS PORTS_JSON
 PORTS_JSON: {"grid": port, "p01": port, ...} and {"wiring": {"p01": "1,2,3", ...}}
 """
 import json
-import os
 import sys
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from browser_session import Browser
 
 base, password, artifacts, sim = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-os.makedirs(artifacts, exist_ok=True)
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1800"):
-    options.add_argument(arg)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 60, poll_frequency=0.2)
-
-
-def shot(name):
-    driver.save_screenshot(os.path.join(artifacts, name))
-
-
-def step(name, screenshot=None):
-    if screenshot:
-        shot(screenshot)
-    print("OK " + name, flush=True)
-
-
-def fail(reason):
-    shot("setup-failure.png")
-    print("FAIL " + reason, flush=True)
-    driver.quit()
-    sys.exit(1)
-
-
-def until(condition, what):
-    try:
-        return wait.until(lambda d: condition())
-    except Exception as error:
-        fail(f"{what}: {error}")
+browser = Browser(artifacts, window="1400,1800", timeout=60, failure="setup-failure.png")
+driver, step, fail, until = browser.driver, browser.step, browser.fail, browser.until
 
 
 def get(path):
