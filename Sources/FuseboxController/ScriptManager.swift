@@ -1,4 +1,5 @@
 import Foundation
+import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
 
@@ -78,8 +79,8 @@ public actor ScriptManager {
         try await apply(kind, name, source: source, origin: file)
         do {
             try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            if let old { try old.write(toFile: file + ".previous", atomically: true, encoding: .utf8) }
-            try source.write(toFile: file, atomically: true, encoding: .utf8)
+            if let old { try DurableFile.write(Data(old.utf8), to: file + ".previous") }
+            try DurableFile.write(Data(source.utf8), to: file)
         } catch {
             // Not half-applied: the running version goes back to what the files say.
             if let old { try? await apply(kind, name, source: old, origin: path(kind, name) ?? file) }

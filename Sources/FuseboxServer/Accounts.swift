@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import FuseboxCore
 import HummingbirdBcrypt
 
 /// Who may use the page and the API: the installer, with a password (the site's
@@ -158,7 +159,7 @@ public actor Accounts {
 
     private func save() throws {
         guard let tokenFile else { return }
-        try JSONEncoder().encode(tokens).write(to: URL(fileURLWithPath: tokenFile), options: .atomic)
+        try DurableFile.write(JSONEncoder().encode(tokens), to: tokenFile)
     }
 
     static func hash(_ secret: String) -> String {
