@@ -279,10 +279,13 @@ public actor SiteSetup {
         outcome.restartNeeded = Self.restartNeeded(config, next)
 
         // A device the new configuration adds answers once before it takes over.
-        var tests: [DeviceTest] = []
-        for key in report.made.sorted() {
-            guard let d = report.devices[key] else { continue }
-            tests.append(await DeviceTest.run(d.device, config: d.config, within: probeTimeout))
+        // All at once: three silent stations cost one timeout, not three.
+        let probed = report.made.sorted().compactMap { report.devices[$0] }, timeout = probeTimeout
+        let tests = await withTaskGroup(of: (Int, DeviceTest).self) { group in
+            for (n, d) in probed.enumerated() { group.addTask { (n, await DeviceTest.run(d.device, config: d.config, within: timeout)) } }
+            var done: [(Int, DeviceTest)] = []
+            for await t in group { done.append(t) }
+            return done.sorted { $0.0 < $1.0 }.map(\.1)
         }
         outcome.tests = tests
         if tests.contains(where: { !$0.answered }) && !acceptSilent {
