@@ -6,7 +6,7 @@ import Testing
 /// holding only the fuse and serial, beside `fusebox sim` (three stations of
 /// three makes on rotated phases); Tests/Support/setup_e2e.py finds, tests,
 /// adds and saves them through the Setup tab, sees the cars charge without a
-/// restart, has a wrong port refused, and restores a version. Screenshots in
+/// restart, has a wrong port refused, restores a version and checks the readings. Screenshots in
 /// test-artifacts/browser/setup-*.png.
 @Suite("The Setup tab in a real browser", .serialized)
 struct SetupBrowserTests {
@@ -60,7 +60,7 @@ struct SetupBrowserTests {
         let browser = try ChildProcess(["python3", Self.root + "/Tests/Support/setup_e2e.py", url, "E2E-SETUP", artifacts, arguments])
         let status = await offPool { browser.waitForExit(timeout: 300) }
         #expect(status == 0, "\(browser.output.joined(separator: "\n"))\n\(browser.errorOutput.suffix(3000))\n\(box.output.suffix(30).joined(separator: "\n"))")
-        #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 7, "\(browser.output)")
+        #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 8, "\(browser.output)")
         // The file on disk is the restored version, and the bare original is kept as version 1.
         let versions = try String(contentsOfFile: folder + "/site.yaml.versions/0001.yaml", encoding: .utf8)
         #expect(versions.contains("serial: E2E-SETUP") && !versions.contains("chargers"))

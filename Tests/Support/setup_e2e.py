@@ -141,5 +141,12 @@ try:
     if [v["number"] for v in versions] != [4, 3, 2, 1]:
         fail(f"versions: {versions}")
     step("an earlier version restored: " + message(), "setup-7-restored.png")
+
+    driver.find_element(By.ID, "check-readings").click()
+    until(lambda: "done" in driver.find_element(By.ID, "check-state").text, "the commissioning check finishes")
+    found = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#check-findings tr")]
+    if len(found) != 3 or not all(line.startswith("OK L") for line in found):
+        fail(f"the readings of a correct site: {found}")
+    step("the commissioning check of the readings: L1, L2, L3 realistic", "setup-8-commissioning.png")
 finally:
     driver.quit()
