@@ -82,35 +82,26 @@ struct API {
         api.get("chargers") { _, _ -> Response in try encode(try currentStatus().chargers) }
         api.get("chargers/:id") { _, context -> Response in try encode(try charger(context)) }
         api.put("chargers/:id/limit") { request, context -> Response in
-            var request = request
-            let id = try charger(context).id
-            let body = try await JSONBody.read(&request, context: context)
-            try body.only(["amps", "ttl"])
-            let amps = try body.number("amps", 0...80), ttl = try body.ttl(default: 3600)
-            _ = await feed.cycle.setChargerLimit(id, amps: amps, ttl: ttl, by: context.who)
+            guard case .chargerLimit(let id, let amps?, let ttl) = try await command(.chargerLimit(charger(context).id), request, context) else {
+                throw APIError(.badRequest, "amps: expected a number", field: "amps")
+            }
             return json(APIBody.ChargerLimit(charger: id, amps: amps, ttl: ttl))
         }
         api.delete("chargers/:id/limit") { _, context -> Response in
             let id = try charger(context).id
-            _ = await feed.cycle.setChargerLimit(id, amps: nil, ttl: 0, by: context.who)
+            try await control.apply(.chargerLimit(id: id, amps: nil, ttl: 0), by: context.who)
             return json(APIBody.ChargerLimitCleared(charger: id))
         }
         api.put("chargers/:id/priority") { request, context -> Response in
-            var request = request
-            let id = try charger(context).id
-            let body = try await JSONBody.read(&request, context: context)
-            try body.only(["priority"])
-            let priority = try body.integer("priority", -1000...1000)
-            _ = await feed.cycle.setPriority(id, priority, by: context.who)
+            guard case .chargerPriority(let id, let priority) = try await command(.chargerPriority(charger(context).id), request, context) else {
+                throw APIError(.badRequest, "priority: expected a whole number", field: "priority")
+            }
             return json(APIBody.ChargerPriority(charger: id, priority: priority))
         }
         api.put("chargers/:id/enabled") { request, context -> Response in
-            var request = request
-            let id = try charger(context).id
-            let body = try await JSONBody.read(&request, context: context)
-            try body.only(["enabled"])
-            let on = try body.bool("enabled")
-            _ = await feed.cycle.setEnabled(id, on, by: context.who)
+            guard case .chargerEnabled(let id, let on) = try await command(.chargerEnabled(charger(context).id), request, context) else {
+                throw APIError(.badRequest, "enabled: expected true or false", field: "enabled")
+            }
             return json(APIBody.ChargerEnabled(charger: id, enabled: on))
         }
 
@@ -120,15 +111,13 @@ struct API {
             return json(APIBody.SiteLimit(amps: .init(s.siteLimit), until: .init(s.siteLimitUntil), fuse: s.grid.limit))
         }
         api.put("site/limit") { request, context -> Response in
-            var request = request
-            let body = try await JSONBody.read(&request, context: context)
-            try body.only(["amps", "ttl"])
-            let amps = try body.number("amps", 0...4000), ttl = try body.ttl(default: 900)
-            await feed.cycle.setSiteLimit(amps, ttl: ttl, by: context.who)
+            guard case .siteLimit(let amps?, let ttl) = try await command(.siteLimit, request, context) else {
+                throw APIError(.badRequest, "amps: expected a number", field: "amps")
+            }
             return json(APIBody.LimitSet(amps: amps, ttl: ttl))
         }
         api.delete("site/limit") { _, context -> Response in
-            await feed.cycle.setSiteLimit(nil, ttl: 0, by: context.who)
+            try await control.apply(.siteLimit(amps: nil, ttl: 0), by: context.who)
             return json(APIBody.LimitCleared())
         }
         api.get("ripple") { _, _ -> Response in
@@ -136,15 +125,13 @@ struct API {
             return json(APIBody.Ripple(mode: s.ripple, remote: .init(s.rippleRemote)))
         }
         api.put("ripple") { request, context -> Response in
-            var request = request
-            let body = try await JSONBody.read(&request, context: context)
-            try body.only(["mode", "ttl"])
-            let mode = try body.choice("mode", RippleMode.allCases.map(\.rawValue)), ttl = try body.ttl(default: 900)
-            await feed.cycle.setRipple(RippleMode(rawValue: mode), ttl: ttl, by: context.who)
-            return json(APIBody.RippleSet(mode: mode, ttl: ttl))
+            guard case .ripple(let mode?, let ttl) = try await command(.ripple, request, context) else {
+                throw APIError(.badRequest, "mode: expected a ripple mode", field: "mode")
+            }
+            return json(APIBody.RippleSet(mode: mode.rawValue, ttl: ttl))
         }
         api.delete("ripple") { _, context -> Response in
-            await feed.cycle.setRipple(nil, by: context.who)
+            try await control.apply(.ripple(mode: nil, ttl: 0), by: context.who)
             return json(APIBody.RippleCleared())
         }
 
@@ -248,6 +235,16 @@ struct API {
         let raw = try context.parameters.require(name)
         return raw.removingPercentEncoding ?? raw
     }
+
+    /// A command from a request's body, checked and applied as every command is (`SiteControl`).
+    func command(_ target: SiteCommand.Target, _ request: Request, _ context: FuseboxRequestContext) async throws -> SiteCommand {
+        var request = request
+        let command = try SiteCommand(target, try await JSONBody.read(&request, context: context))
+        try await control.apply(command, by: context.who)
+        return command
+    }
+
+    var control: SiteControl { SiteControl(cycle: feed.cycle) }
 
     func currentStatus() throws -> LiveStatus {
         guard let s = feed.status else { throw APIError(.serviceUnavailable, "the controller has not finished its first cycle yet") }

@@ -1,4 +1,5 @@
 import HTTPTypes
+import FuseboxCore
 import Hummingbird
 import Synchronization
 
@@ -58,6 +59,8 @@ struct JSONErrors: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let refusal as CommandRefusal {
+            throw APIError(refusal)
         } catch let error as any HTTPResponseError {
             if error.status == .notFound {
                 let allowed = routes.methods(for: request.uri.path)
