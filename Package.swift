@@ -96,13 +96,17 @@ let package = Package(
             "FuseboxController", "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxSimulator", "FuseboxYAML",
             .product(name: "Yams", package: "Yams"),
         ]),
-        // The uplink to a fleet portal and Home Assistant over MQTT (libmosquitto): being built (issue 19).
-        .target(name: "FuseboxUplink", dependencies: ["CMosquitto"]),
+        // The uplink to a fleet portal and Home Assistant over MQTT (libmosquitto), with store and forward.
+        .target(name: "FuseboxUplink", dependencies: [
+            "CMosquitto", "FuseboxController", "FuseboxCore", "FuseboxHistory",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // What the commands of both executables share: their output and their errors.
         .target(name: "FuseboxCommandLine"),
         .executableTarget(name: "fusebox", dependencies: [
             "FuseboxCommandLine", "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua",
-            "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxYAML",
+            "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxUplink", "FuseboxYAML",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "Logging", package: "swift-log"),
@@ -148,7 +152,9 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "FuseboxUplinkTests", dependencies: ["FuseboxUplink", "FuseboxTesting"]),
+        .testTarget(name: "FuseboxUplinkTests", dependencies: [
+            "FuseboxController", "FuseboxCore", "FuseboxHistory", "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting", "FuseboxUplink",
+        ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
     ],
     swiftLanguageModes: [.v6]

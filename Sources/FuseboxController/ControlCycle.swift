@@ -527,13 +527,13 @@ public actor ControlCycle {
 
     // MARK: - Commands between cycles (API, SIGHUP, file watcher)
 
-    /// The ripple mode from the API (the "cloud REST" path) for `ttl` seconds;
+    /// The ripple mode from outside (REST or MQTT, the "cloud" path) for `ttl` seconds;
     /// nil clears it. It can add a restriction, never lift one a contact holds.
     public func setRipple(_ mode: RippleMode?, ttl: Double = .infinity, by source: String? = nil) {
         signal.setRemote(mode, until: now + ttl)
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .remoteLimit, subject: "ripple",
-                                 message: (mode.map { "ripple mode \($0.rawValue) from the API for \(ttl) s" } ?? "ripple mode from the API cleared") + Self.by(source)))
+                                 message: (mode.map { "remote ripple mode \($0.rawValue) for \(ttl) s" } ?? "remote ripple mode cleared") + Self.by(source)))
     }
 
     /// ", by token 'portal'": who made a change, for the event that records it.
@@ -618,6 +618,9 @@ public actor ControlCycle {
         if !dropped.isEmpty { commandsChanged = true }
         return lines
     }
+
+    /// The time of the cycle last run (its clock: the wall clock, or a simulated one): what commands' times to live count from.
+    public var time: Double { now }
 
     public func overrides() -> Overrides {
         var e: [String: Bool] = [:], p: [String: Int] = [:]

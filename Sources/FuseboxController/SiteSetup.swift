@@ -24,7 +24,7 @@ public actor SiteSetup {
         public var applied: Double?
         /// What changed, in words.
         public var change: String = ""
-        /// Parts that take effect at the next start (the period, history, script folders).
+        /// Parts that take effect at the next start (the period, history, script folders, the uplink).
         public var restartNeeded: [String] = []
     }
 
@@ -348,6 +348,7 @@ public actor SiteSetup {
         if old.history != new.history { parts.append("history") }
         if old.policyDirectory != new.policyDirectory || old.driverDirectory != new.driverDirectory { parts.append("scripts") }
         if old.http != new.http { parts.append("http") }   // the file's own (SIGHUP): the web server reads it at start
+        if old.mqtt != new.mqtt { parts.append("mqtt") }
         return parts
     }
 

@@ -9,7 +9,8 @@ public struct MQTTSettings: Sendable {
     public var clientID: String
     public var username: String?
     public var password: String?
-    /// PEM files: the CA that signed the broker's certificate (TLS on), and optionally the client's own.
+    /// TLS; with the CA that signed the broker's certificate (PEM), else the system's CAs in /etc/ssl/certs.
+    public var tls = false
     public var caFile: String?
     public var certificateFile: String?
     public var keyFile: String?
@@ -43,6 +44,24 @@ public final class MQTTClient: @unchecked Sendable {
         public var description: String
     }
 
+    /// A message from a subscription.
+    public struct Incoming: Sendable {
+        public var topic: String
+        /// Empty when it was larger than `maxIncoming` (see `size`).
+        public var payload: [UInt8]
+        public var size: Int
+        /// Kept by the broker from before we subscribed: possibly old.
+        public var retained: Bool
+        /// MQTT 5: where the sender wants the answer, and what to send back with it.
+        public var responseTopic: String?
+        public var correlation: [UInt8]?
+    }
+
+    /// Payloads larger than this are not copied; the message arrives with its size only.
+    public static let maxIncoming = 64 * 1024
+    /// Messages that arrived and were not taken yet, at most; more are dropped and counted.
+    public static let inboxLimit = 256
+
     public enum Publish: Sendable, Equatable {
         /// Handed over, with the message id the acknowledgement will carry.
         case handedOver(Int32)
@@ -58,6 +77,11 @@ public final class MQTTClient: @unchecked Sendable {
         let acknowledged = Mutex<[Int32]>([])
         let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
         let lastError = Mutex<String?>(nil)
+        /// Connections made so far: a new one means subscriptions and retained state to send again.
+        let connections = Atomic<Int>(0)
+        let subscriptions = Mutex<[String]>([])
+        let inbox = Mutex<[Incoming]>([])
+        let inboxDropped = Atomic<Int>(0)
 
         func changed() {
             let ready = waiters.withLock { w -> [CheckedContinuation<Void, Never>] in defer { w = [] }; return w }
@@ -85,8 +109,9 @@ public final class MQTTClient: @unchecked Sendable {
         do {
             if settings.version5 { try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V5)), "MQTT 5") }
             if let user = settings.username { try check(mosquitto_username_pw_set(handle, user, settings.password), "user and password") }
-            if let ca = settings.caFile {
-                try check(mosquitto_tls_set(handle, ca, nil, settings.certificateFile, settings.keyFile, nil), "TLS files")
+            if settings.tls || settings.caFile != nil {
+                try check(mosquitto_tls_set(handle, settings.caFile, settings.caFile == nil ? "/etc/ssl/certs" : nil,
+                                            settings.certificateFile, settings.keyFile, nil), "TLS files")
             }
             if let will = settings.will {
                 try check(mosquitto_will_set(handle, will.topic, Int32(will.payload.utf8.count), will.payload, 1, true), "last will")
@@ -96,11 +121,45 @@ public final class MQTTClient: @unchecked Sendable {
             mosquitto_destroy(handle)
             throw error
         }
-        mosquitto_connect_callback_set(handle) { _, context, rc in
+        mosquitto_connect_callback_set(handle) { mosq, context, rc in
             guard let context else { return }
             let events = Unmanaged<Events>.fromOpaque(context).takeUnretainedValue()
+            if rc == 0 {
+                // A clean session forgets subscriptions: made again on every connection.
+                for topic in events.subscriptions.withLock({ $0 }) { mosquitto_subscribe(mosq, nil, topic, 1) }
+                events.connections.add(1, ordering: .releasing)
+            }
             events.connected.store(rc == 0, ordering: .releasing)
             if rc != 0 { events.lastError.withLock { $0 = String(cString: mosquitto_connack_string(rc)) } }
+            events.changed()
+        }
+        mosquitto_message_v5_callback_set(handle) { _, context, message, properties in
+            guard let context, let m = message?.pointee, let topic = m.topic else { return }
+            let events = Unmanaged<Events>.fromOpaque(context).takeUnretainedValue()
+            let size = Int(m.payloadlen)
+            var payload: [UInt8] = []
+            if size <= MQTTClient.maxIncoming, let bytes = m.payload { payload = Array(UnsafeRawBufferPointer(start: bytes, count: size)) }
+            var responseTopic: String?, correlation: [UInt8]?
+            if let properties {
+                var text: UnsafeMutablePointer<CChar>?
+                if mosquitto_property_read_string(properties, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), &text, false) != nil, let text {
+                    responseTopic = String(cString: text)
+                    free(text)
+                }
+                var data: UnsafeMutableRawPointer?, length: UInt16 = 0
+                if mosquitto_property_read_binary(properties, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), &data, &length, false) != nil, let data {
+                    correlation = Array(UnsafeRawBufferPointer(start: data, count: Int(length)))
+                    free(data)
+                }
+            }
+            let incoming = Incoming(topic: String(cString: topic), payload: payload, size: size, retained: m.retain,
+                                    responseTopic: responseTopic, correlation: correlation)
+            let kept = events.inbox.withLock { inbox -> Bool in
+                guard inbox.count < MQTTClient.inboxLimit else { return false }
+                inbox.append(incoming)
+                return true
+            }
+            if !kept { events.inboxDropped.add(1, ordering: .relaxed) }
             events.changed()
         }
         mosquitto_disconnect_callback_set(handle) { _, context, rc in
@@ -145,22 +204,47 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     public var isConnected: Bool { events.connected.load(ordering: .acquiring) }
+    /// Connections made so far (1 after the first, 2 after a reconnect, ...).
+    public var connections: Int { events.connections.load(ordering: .acquiring) }
+
+    /// Subscribes with QoS 1 now if connected, and again after every reconnect.
+    public func subscribe(_ topic: String) {
+        events.subscriptions.withLock { $0.append(topic) }
+        if isConnected { mosquitto_subscribe(handle, nil, topic, 1) }
+    }
+
+    /// The messages that arrived since the last call, in order; and how many were dropped for a full inbox.
+    public func takeIncoming() -> [Incoming] { events.inbox.withLock { i in defer { i = [] }; return i } }
+    public var incomingDropped: Int { events.inboxDropped.load(ordering: .relaxed) }
     public var inFlight: Int { events.inFlight.load(ordering: .relaxed) }
     /// Why the last connection failed or ended, if it did.
     public var lastError: String? { events.lastError.withLock { $0 } }
+
+    /// Wakes whoever waits in `wait` to look again (new work of its own).
+    public func nudge() { events.changed() }
+
+    /// Whether messages or acknowledgements wait to be taken.
+    public var hasIncoming: Bool { events.inbox.withLock { !$0.isEmpty } }
+    public var hasAcknowledged: Bool { events.acknowledged.withLock { !$0.isEmpty } }
 
     /// The message ids the broker acknowledged since the last call, in the order it did.
     public func takeAcknowledged() -> [Int32] { events.acknowledged.withLock { a in defer { a = [] }; return a } }
 
     /// Hands a message to the network thread and returns at once.
-    public func publish(_ topic: String, _ payload: [UInt8], qos: Int32 = 1, retain: Bool = false) -> Publish {
+    /// `correlation` (MQTT 5) goes with it as its correlation data: the answer to a request that gave some.
+    public func publish(_ topic: String, _ payload: [UInt8], qos: Int32 = 1, retain: Bool = false, correlation: [UInt8]? = nil) -> Publish {
         guard events.inFlight.add(1, ordering: .relaxed).newValue <= settings.maxInFlight else {
             events.inFlight.subtract(1, ordering: .relaxed)
             return .full
         }
         var mid: Int32 = 0
+        var properties: OpaquePointer? = nil
+        defer { mosquitto_property_free_all(&properties) }
+        if settings.version5, let correlation, correlation.count <= Int(UInt16.max) {
+            _ = correlation.withUnsafeBytes { mosquitto_property_add_binary(&properties, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), $0.baseAddress, UInt16($0.count)) }
+        }
         let rc = payload.withUnsafeBytes { bytes in
-            mosquitto_publish(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, qos, retain)
+            mosquitto_publish_v5(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, qos, retain, properties)
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             events.inFlight.subtract(1, ordering: .relaxed)

@@ -7,6 +7,7 @@ import FuseboxDevices
 import FuseboxHistory
 import FuseboxLua
 import FuseboxServer
+import FuseboxUplink
 import Logging
 import ServiceLifecycle
 
@@ -85,10 +86,22 @@ struct Run: AsyncParsableCommand {
         }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
         let watcher = ScriptWatcher(scripts: scripts, setup: setup, logger: logger)
+        var uplink: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let mqtt = site.mqtt {
+            do {
+                let u = try Uplink(site: site, settings: mqtt, cycle: built.cycle, store: store, runner: runner, logger: logger)
+                say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port), topics under \(u.topics.prefix)"
+                    + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
+                // Like the page: a broker out of reach or refused settings must not stop the chargers being looked after.
+                uplink.append(.init(service: u, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+            } catch {
+                say("\(config): mqtt: \(error); running without the uplink")
+            }
+        }
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the runner first (it leaves the chargers
             // at the fail-safe current and ends the stream), its readers after it.
-            services: [
+            services: uplink + [
                 .init(service: recorder),
                 .init(service: feed),
                 // The controller goes on without its page: a port already taken

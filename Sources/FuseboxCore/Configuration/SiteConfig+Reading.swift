@@ -9,7 +9,7 @@ extension SiteConfig {
         self.init()
         guard let top = root as? [String: Any] else { throw Problems(messages: ["\(file): expected a mapping at the top"]) }
         var r = ConfigReader()
-        r.onlyKnown(top, "", ["site", "control", "meters", "circuits", "chargers", "policy", "ripple", "http", "history", "scripts"])
+        r.onlyKnown(top, "", ["site", "control", "meters", "circuits", "chargers", "policy", "ripple", "http", "history", "scripts", "mqtt"])
 
         if let site = r.map(top["site"], "site") {
             r.onlyKnown(site, "site", ["name", "serial", "period", "limit", "power_limit", "failsafe"])
@@ -240,6 +240,8 @@ extension SiteConfig {
             if s["policies"] != nil { policyDirectory = r.string(s["policies"], "scripts.policies", default: "") }
             if s["drivers"] != nil { driverDirectory = r.string(s["drivers"], "scripts.drivers", default: "") }
         }
+
+        readMQTT(&r, top["mqtt"])
 
         if !r.problems.isEmpty { throw Problems(messages: r.problems.map { "\(file): \($0)" }) }
     }

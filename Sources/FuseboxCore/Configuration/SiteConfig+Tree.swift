@@ -49,6 +49,7 @@ extension SiteConfig {
         if let p = policyDirectory { scripts["policies"] = p }
         if let d = driverDirectory { scripts["drivers"] = d }
         if !scripts.isEmpty { top["scripts"] = scripts }
+        if let mqtt = mqttTree { top["mqtt"] = mqtt }
         return top
     }
 

@@ -161,6 +161,8 @@ public struct SiteConfig: Sendable {
     public var rippleInputs: [RippleInput] = []
     public var http = HTTP()
     public var history = History()
+    /// The uplink; nil: none.
+    public var mqtt: MQTT?
     /// The site's own script folders; their files override shipped ones of the same name.
     public var policyDirectory: String?
     public var driverDirectory: String?
