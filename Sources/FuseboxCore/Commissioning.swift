@@ -85,7 +85,9 @@ public struct Commissioning: Sendable {
         guard !reported.contains("phases " + c.id) else { return [] }
         let step = steps[big[0]]
         let grid = b.grid.current - a.grid.current
-        let expected = Set(c.phases.prefix(max(1, c.current.filter { abs($0) >= 1 }.count)))
+        // The phases it draws on: counted where it draws, after a step up or before a step down.
+        let drawing = step > 0 ? c.current : a.chargers[big[0]].current
+        let expected = Set(c.phases.prefix(max(1, drawing.filter { abs($0) >= 1 }.count)))
         let seen = Set(Phase.allCases.filter { abs(grid[$0] - step) < abs(step) / 3 })
         guard !seen.isEmpty, seen != expected else { return [] }
         let quiet = Set(Phase.allCases.filter { abs(grid[$0]) < abs(step) / 3 })

@@ -54,6 +54,11 @@ extension HistoryStore {
         try pool.write { db in try db.execute(sql: "DELETE FROM outbox WHERE sequence <= ?", arguments: [sequence]) }
     }
 
+    /// The sequence number given last (0: none yet).
+    public func lastSequence() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0 }
+    }
+
     /// How many messages wait, and how many were dropped over the bound since the file was made.
     public func outboxState() throws -> (waiting: Int, dropped: Int) {
         try pool.read { db in

@@ -246,7 +246,9 @@ public final class MQTTClient: @unchecked Sendable {
         let rc = payload.withUnsafeBytes { bytes in
             mosquitto_publish_v5(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, qos, retain, properties)
         }
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+        // Not connected: libmosquitto keeps a QoS 1 message queued and sends it
+        // when the connection is back, though it says NO_CONN. It is handed over.
+        guard rc == MOSQ_ERR_SUCCESS.rawValue || (rc == MOSQ_ERR_NO_CONN.rawValue && qos > 0) else {
             events.inFlight.subtract(1, ordering: .relaxed)
             return .failed(String(cString: mosquitto_strerror(rc)))
         }

@@ -199,8 +199,9 @@ public final class Uplink: Service, @unchecked Sendable {
     }
 
     private func handOver(_ f: inout Forwarding) {
+        // While the link is down the outbox keeps what comes; the client keeps only what was in flight.
         let room = Self.window - f.order.count
-        guard room > 0 else { return }
+        guard room > 0, client.isConnected else { return }
         let next: [OutboxMessage]
         do { next = try store.pending(after: f.lastHanded, limit: room) } catch {
             logger.error("uplink: cannot read the outbox: \(error)")

@@ -3,40 +3,15 @@ import FuseboxTesting
 import FuseboxUplink
 import Testing
 
-struct BrokerDidNotStart: Error, CustomStringConvertible {
-    var output: String
-    var description: String { "mosquitto did not start: \(output)" }
-}
-
-/// Debian's mosquitto on loopback, on a port of its own, anonymous.
-func startBroker(port: Int) async throws -> ChildProcess {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-mqtt-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    try "listener \(port) 127.0.0.1\nallow_anonymous true\nlog_dest stdout\n".write(toFile: folder + "/mosquitto.conf", atomically: true, encoding: .utf8)
-    // Line-buffered, so that its log line saying it runs reaches us when it is written.
-    let broker = try ChildProcess(["stdbuf", "-oL", "mosquitto", "-c", folder + "/mosquitto.conf"])
-    guard await broker.line(containing: "running", within: 20) != nil else {
-        broker.signal(SIGTERM)
-        throw BrokerDidNotStart(output: broker.output.joined(separator: "\n") + broker.errorOutput)
-    }
-    return broker
-}
-
-/// Killed: mosquitto takes seconds to finish on SIGTERM, and its own shutdown is not under test here.
-func stopBroker(_ broker: ChildProcess) {
-    broker.signal(SIGKILL)
-    _ = broker.waitForExit(timeout: 10)
-}
-
 @Suite("MQTT through libmosquitto, against Debian's mosquitto", .serialized)
 struct MQTTClientTests {
     static let watch = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/mqtt_watch.py"
 
     @Test("connects, publishes 200 messages with QoS 1, each acknowledged; paho sees them all, in order")
     func publishInOrder() async throws {
-        let port = freeTCPPort()
-        let broker = try await startBroker(port: port)
-        defer { stopBroker(broker) }
+        let broker = try await Broker()
+        try await broker.start()
+        let port = broker.port
         let watcher = try ChildProcess(["python3", Self.watch, "127.0.0.1", String(port), "fusebox/T1/#", "200", "30"])
         #expect(await watcher.line(prefix: "READY", within: 20) != nil, "\(watcher.errorOutput)")
 
@@ -58,8 +33,8 @@ struct MQTTClientTests {
 
     @Test("no broker: the client says so and publishing returns at once; past maxInFlight it refuses; when the broker comes, it connects")
     func noBroker() async throws {
-        let port = freeTCPPort()
-        var settings = MQTTSettings(host: "127.0.0.1", port: port, clientID: "fusebox-T2")
+        let broker = try await Broker()
+        var settings = MQTTSettings(host: "127.0.0.1", port: broker.port, clientID: "fusebox-T2")
         settings.maxInFlight = 5
         let client = try MQTTClient(settings)
         try client.start()
@@ -69,8 +44,7 @@ struct MQTTClientTests {
         for n in 0..<8 { outcomes.append(client.publish("fusebox/T2/seq", Array("\(n)".utf8))) }
         #expect(ContinuousClock.now - started < .milliseconds(500), "publishing waited on the network")
         #expect(outcomes.filter { if case .full = $0 { true } else { false } }.count == 3, "\(outcomes)")
-        let broker = try await startBroker(port: port)
-        defer { stopBroker(broker) }
+        try await broker.start()
         #expect(await client.wait(upTo: 30) { $0.isConnected }, "not connected after the broker came: \(client.lastError ?? "")")
         client.stop()
     }
