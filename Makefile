@@ -52,7 +52,7 @@ build: deps
 # The suites that time the cycle on the wall clock run alone, after the rest:
 # beside sixty suites on two cores, CPU-bound tests hold the task threads, and a
 # cycle there would wait for a thread, not for its devices.
-WALL_CLOCK = CycleRunnerTests|SiteSetupTests
+WALL_CLOCK = CycleRunnerTests|SiteSetupTests|UplinkTimingTests
 test: test-deps
 	$(SWIFT) build --build-tests
 	Tests/Support/in_scratch.sh $(SWIFT) test --skip-build --skip '$(WALL_CLOCK)'

@@ -37,6 +37,28 @@ struct SiteConfigTests {
         }
     }
 
+    @Test("the uplink's section: defaults filled in, written back by the tree and read again the same")
+    func mqttSection() throws {
+        let yaml = """
+            site: { serial: SN-7, limit: { current: 63 } }
+            meters: { grid: { driver: sdm630, host: 10.0.0.5, port: 502 } }
+            chargers: [ { id: p01, driver: abb_terra, host: 10.0.0.6, port: 502 } ]
+            mqtt: { broker: "mqtts://portal.example.com", user: box7, password: s3cret, tls: { ca: /etc/fusebox/ca.pem },
+                    prefix: fleet/garage-7, version: 5, interval: 10s, deadband: 0.5, discovery: true }
+            """
+        let config = try SiteConfig(yaml: yaml)
+        let mqtt = try #require(config.mqtt)
+        #expect(mqtt.tls && mqtt.host == "portal.example.com" && mqtt.port == 8883)
+        #expect(mqtt.topicPrefix(serial: config.serial) == "fleet/garage-7/", "a prefix always ends in /")
+        #expect(mqtt.client(serial: config.serial) == "fusebox-SN-7")
+        #expect(mqtt.interval == 10 && mqtt.deadband == 0.5 && mqtt.heartbeat == 60 && mqtt.outboxLimit == 200_000 && mqtt.version == "5")
+        let again = try SiteConfig(tree: config.tree, file: "tree")
+        #expect(again.mqtt == config.mqtt)
+        #expect(try SiteConfig(yaml: "site: { serial: X, limit: { current: 63 } }\nmeters: { grid: { driver: sdm630, host: 10.0.0.5, port: 502 } }\nchargers: [ { id: p01, driver: abb_terra, host: 10.0.0.6, port: 502 } ]").mqtt == nil,
+                "no section, no uplink")
+        #expect(try SiteConfig(tree: ["site": ["serial": "X", "limit": ["current": 63]], "mqtt": ["broker": "mqtt://[::1]:1884"]], file: "t", addresses: false).mqtt?.host == "::1")
+    }
+
     @Test("the example config/site.yaml reads as written")
     func example() throws {
         let root = Expectation.repositoryRoot(from: #filePath)
