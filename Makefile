@@ -18,7 +18,7 @@ SCHEMATHESIS := 3.39.16
 # The independent MQTT client of the uplink's tests (Tests/Support/mqtt_watch.py).
 PAHO := 2.1.0
 
-.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench package package-test clean
+.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench fleet package package-test clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
@@ -74,9 +74,10 @@ soak: deps
 	$(SWIFT) build -c release --product fusebox-dev
 	GLIBC_TUNABLES=$(MALLOC_TUNABLES) .build/release/fusebox-dev soak --days 7
 
+# MQTT=mqtt://127.0.0.1:1883 adds the uplink to a broker running there (docs/mqtt.md).
 demo: deps
 	$(SWIFT) build -c release --product fusebox
-	.build/release/fusebox demo
+	.build/release/fusebox demo $(if $(MQTT),--mqtt $(MQTT))
 
 # The test suite under AddressSanitizer (with LeakSanitizer) and ThreadSanitizer,
 # each in its own build folder. Not in .ci/run: each sanitizer build takes about
@@ -92,6 +93,13 @@ bench: deps
 	$(SWIFT) build -c release --product fusebox
 	$(SWIFT) build -c release --product fusebox-dev
 	.build/release/fusebox-dev bench
+
+# SITES uplinks (100) publishing once a second to Debian's mosquitto for
+# SECONDS_RUN (60), an independent subscriber checking each site's sequence
+# numbers, and the broker's CPU (docs/performance.md, "The uplink").
+fleet: test-deps
+	$(SWIFT) build -c release --product fusebox-dev
+	Tests/Support/fleet.sh
 
 # The Debian package a device installs (docs/operations.md): fusebox with the
 # Swift runtime linked in, built in a folder of its own (.build-package).

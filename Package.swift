@@ -128,7 +128,7 @@ let package = Package(
         ]),
         .executableTarget(name: "fusebox-dev", dependencies: [
             "CModbus", "FuseboxCommandLine", "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxFuzz", "FuseboxHistory",
-            "FuseboxLua", "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxSoak",
+            "FuseboxLua", "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxSoak", "FuseboxUplink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

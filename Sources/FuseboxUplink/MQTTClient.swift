@@ -263,7 +263,8 @@ public final class MQTTClient: @unchecked Sendable {
             if ContinuousClock.now >= deadline { return false }
             // Woken by the next report, or by the deadline's timer.
             let timer = Task { [events] in
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                // Cancelled (the wait ended another way): it must not wake anyone, or the next wait wakes at once, and so on.
+                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
                 events.changed()
             }
             await withCheckedContinuation { c in

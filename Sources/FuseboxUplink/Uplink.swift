@@ -67,16 +67,18 @@ public final class Uplink: Service, @unchecked Sendable {
     public func run() async throws {
         try client.start()
         logger.info("uplink: \(client.settings.host):\(client.settings.port) as \(client.settings.clientID), topics under \(topics.prefix)")
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.forward() }
-            if let stream {
+        if let stream {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.forward() }
                 for await published in stream { await take(published) }
                 if let runner { await take(events: runner.finalEvents, at: Date().timeIntervalSince1970) }
                 await drain(within: 3)
                 stopping.store(true, ordering: .releasing)
                 client.nudge()
             }
-            await group.waitForAll()
+        } else {
+            // Fed by `take` (the demo, the tests): until the group shuts down or the task is cancelled.
+            await cancelWhenGracefulShutdown { await self.forward() }
         }
         await goodbye()
     }
@@ -138,6 +140,12 @@ public final class Uplink: Service, @unchecked Sendable {
         var acknowledged = Set<Int64>()
         var lastHanded: Int64 = 0
         var connections = 0
+        /// Whether the outbox may hold messages not handed over yet: read only then.
+        var mayHaveMore = true
+        /// Acknowledged in memory, not yet taken off the outbox; written at most once a second.
+        var acknowledgedThrough: Int64 = 0
+        var written: Int64 = 0
+        var lastWrite = ContinuousClock.now
     }
 
     private func forward() async {
@@ -148,15 +156,17 @@ public final class Uplink: Service, @unchecked Sendable {
                 c.hasIncoming || c.hasAcknowledged || newWork.load(ordering: .acquiring) || stopping.load(ordering: .acquiring)
                     || c.connections != connections
             }
-            newWork.store(false, ordering: .releasing)
+            if newWork.exchange(false, ordering: .acquiringAndReleasing) { f.mayHaveMore = true }
             if client.connections != f.connections {
                 f.connections = client.connections
                 announce()
             }
             for m in client.takeIncoming() { await answer(m) }
             acknowledge(&f)
-            handOver(&f)
+            if f.mayHaveMore { handOver(&f) }
         }
+        f.lastWrite = .now - .seconds(2)
+        acknowledge(&f)
     }
 
     /// On each connection: `online` (retained), the uplink's own state, and discovery.
@@ -188,13 +198,19 @@ public final class Uplink: Service, @unchecked Sendable {
         for mid in client.takeAcknowledged() {
             if let seq = f.handed.removeValue(forKey: mid) { f.acknowledged.insert(seq) }
         }
-        var through: Int64?
         while let first = f.order.first, f.acknowledged.remove(first) != nil {
             f.order.removeFirst()
-            through = first
+            f.acknowledgedThrough = first
         }
-        if let through {
-            do { try store.acknowledge(through: through) } catch { logger.error("uplink: cannot mark messages sent: \(error)") }
+        // One write a second, not one per acknowledgement: a crash may then send the last second's messages again
+        // (at least once, with their numbers), and a hundred sites on one broker do not write a thousand times a second.
+        guard f.acknowledgedThrough > f.written, ContinuousClock.now - f.lastWrite >= .seconds(1) || f.order.isEmpty && stopping.load(ordering: .acquiring) else { return }
+        do {
+            try store.acknowledge(through: f.acknowledgedThrough)
+            f.written = f.acknowledgedThrough
+            f.lastWrite = .now
+        } catch {
+            logger.error("uplink: cannot mark messages sent: \(error)")
         }
     }
 
@@ -207,15 +223,19 @@ public final class Uplink: Service, @unchecked Sendable {
             logger.error("uplink: cannot read the outbox: \(error)")
             return
         }
+        f.mayHaveMore = next.count == room
         for m in next {
             switch client.publish(m.topic, Self.stamped(m.payload, sequence: m.sequence)) {
             case .handedOver(let mid):
                 f.handed[mid] = m.sequence
                 f.order.append(m.sequence)
                 f.lastHanded = m.sequence
-            case .full: return
+            case .full:
+                f.mayHaveMore = true
+                return
             case .failed(let why):
                 logger.error("uplink: \(m.topic): \(why)")
+                f.mayHaveMore = true
                 return
             }
         }

@@ -7,7 +7,7 @@ import ArgumentParser
 struct FuseboxDev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusebox-dev",
-        abstract: "Fusebox's tools for developers: benchmarks, the soak, the fuzzers and a history writer for the crash test.",
-        subcommands: [Bench.self, Soak.self, FuzzCommand.self, HistoryStress.self]
+        abstract: "Fusebox's tools for developers: benchmarks, the soak, the fuzzers, a history writer for the crash test and a fleet of uplinks.",
+        subcommands: [Bench.self, Soak.self, FuzzCommand.self, HistoryStress.self, Fleet.self]
     )
 }

@@ -12,6 +12,7 @@ import FuseboxLua
 import FuseboxModbus
 import FuseboxSimulation
 import FuseboxSimulator
+import FuseboxUplink
 import FuseboxYAML
 
 /// The main job on an embedded default: the simulated site of config/sim.yaml
@@ -49,6 +50,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "The web page's password (user admin).")
     var password = "demo"
 
+    @Option(help: "An MQTT broker for the uplink (mqtt://127.0.0.1:1883), topics under fusebox/DEMO-0001/ (docs/mqtt.md).")
+    var mqtt: String?
+
     func run() async throws {
         var parsed: SimConfig
         do { parsed = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
@@ -56,6 +60,7 @@ struct Demo: AsyncParsableCommand {
         parsed.start += (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
         var controller = SiteConfig()
         controller.name = "Fusebox demo"
+        controller.serial = "DEMO-0001"
         controller.limits = SiteLimits(current: PhaseValues(all: fuse), margin: 2)
         controller.chain = chain.split(separator: ",").map(String.init)
         let run: SimulatedRun
@@ -92,9 +97,21 @@ struct Demo: AsyncParsableCommand {
         let http = try WebServer.application(feed: feed, accounts: accounts, settings: web, logger: quiet) { port in
             say("  web page: http://127.0.0.1:\(port)/  user admin, password \(password)")
         }
-        let show = Show(run: run, feed: feed, store: store, cycles: cycles, speed: speed, fuse: fuse, chargers: parsed.chargers.map(\.id))
+        var uplink: Uplink?
+        if let mqtt {
+            guard var settings = SiteConfig.MQTT(broker: mqtt) else {
+                throw Failure(message: "--mqtt: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \(mqtt)")
+            }
+            settings.discovery = true
+            do { uplink = try Uplink(site: run.config, settings: settings, cycle: run.cycle, store: store, runner: nil, logger: quiet) } catch {
+                throw Failure(message: "--mqtt: \(error)")
+            }
+            say("  uplink: \(mqtt), topics under \(uplink?.topics.prefix ?? ""), Home Assistant discovery on (docs/mqtt.md)")
+        }
+        let show = Show(run: run, feed: feed, store: store, uplink: uplink, cycles: cycles, speed: speed, fuse: fuse, chargers: parsed.chargers.map(\.id))
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: http), .init(service: show, successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [.init(service: http), .init(service: show, successTerminationBehavior: .gracefullyShutdownGroup)]
+                + (uplink.map { [.init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         try await group.run()
         if show.violations > 0 { throw Failure(message: "the demo saw \(show.violations) invariant violations") }
@@ -108,16 +125,18 @@ final class Show: Service, @unchecked Sendable {
     let run: SimulatedRun
     let feed: SiteFeed
     let store: HistoryStore
+    let uplink: Uplink?
     let cycles: Int
     let speed: Double
     let fuse: Double
     let chargers: [String]
     private(set) var violations = 0
 
-    init(run: SimulatedRun, feed: SiteFeed, store: HistoryStore, cycles: Int, speed: Double, fuse: Double, chargers: [String]) {
+    init(run: SimulatedRun, feed: SiteFeed, store: HistoryStore, uplink: Uplink?, cycles: Int, speed: Double, fuse: Double, chargers: [String]) {
         self.run = run
         self.feed = feed
         self.store = store
+        self.uplink = uplink
         self.cycles = cycles
         self.speed = speed
         self.fuse = fuse
@@ -147,7 +166,9 @@ final class Show: Service, @unchecked Sendable {
                 say("  \(e)")
             }
             done += 1
-            await feed.take(PublishedCycle(record: record, timing: CycleTiming(started: record.time, work: 0, overrun: false), number: done))
+            let published = PublishedCycle(record: record, timing: CycleTiming(started: record.time, work: 0, overrun: false), number: done)
+            await feed.take(published)
+            await uplink?.take(published)
             batch.append(HistoryCycle(record))
             events += record.events
             if batch.count >= 30 {

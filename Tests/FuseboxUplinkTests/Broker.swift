@@ -26,7 +26,7 @@ final class Broker: @unchecked Sendable {
         var conf = "per_listener_settings false\nallow_anonymous true\nlog_dest stdout\nuser \(NSUserName())\nlistener \(port) 127.0.0.1\n"
         if persistent {
             // Kept across a restart: a subscriber's session and what waits for it (however much).
-            conf += "persistence true\npersistence_location \(folder)/\nmax_queued_messages 0\n"
+            conf += "persistence true\npersistence_location \(folder)/\nautosave_interval 1\nmax_queued_messages 0\n"
         }
         if let tlsPort {
             try await Self.makeCertificates(in: folder)
@@ -66,10 +66,10 @@ final class Broker: @unchecked Sendable {
         process = p
     }
 
-    /// SIGTERM saves the persistent sessions; SIGKILL is a crash.
-    func stop(gracefully: Bool = false) async {
+    /// SIGKILL is a crash: a persistent broker has saved its sessions within the last second (autosave_interval).
+    func stop() async {
         guard let p = process else { return }
-        p.signal(gracefully ? SIGTERM : SIGKILL)
+        p.signal(SIGKILL)
         _ = await p.exit(within: 30)
         process = nil
     }

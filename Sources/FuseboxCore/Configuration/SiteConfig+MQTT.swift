@@ -32,6 +32,12 @@ extension SiteConfig {
 
         public init() {}
 
+        /// Defaults and the broker of `url` (`mqtt://HOST[:PORT]` or `mqtts://...`); nil if it is not one.
+        public init?(broker url: String) {
+            guard let (tls, host, port) = SiteConfig.brokerURL(url) else { return nil }
+            (self.tls, self.host, self.port) = (tls, host, port)
+        }
+
         /// The prefix for a site with this serial.
         public func topicPrefix(serial: String) -> String {
             prefix.isEmpty ? "fusebox/\(serial.isEmpty ? "unnamed" : serial)/" : prefix
