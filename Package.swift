@@ -154,6 +154,7 @@ let package = Package(
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FuseboxUplinkTests", dependencies: [
             "FuseboxController", "FuseboxCore", "FuseboxHistory", "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting", "FuseboxUplink",
+            "FuseboxYAML",
         ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxDevicesTests", dependencies: ["FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting", "FuseboxTestCases"], exclude: ["Cases"]),
     ],

@@ -24,7 +24,7 @@ public actor SiteSetup {
         public var applied: Double?
         /// What changed, in words.
         public var change: String = ""
-        /// Parts that take effect at the next start (the period, history, script folders, the uplink).
+        /// Parts that take effect at the next start (the period, history, script folders).
         public var restartNeeded: [String] = []
     }
 
@@ -39,12 +39,19 @@ public actor SiteSetup {
     private var tree: [String: Any]
     private var devices: [String: SiteAssembly.RunningDevice]
     private var busy = false
+    /// Told of each configuration that takes over (the uplink follows its section).
+    private var observers: [@Sendable (SiteConfig) async -> Void] = []
     /// Seconds a device a new configuration adds has to answer its first reading.
     public var probeTimeout: Double = 3
 
     /// Sections the page and the API do not change: a mistake in the web
     /// server's own settings would lock the installer out of the page.
     public static let fileOnly = ["http"]
+
+    /// `handler` is called with each configuration that takes over, after the cycle has it; it must return soon.
+    public func onApplied(_ handler: @escaping @Sendable (SiteConfig) async -> Void) {
+        observers.append(handler)
+    }
 
     public init(file: String, config: SiteConfig, tree: [String: Any], built: SiteAssembly.Built, pool: ConnectionPool,
                 assembly: @escaping @Sendable (SiteConfig) -> SiteAssembly) {
@@ -318,6 +325,7 @@ public actor SiteSetup {
             tree = fresh
             devices = report.devices
             pool.keep(only: report.endpoints)
+            for observe in observers { await observe(next) }
             // The new wiring's readings are checked at once; the station test waits to be asked for (it pauses charging).
             _ = startCommissioning(stations: false, by: "the save")
             return outcome
@@ -348,7 +356,6 @@ public actor SiteSetup {
         if old.history != new.history { parts.append("history") }
         if old.policyDirectory != new.policyDirectory || old.driverDirectory != new.driverDirectory { parts.append("scripts") }
         if old.http != new.http { parts.append("http") }   // the file's own (SIGHUP): the web server reads it at start
-        if old.mqtt != new.mqtt { parts.append("mqtt") }
         return parts
     }
 

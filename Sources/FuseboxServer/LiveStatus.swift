@@ -54,8 +54,10 @@ public struct LiveStatus: Codable, Sendable, Equatable {
     public var cycle: Int
     public var cycleWorkMs: Double
     public var warnings: [String]
+    /// The MQTT uplink, when the site has one.
+    public var uplink: UplinkReport?
 
-    public init(site: String, published p: PublishedCycle, overrides o: ControlCycle.Overrides, warnings: [String]) {
+    public init(site: String, published p: PublishedCycle, overrides o: ControlCycle.Overrides, warnings: [String], uplink: UplinkReport? = nil) {
         let r = p.record, s = r.snapshot
         time = r.time
         self.site = site
@@ -78,5 +80,6 @@ public struct LiveStatus: Codable, Sendable, Equatable {
         cycle = p.number
         cycleWorkMs = (p.timing.work * 100_000).rounded() / 100
         self.warnings = warnings
+        self.uplink = uplink
     }
 }

@@ -28,9 +28,13 @@ public final class SiteFeed: Service, @unchecked Sendable {
     private var warnings: [String] = []
     private var listeners: [UUID: AsyncStream<LiveStatus>.Continuation] = [:]
 
+    /// How the MQTT uplink stands, asked once a cycle; nil: the site has none.
+    private let uplink: @Sendable () -> UplinkReport?
+
     public init(name: String, cycle: ControlCycle, runner: CycleRunner?, history: HistoryStore?, scripts: ScriptManager,
-                setup: SiteSetup? = nil) {
+                setup: SiteSetup? = nil, uplink: @escaping @Sendable () -> UplinkReport? = { nil }) {
         self.name = name
+        self.uplink = uplink
         self.setup = setup
         self.cycle = cycle
         self.runner = runner
@@ -51,9 +55,10 @@ public final class SiteFeed: Service, @unchecked Sendable {
     public func take(_ published: PublishedCycle) async {
         let overrides = await cycle.overrides()
         let fresh = published.record.events.filter { $0.kind == .commissioning }.map { "\($0.subject ?? ""): \($0.message)" }
+        let report = uplink()
         let status: LiveStatus = lock.withLock {
             warnings += fresh
-            return LiveStatus(site: name, published: published, overrides: overrides, warnings: warnings)
+            return LiveStatus(site: name, published: published, overrides: overrides, warnings: warnings, uplink: report)
         }
         metrics.record(published, dropped: runner?.statistics.dropped ?? [:])
         let encoded = (try? Self.encoder.encode(status)).map { ByteBuffer(bytes: $0) }

@@ -6,12 +6,13 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The uplink to a fleet portal or Home Assistant over MQTT (docs/mqtt.md),
-/// as a `Service` beside the runner. It reads the runner's bounded stream,
-/// so the cycle never waits on it; what it has to say goes into the outbox
-/// in the history file first, and leaves it only when the broker has
-/// acknowledged it: a broker out of reach for hours loses nothing within the
-/// outbox's bound, and every message carries the site's sequence number.
+/// One connection of the uplink to a fleet portal or Home Assistant over MQTT
+/// (docs/mqtt.md), fed cycle by cycle through `take` (by `UplinkService`, which
+/// reads the runner's bounded stream, so the cycle never waits on it). What it
+/// has to say goes into the outbox in the history file first, and leaves it
+/// only when the broker has acknowledged it: a broker out of reach for hours
+/// loses nothing within the outbox's bound, and every message carries the
+/// site's sequence number.
 // Unchecked: the sampler is under a `Mutex`; the forwarding state is the forward loop's alone; the rest is immutable or atomic.
 public final class Uplink: Service, @unchecked Sendable {
     public let settings: SiteConfig.MQTT
@@ -19,20 +20,17 @@ public final class Uplink: Service, @unchecked Sendable {
     public let client: MQTTClient
     private let store: HistoryStore
     private let cycle: ControlCycle
-    private let runner: CycleRunner?
-    private let stream: AsyncStream<PublishedCycle>?
     private let sampler: Mutex<UplinkSampler>
     private let commands: UplinkCommands
     private let discovery: HomeAssistantDiscovery?
     private let hasPV: Bool
     private let logger: Logger
-    private let stopping = Atomic<Bool>(false)
     private let newWork = Atomic<Bool>(false)
     private let lost = Atomic<Int>(0)
     /// Messages handed to the client and not yet acknowledged, at most.
     public static let window = 500
 
-    public init(site: SiteConfig, settings: SiteConfig.MQTT, cycle: ControlCycle, store: HistoryStore, runner: CycleRunner?,
+    public init(site: SiteConfig, settings: SiteConfig.MQTT, cycle: ControlCycle, store: HistoryStore,
                 logger: Logger = Logger(label: "fusebox.uplink")) throws(MQTTClient.Failure) {
         self.settings = settings
         topics = UplinkTopics(prefix: settings.topicPrefix(serial: site.serial))
@@ -50,8 +48,6 @@ public final class Uplink: Service, @unchecked Sendable {
         client = try MQTTClient(m)
         self.store = store
         self.cycle = cycle
-        self.runner = runner
-        stream = runner?.subscribe(label: "uplink", buffer: 256)
         sampler = Mutex(UplinkSampler(topics: topics, settings: settings))
         commands = UplinkCommands(topics: topics, control: SiteControl(cycle: cycle))
         discovery = settings.discovery ? HomeAssistantDiscovery(topics: topics, discoveryPrefix: settings.discoveryPrefix,
@@ -62,25 +58,21 @@ public final class Uplink: Service, @unchecked Sendable {
         if settings.discovery { client.subscribe(settings.discoveryPrefix + "/status") }
     }
 
-    /// Runs until the runner's stream ends (or, without a runner, until cancelled):
-    /// then sends what it can for a moment, says `offline` and disconnects.
+    /// Connects and forwards until the service group shuts down or the task
+    /// is cancelled; then says `offline` and disconnects.
     public func run() async throws {
         try client.start()
         logger.info("uplink: \(client.settings.host):\(client.settings.port) as \(client.settings.clientID), topics under \(topics.prefix)")
-        if let stream {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.forward() }
-                for await published in stream { await take(published) }
-                if let runner { await take(events: runner.finalEvents, at: Date().timeIntervalSince1970) }
-                await drain(within: 3)
-                stopping.store(true, ordering: .releasing)
-                client.nudge()
-            }
-        } else {
-            // Fed by `take` (the demo, the tests): until the group shuts down or the task is cancelled.
-            await cancelWhenGracefulShutdown { await self.forward() }
-        }
+        await cancelWhenGracefulShutdown { await self.forward() }
         await goodbye()
+    }
+
+    /// The broker as site.yaml gives it, for the page.
+    public var broker: String { "\(settings.tls ? "mqtts" : "mqtt")://\(settings.host):\(settings.port)" }
+
+    public func report() -> UplinkReport {
+        let s = state()
+        return UplinkReport(broker: broker, prefix: topics.prefix, connected: s.connected, waiting: s.waiting, dropped: s.dropped, lastError: s.lastError)
     }
 
     /// One cycle in: its messages into the outbox, in order.
@@ -150,11 +142,10 @@ public final class Uplink: Service, @unchecked Sendable {
 
     private func forward() async {
         var f = Forwarding()
-        while !stopping.load(ordering: .acquiring) && !Task.isCancelled {
+        while !Task.isCancelled {
             let connections = f.connections
             _ = await client.wait(upTo: 0.5) { [self] c in
-                c.hasIncoming || c.hasAcknowledged || newWork.load(ordering: .acquiring) || stopping.load(ordering: .acquiring)
-                    || c.connections != connections
+                c.hasIncoming || c.hasAcknowledged || newWork.load(ordering: .acquiring) || c.connections != connections
             }
             if newWork.exchange(false, ordering: .acquiringAndReleasing) { f.mayHaveMore = true }
             if client.connections != f.connections {
@@ -204,7 +195,7 @@ public final class Uplink: Service, @unchecked Sendable {
         }
         // One write a second, not one per acknowledgement: a crash may then send the last second's messages again
         // (at least once, with their numbers), and a hundred sites on one broker do not write a thousand times a second.
-        guard f.acknowledgedThrough > f.written, ContinuousClock.now - f.lastWrite >= .seconds(1) || f.order.isEmpty && stopping.load(ordering: .acquiring) else { return }
+        guard f.acknowledgedThrough > f.written, ContinuousClock.now - f.lastWrite >= .seconds(1) else { return }
         do {
             try store.acknowledge(through: f.acknowledgedThrough)
             f.written = f.acknowledgedThrough

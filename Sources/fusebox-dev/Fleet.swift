@@ -79,7 +79,7 @@ struct Fleet: AsyncParsableCommand {
             var mqtt = SiteConfig.MQTT()
             mqtt.host = "127.0.0.1"
             mqtt.port = port
-            uplinks.append(try Uplink(site: site, settings: mqtt, cycle: run.cycle, store: store, runner: nil))
+            uplinks.append(try Uplink(site: site, settings: mqtt, cycle: run.cycle, store: store))
         }
         let tasks = uplinks.map { u in Task { try await u.run() } }
         for u in uplinks where !(await u.client.wait(upTo: 30) { $0.isConnected }) {

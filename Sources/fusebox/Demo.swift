@@ -103,7 +103,7 @@ struct Demo: AsyncParsableCommand {
                 throw Failure(message: "--mqtt: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got \(mqtt)")
             }
             settings.discovery = true
-            do { uplink = try Uplink(site: run.config, settings: settings, cycle: run.cycle, store: store, runner: nil, logger: quiet) } catch {
+            do { uplink = try Uplink(site: run.config, settings: settings, cycle: run.cycle, store: store, logger: quiet) } catch {
                 throw Failure(message: "--mqtt: \(error)")
             }
             say("  uplink: \(mqtt), topics under \(uplink?.topics.prefix ?? ""), Home Assistant discovery on (docs/mqtt.md)")

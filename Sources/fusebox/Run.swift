@@ -70,7 +70,10 @@ struct Run: AsyncParsableCommand {
         let scripts = ScriptManager(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers,
                                     policyDirectory: site.policyDirectory, driverDirectory: site.driverDirectory)
         let setup = SiteSetup(file: config, config: site, tree: tree, built: built, pool: pool) { next in SiteAssembly(config: next) }
-        let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts, setup: setup)
+        // Always there, so that the page's Setup can add the uplink to a running box.
+        let uplink = UplinkService(site: site, cycle: built.cycle, store: store, runner: runner, logger: logger)
+        let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts, setup: setup,
+                            uplink: { uplink.report() })
         var web = WebServerSettings(listen: site.http.listen, user: site.http.user, passwordHash: site.http.passwordHash, serial: site.serial,
                                     tokenFile: ((site.history.path as NSString).deletingLastPathComponent.isEmpty ? "."
                                                 : (site.history.path as NSString).deletingLastPathComponent) + "/tokens.json")
@@ -86,22 +89,17 @@ struct Run: AsyncParsableCommand {
         }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
         let watcher = ScriptWatcher(scripts: scripts, setup: setup, logger: logger)
-        var uplink: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        await setup.onApplied { next in uplink.reconfigure(next) }
         if let mqtt = site.mqtt {
-            do {
-                let u = try Uplink(site: site, settings: mqtt, cycle: built.cycle, store: store, runner: runner, logger: logger)
-                say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port), topics under \(u.topics.prefix)"
-                    + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
-                // Like the page: a broker out of reach or refused settings must not stop the chargers being looked after.
-                uplink.append(.init(service: u, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
-            } catch {
-                say("\(config): mqtt: \(error); running without the uplink")
-            }
+            say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port), topics under \(mqtt.topicPrefix(serial: site.serial))"
+                + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
         }
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the runner first (it leaves the chargers
             // at the fail-safe current and ends the stream), its readers after it.
-            services: uplink + [
+            services: [
+                // Like the page: a broker out of reach or refused settings must not stop the chargers being looked after.
+                .init(service: uplink, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore),
                 .init(service: recorder),
                 .init(service: feed),
                 // The controller goes on without its page: a port already taken

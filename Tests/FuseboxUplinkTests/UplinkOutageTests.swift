@@ -30,7 +30,7 @@ final class UplinkSite: @unchecked Sendable {
         mqtt.host = "127.0.0.1"
         mqtt.port = broker.port
         configure(&mqtt)
-        uplink = try Uplink(site: run.config, settings: mqtt, cycle: run.cycle, store: store, runner: nil)
+        uplink = try Uplink(site: run.config, settings: mqtt, cycle: run.cycle, store: store)
     }
 
     func start() { task = Task { [uplink] in try await uplink.run() } }

@@ -32,8 +32,11 @@ struct UplinkTimingTests {
         mqtt.port = broker.port
         // 12 messages a cycle, 10 cycles a second: the window (500) fills within five seconds of the broker stopping.
         let runner = CycleRunner(cycle: run.cycle, period: 0.1, deadline: 0.1, limit: 150)
-        let uplink = try Uplink(site: run.config, settings: mqtt, cycle: run.cycle, store: store, runner: runner)
-        let task = Task { try await uplink.run() }
+        var site = run.config
+        site.mqtt = mqtt
+        let service = UplinkService(site: site, cycle: run.cycle, store: store, runner: runner)
+        let uplink = try #require(service.uplink, "made with the service")
+        let task = Task { try await service.run() }
         #expect(await uplink.client.wait(upTo: 20) { $0.isConnected }, "\(uplink.client.lastError ?? "")")
         let cycles = Task { try await runner.run() }
         try await Task.sleep(for: .seconds(3))

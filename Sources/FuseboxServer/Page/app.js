@@ -105,6 +105,15 @@ function render(s) {
   $("state").textContent = (s.failsafe ? "FAIL-SAFE: the grid meter is silent. " : "") +
     (s.fallback ? "Policy fallback: " + s.fallback + ". " : "") + `cycle ${s.cycle}, ${fmt(s.cycleWorkMs)} ms`;
   fill($("warnings"), s.warnings.map((w) => el("p", { className: "warning" }, `Wiring: ${w}`)));
+  $("uplink").textContent = uplinkText(s.uplink);
+}
+
+// How the MQTT uplink stands, as text (the broker's error is a device's text: never markup).
+function uplinkText(u) {
+  if (!u) return "none (no mqtt section)";
+  const queue = u.waiting > 0 ? `, ${u.waiting} messages waiting` : "";
+  const lost = u.dropped > 0 ? `, ${u.dropped} dropped over the outbox's bound` : "";
+  return (u.connected ? `connected to ${u.broker}` : `not connected to ${u.broker}` + (u.lastError ? ` (${u.lastError})` : "")) + queue + lost;
 }
 
 function connect() {
