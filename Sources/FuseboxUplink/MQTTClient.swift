@@ -79,6 +79,8 @@ public final class MQTTClient: @unchecked Sendable {
         let lastError = Mutex<String?>(nil)
         /// Connections made so far: a new one means subscriptions and retained state to send again.
         let connections = Atomic<Int>(0)
+        /// The broker answered the last attempt with a refusal (its reason is in `lastError`).
+        let refused = Atomic<Bool>(false)
         let subscriptions = Mutex<[String]>([])
         let inbox = Mutex<[Incoming]>([])
         let inboxDropped = Atomic<Int>(0)
@@ -130,7 +132,10 @@ public final class MQTTClient: @unchecked Sendable {
                 events.connections.add(1, ordering: .releasing)
             }
             events.connected.store(rc == 0, ordering: .releasing)
-            if rc != 0 { events.lastError.withLock { $0 = String(cString: mosquitto_connack_string(rc)) } }
+            if rc != 0 {
+                events.lastError.withLock { $0 = String(cString: mosquitto_connack_string(rc)) }
+                events.refused.store(true, ordering: .releasing)
+            }
             events.changed()
         }
         mosquitto_message_v5_callback_set(handle) { _, context, message, properties in
@@ -166,7 +171,9 @@ public final class MQTTClient: @unchecked Sendable {
             guard let context else { return }
             let events = Unmanaged<Events>.fromOpaque(context).takeUnretainedValue()
             events.connected.store(false, ordering: .releasing)
-            if rc != 0 { events.lastError.withLock { $0 = String(cString: mosquitto_strerror(rc)) } }
+            // After a refusal the broker's reason ("not authorised") says more than the disconnection that follows it.
+            let refused = events.refused.exchange(false, ordering: .acquiringAndReleasing)
+            if rc != 0 && !refused { events.lastError.withLock { $0 = String(cString: mosquitto_strerror(rc)) } }
             events.changed()
         }
         mosquitto_publish_callback_set(handle) { _, context, mid in

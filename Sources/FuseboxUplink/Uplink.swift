@@ -29,6 +29,10 @@ public final class Uplink: Service, @unchecked Sendable {
     private let lost = Atomic<Int>(0)
     /// Messages handed to the client and not yet acknowledged, at most.
     public static let window = 500
+    // The forward loop's own (it alone reads and writes them).
+    private var rate = CommandRate()
+    /// When Home Assistant's "online" last made us send discovery again.
+    private var lastAnnounced = ContinuousClock.now - .seconds(60)
 
     public init(site: SiteConfig, settings: SiteConfig.MQTT, cycle: ControlCycle, store: HistoryStore,
                 logger: Logger = Logger(label: "fusebox.uplink")) throws(MQTTClient.Failure) {
@@ -176,10 +180,15 @@ public final class Uplink: Service, @unchecked Sendable {
 
     private func answer(_ m: MQTTClient.Incoming) async {
         if let discovery = settings.discovery ? discovery : nil, m.topic == discovery.discoveryPrefix + "/status" {
-            if m.payload == Array("online".utf8) { sendDiscovery() }
+            // Sent again when Home Assistant starts; at most every 10 s, whoever repeats "online".
+            if m.payload == Array("online".utf8), ContinuousClock.now - lastAnnounced >= .seconds(10) {
+                lastAnnounced = .now
+                sendDiscovery()
+            }
             return
         }
-        guard let a = await commands.handle(m, now: await cycle.time) else { return }
+        let allowed = rate.allow()
+        guard let a = await commands.handle(m, now: await cycle.time, refused: allowed ? nil : CommandRate.refusal) else { return }
         _ = client.publish(a.topic, Array(a.payload), correlation: a.correlation)
         // Handled once: a retained command is cleared, so that it does not come again at the next connection.
         if m.retained { _ = client.publish(m.topic, [], retain: true) }

@@ -43,11 +43,13 @@ struct UplinkCommands {
     }
 
     /// Handles one message on a set topic; nil for an empty payload (a retained command being cleared).
-    func handle(_ m: MQTTClient.Incoming, now: Double) async -> Answer? {
+    /// `refused` answers it with that refusal instead, applying nothing (too many commands).
+    func handle(_ m: MQTTClient.Incoming, now: Double, refused: CommandRefusal? = nil) async -> Answer? {
         if m.size == 0 { return nil }
         var id: String?
         let outcome: Swift.Result<SiteCommand, CommandRefusal>
         do throws(CommandRefusal) {
+            if let refused { throw refused }
             let (command, given) = try read(m, now: now)
             id = given
             try await control.apply(command, by: "MQTT")
@@ -134,4 +136,28 @@ struct UplinkCommands {
         !t.isEmpty && t.utf8.count <= 1024 && !t.contains("+") && !t.contains("#") && !t.hasSuffix("/set")
             && (!t.hasPrefix(topics.prefix) || t.hasPrefix(topics.result))
     }
+}
+
+/// At most `perSecond` commands a second, `burst` at once: a client that
+/// floods the set topics gets refusals, and the cycle, the history and the
+/// event list are not flooded with its changes.
+struct CommandRate {
+    var perSecond: Double = 20
+    var burst: Double = 50
+    private var tokens: Double = 50
+    private var last: ContinuousClock.Instant?
+
+    mutating func allow(at now: ContinuousClock.Instant = .now) -> Bool {
+        if let last {
+            let elapsed = now - last
+            tokens = min(burst, tokens + perSecond * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        }
+        last = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+
+    static let refusal = CommandRefusal(.invalid, "rate: more than 20 commands a second (50 at once); this one was not applied", field: "rate",
+                                        expected: "at most 20 commands a second")
 }

@@ -67,6 +67,7 @@ public final class UplinkService: Service, @unchecked Sendable {
             changed.finish()
         }
         await switchTo(nil)
+        try? await gracefulShutdown()   // the stream ends first; the group stops us in turn
     }
 
     private func switchTo(_ site: SiteConfig?) async {

@@ -48,4 +48,29 @@ struct MQTTClientTests {
         #expect(await client.wait(upTo: 30) { $0.isConnected }, "not connected after the broker came: \(client.lastError ?? "")")
         client.stop()
     }
+
+    @Test("TLS with the test's CA, a client certificate where the broker requires one, a user and password; each refused without")
+    func credentials() async throws {
+        let broker = try await Broker(auth: true)
+        try await broker.start()
+        func attempt(_ port: Int?, _ id: String, _ configure: (inout MQTTSettings) -> Void) async throws -> (Bool, String?) {
+            var settings = MQTTSettings(host: "127.0.0.1", port: try #require(port), clientID: id)
+            configure(&settings)
+            let client = try MQTTClient(settings)
+            try client.start()
+            defer { client.stop() }
+            let connected = await client.wait(upTo: 3) { $0.isConnected }
+            return (connected, client.lastError)
+        }
+        let ca = broker.ca, certificate = broker.folder + "/client.pem", key = broker.folder + "/client.key"
+        #expect(try await attempt(broker.tlsPort, "tls", { $0.tls = true; $0.caFile = ca }).0, "TLS with the CA")
+        #expect(try await attempt(broker.certificatePort, "cert", { $0.tls = true; $0.caFile = ca; $0.certificateFile = certificate; $0.keyFile = key }).0,
+                "a client certificate")
+        #expect(!(try await attempt(broker.certificatePort, "nocert", { $0.tls = true; $0.caFile = ca }).0), "no certificate where one is required")
+        #expect(!(try await attempt(broker.tlsPort, "noca", { $0.tls = true; $0.caFile = certificate }).0), "a CA that did not sign the broker's")
+        #expect(try await attempt(broker.passwordPort, "pw", { $0.username = "box7"; $0.password = "s3cret" }).0, "user and password")
+        let (wrong, why) = try await attempt(broker.passwordPort, "badpw", { $0.username = "box7"; $0.password = "guess" })
+        #expect(!wrong && (why ?? "").lowercased().contains("not authori"), "a wrong password: \(why ?? "no reason")")
+        await broker.stop()
+    }
 }

@@ -154,6 +154,18 @@ struct UplinkCommandTests {
         }
     }
 
+    @Test("at most 20 commands a second, 50 at once: the 51st of a burst is refused, and a second later 20 more pass")
+    func commandRate() {
+        var rate = CommandRate()
+        let t0 = ContinuousClock.now
+        var burst = 0, second = 0
+        for _ in 0..<60 where rate.allow(at: t0) { burst += 1 }
+        for _ in 0..<60 where rate.allow(at: t0 + .seconds(1)) { second += 1 }
+        #expect(burst == 50 && second == 20)
+        let later = rate.allow(at: t0 + .seconds(10))
+        #expect(later)
+    }
+
     @Test("station ids become one topic level each, and back: no id reaches another level or station")
     func topicLevels() {
         let topics = UplinkTopics(prefix: "fusebox/S1")

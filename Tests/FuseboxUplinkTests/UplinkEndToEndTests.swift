@@ -77,7 +77,7 @@ struct UplinkEndToEndTests {
         box.signal(SIGTERM)
         _ = await box.exit(within: 30)
         #expect(status == 0, "\(portal.output.joined(separator: "\n"))\n\(portal.errorOutput.suffix(3000))\n\(box.output.suffix(30).joined(separator: "\n"))")
-        #expect(portal.output.filter { $0.hasPrefix("OK ") }.count == 11, "\(portal.output)")
+        #expect(portal.output.filter { $0.hasPrefix("OK ") }.count == 12, "\(portal.output)")
         await broker.stop()
     }
 }

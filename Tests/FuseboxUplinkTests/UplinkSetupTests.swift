@@ -77,6 +77,7 @@ struct UplinkSetupTests {
 
         cycles.cancel()
         _ = try? await cycles.value
+        uplinkTask.cancel()   // outside a service group, the service waits for a shutdown that never comes
         _ = try? await uplinkTask.value
         await broker.stop()
     }

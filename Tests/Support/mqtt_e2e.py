@@ -203,6 +203,21 @@ try:
     check(not any("by MQTT" in e.get("message", "") for e in events), f"a refused command left an event: {events}")
     ok(step)
 
+    step = "a flood of 300 commands: refused past the rate, nothing stops"
+    since = mark()
+    for n in range(300):
+        client.publish(prefix + f"stations/{s1}/priority/set", json.dumps({"priority": n % 7}), qos=0)
+    time.sleep(3)
+    with lock:
+        results = [payload(m) for m in messages[since:] if m.topic == prefix + "result"]
+    rated = [r for r in results if r.get("field") == "rate"]
+    check(len(rated) > 100 and sum(1 for r in results if r["ok"]) <= 120, f"{len(results)} answers, {len(rated)} refused for the rate")
+    time.sleep(3)  # the bucket fills again
+    since = command(f"stations/{s1}/priority/set", json.dumps({"priority": 0}))
+    check(result_for(f"stations/{s1}/priority/set", since, 10)["ok"], "a command after the flood")
+    latest("grid", mark())
+    ok(step)
+
     step = "another site's prefix ignored"
     since = mark()
     client.publish("fusebox/OTHER-SITE/site/limit/set", json.dumps({"amps": 1}), qos=1)
