@@ -193,12 +193,18 @@ public final class MQTTClient: @unchecked Sendable {
     /// Starts the network thread and the first connection attempt; returns at once.
     public func start() throws(Failure) {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        var rc = mosquitto_loop_start(handle)
-        if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepalive)) }
-        // A refused first attempt is retried by the loop thread; other errors are the settings'.
-        if rc != MOSQ_ERR_SUCCESS.rawValue && rc != MOSQ_ERR_ERRNO.rawValue {
-            throw Failure(description: "mqtt: \(settings.host):\(settings.port): \(String(cString: mosquitto_strerror(rc)))")
+        let loop = mosquitto_loop_start(handle)
+        guard loop == MOSQ_ERR_SUCCESS.rawValue else {
+            throw Failure(description: "mqtt: cannot start the network thread: \(String(cString: mosquitto_strerror(loop)))")
         }
+        let rc = mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepalive))
+        guard rc != MOSQ_ERR_SUCCESS.rawValue else { return }
+        let why = "\(settings.host):\(settings.port): \(String(cString: mosquitto_strerror(rc)))"
+        // Only settings that can never work end it here. A failed first attempt (refused, unreachable,
+        // a TLS handshake that failed, which may happen in this call or on the loop thread) is retried
+        // by the loop thread, as a lost connection is: a broker that comes right later is reached.
+        if rc == MOSQ_ERR_INVAL.rawValue || rc == MOSQ_ERR_NOMEM.rawValue { throw Failure(description: "mqtt: " + why) }
+        events.lastError.withLock { $0 = why }
     }
 
     /// Says goodbye (the will is not sent) and stops the network thread.

@@ -34,6 +34,18 @@ struct Check: AsyncParsableCommand {
             let built = try SiteAssembly(config: diagnostic).build()
             say("\(config): OK: \(site.name), \(site.chargers.count) chargers, fuse \(site.limits.current) A, margin \(site.limits.margin) A")
             for line in built.summary { say("  " + line) }
+            if let mqtt = site.mqtt {
+                say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port) as \(mqtt.client(serial: site.serial)), "
+                    + "topics under \(mqtt.topicPrefix(serial: site.serial))" + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
+                // libmosquitto would refuse them at start: said here, with the key.
+                let files = [("mqtt.tls.ca", mqtt.caFile), ("mqtt.tls.certificate", mqtt.certificateFile), ("mqtt.tls.key", mqtt.keyFile)]
+                let unreadable = files.compactMap { key, path in path.flatMap { FileManager.default.isReadableFile(atPath: $0) ? nil : "\(config): \(key): cannot read \($0)" } }
+                if !unreadable.isEmpty {
+                    for m in unreadable { say(m) }
+                    say("\(unreadable.count) problem(s)")
+                    throw ExitCode(1)
+                }
+            }
             if live { try await watch(built.cycle, period: site.period) }
         } catch let error as ExitCode {
             throw error
