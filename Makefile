@@ -17,6 +17,9 @@ SELENIUM := 4.27.1
 SCHEMATHESIS := 3.39.16
 # The independent MQTT client of the uplink's tests (Tests/Support/mqtt_watch.py).
 PAHO := 2.1.0
+# The independent OCPP charge point of the tests (Tests/Support/ocpp_station.py).
+OCPP := 2.1.0
+WEBSOCKETS := 15.0.1
 
 .PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench fleet package package-test clean
 
@@ -44,6 +47,8 @@ test-deps:
 	  python3 -m pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS)
 	@python3 -c "import paho.mqtt, sys; sys.exit(paho.mqtt.__version__ != '$(PAHO)')" 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check paho-mqtt==$(PAHO)
+	@python3 -c "import ocpp, websockets, importlib.metadata as m, sys; sys.exit(m.version('ocpp') != '$(OCPP)')" 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check ocpp==$(OCPP) websockets==$(WEBSOCKETS)
 
 build: deps
 	$(SWIFT) build

@@ -76,7 +76,7 @@ let package = Package(
         ]),
         // The web page, the REST API, live updates, login and /metrics (Hummingbird).
         .target(name: "FuseboxServer", dependencies: [
-            "FuseboxController", "FuseboxCore", "FuseboxHistory",
+            "FuseboxController", "FuseboxCore", "FuseboxHistory", "FuseboxOCPP",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -102,6 +102,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // OCPP 1.6J: the central system's side of what stations send (being built: issue 20).
+        .target(name: "FuseboxOCPP", dependencies: ["FuseboxCore"]),
         // What the commands of both executables share: their output and their errors.
         .target(name: "FuseboxCommandLine"),
         .executableTarget(name: "fusebox", dependencies: [
@@ -144,7 +146,7 @@ let package = Package(
         ], exclude: ["Cases", "Scenarios"]),
         .testTarget(name: "FuseboxSimulatorTests", dependencies: ["FuseboxSimulator", "FuseboxDevices", "FuseboxLua", "FuseboxModbus", "FuseboxCore", "FuseboxTesting"]),
         .testTarget(name: "FuseboxServerTests", dependencies: [
-            "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua", "FuseboxServer",
+            "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua", "FuseboxOCPP", "FuseboxServer",
             "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting", "FuseboxYAML",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -152,6 +154,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "FuseboxOCPPTests", dependencies: ["FuseboxCore", "FuseboxOCPP"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxUplinkTests", dependencies: [
             "FuseboxController", "FuseboxCore", "FuseboxHistory", "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting", "FuseboxUplink",
             "FuseboxYAML",

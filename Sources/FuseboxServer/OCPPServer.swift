@@ -1,0 +1,117 @@
+import Foundation
+import FuseboxCore
+import FuseboxOCPP
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import Synchronization
+
+/// The stations that talk OCPP 1.6J to this box, and what each has said.
+/// One entry per station id; a station that connects again (after a reboot,
+/// or a second connection with the same id) takes the entry over, and the
+/// older connection is closed.
+public final class OCPPStations: Sendable {
+    private struct Entry {
+        var station: OCPPStation
+        /// The connection that speaks for it now.
+        var connection: UUID?
+    }
+
+    /// Station ids that may connect; nil: any.
+    public let allowed: Set<String>?
+    private let entries = Mutex<[String: Entry]>([:])
+
+    public init(allowed: Set<String>?) { self.allowed = allowed }
+
+    /// What station `id` has said so far, if it ever connected.
+    public func station(_ id: String) -> OCPPStation? { entries.withLock { $0[id]?.station } }
+
+    public func isConnected(_ id: String) -> Bool { entries.withLock { $0[id]?.connection != nil } }
+
+    /// A new connection for `id`; the one before it, if any, is no longer heard.
+    func attach(_ id: String) -> UUID {
+        let connection = UUID()
+        entries.withLock { e in
+            if e[id] == nil { e[id] = Entry(station: OCPPStation(id: id)) }
+            e[id]?.connection = connection
+        }
+        return connection
+    }
+
+    func detach(_ id: String, _ connection: UUID) {
+        entries.withLock { e in if e[id]?.connection == connection { e[id]?.connection = nil } }
+    }
+
+    /// The answer to `text` from `connection`; nil for no answer, or when another connection has taken the station over.
+    func answer(_ id: String, _ connection: UUID, _ text: String, now: Double) -> (OCPPFrame?, current: Bool) {
+        entries.withLock { e in
+            guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false) }
+            let frame = entry.station.answer(text, now: now)
+            e[id] = entry
+            return (frame, true)
+        }
+    }
+}
+
+/// The central system's WebSocket endpoint: `ws://<box>:<port>/<station id>`
+/// with the `ocpp1.6` subprotocol (docs/ocpp.md). A connection without it,
+/// to another path, or for a station id not allowed is refused before the
+/// upgrade. Frames larger than 64 KB close the connection.
+public enum OCPPServer {
+    /// The longest station id taken (OCPP 1.6 gives the identity no length; 48 is SteVe's).
+    public static let maxIdentity = 48
+
+    public static func application(stations: OCPPStations, host: String = "0.0.0.0", port: Int, limits: ConnectionLimits = OCPPServer.limits,
+                                   logger: Logger = Logger(label: "fusebox.ocpp"),
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let server = HTTPServerBuilder.answeringHTTP1WebSocketUpgrade(limits: limits, count: ConnectionCount(), exempt: TrustedProxies([])) { head, _, _ in
+            guard let id = identity(head), stations.allowed?.contains(id) ?? true else { return .dontUpgrade }
+            let offered = (head.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard offered.contains("ocpp1.6") else { return .dontUpgrade }
+            return .upgrade([.secWebSocketProtocol: "ocpp1.6"]) { inbound, outbound, _ in
+                let connection = stations.attach(id)
+                defer { stations.detach(id, connection) }
+                for try await message in inbound.messages(maxSize: 65_536) {
+                    guard case .text(let text) = message else {
+                        try await outbound.close(.unacceptableData, reason: "OCPP-J is text")
+                        return
+                    }
+                    let (answer, current) = stations.answer(id, connection, text, now: Date().timeIntervalSince1970)
+                    guard current else {
+                        try await outbound.close(.normalClosure, reason: "another connection took station \(id) over")
+                        return
+                    }
+                    if let answer { try await outbound.write(.text(answer.text)) }
+                }
+            }
+        }
+        let router = Router()
+        router.get("**") { request, _ -> Response in
+            let body = #"{"error":"stations connect with a WebSocket to /<station id>, subprotocol ocpp1.6"}"#
+            return Response(status: .badRequest, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        return Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: "fusebox-ocpp"),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// Stations stay connected for days and report rarely: a long idle timeout, and room for a car park's worth.
+    public static var limits: ConnectionLimits {
+        var l = ConnectionLimits()
+        l.idleTimeout = 3600
+        // A car park's stations may all come through one gateway's address.
+        l.total = 256
+        l.perClient = 256
+        return l
+    }
+
+    /// The station id of `/<id>`, percent-decoded; nil for any other path.
+    static func identity(_ head: HTTPRequest) -> String? {
+        guard let path = head.path?.split(separator: "?").first, path.hasPrefix("/") else { return nil }
+        let raw = path.dropFirst()
+        guard !raw.isEmpty, !raw.contains("/"), let id = String(raw).removingPercentEncoding, !id.isEmpty,
+              id.count <= maxIdentity, !id.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 }) else { return nil }
+        return id
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import FuseboxOCPP
+import FuseboxServer
+import FuseboxTesting
+import Testing
+
+/// The central system's endpoint in this process, and Tests/Support/ocpp_station.py
+/// (the `ocpp` package from PyPI, 2.1.0, with `websockets`) as the stations.
+@Suite("OCPP 1.6J stations against the central system's endpoint", .serialized)
+struct OCPPServerTests {
+    static let script = Expectation.repositoryRoot(from: #filePath) + "/Tests/Support/ocpp_station.py"
+
+    @Test("an independent charge point: boot, status, a transaction with meter values; bad frames, a flood, a 1 MB frame, a second connection, refusals")
+    func independentStation() async throws {
+        let stations = OCPPStations(allowed: ["cp1", "cp2"])
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let app = OCPPServer.application(stations: stations, host: "127.0.0.1", port: 0, onRunning: { announce.yield($0) })
+        let server = Task { try await app.runService() }
+        defer { server.cancel() }
+        var port = 0
+        for await p in ports { port = p; break }
+
+        let station = try ChildProcess(["python3", Self.script, "ws://127.0.0.1:\(port)"])
+        let status = await station.exit(within: 120)
+        #expect(status == 0, "\(station.output.joined(separator: "\n"))\n\(station.errorOutput.suffix(3000))")
+        #expect(station.output.filter { $0.hasPrefix("OK ") }.count == 6, "\(station.output)")
+
+        // What the station said is what the central system holds.
+        let cp1 = try #require(stations.station("cp1"))
+        #expect(cp1.vendor == "ABB" && cp1.model == "Terra AC")
+        #expect(cp1.status == .charging)
+        #expect(cp1.current == [15.8, 15.9, 16.0] && cp1.energy == 1500)
+        #expect(cp1.transaction != nil)
+        #expect(!stations.isConnected("cp1") && !stations.isConnected("cp2"), "every connection ended is let go")
+        #expect(stations.station("intruder") == nil, "an id not allowed never gets an entry")
+    }
+}
