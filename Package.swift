@@ -65,7 +65,7 @@ let package = Package(
         // SQLite history through GRDB: samples, events, sessions, retention, queries.
         .target(name: "FuseboxHistory", dependencies: ["FuseboxCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "FuseboxController", dependencies: [
-            "CGPIO", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua", "FuseboxModbus", "FuseboxYAML",
+            "CGPIO", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua", "FuseboxModbus", "FuseboxOCPP", "FuseboxYAML",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -103,12 +103,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // OCPP 1.6J: the central system's side of what stations send (being built: issue 20).
-        .target(name: "FuseboxOCPP", dependencies: ["FuseboxCore"]),
+        .target(name: "FuseboxOCPP", dependencies: ["FuseboxCore", "FuseboxDevices"]),
         // What the commands of both executables share: their output and their errors.
         .target(name: "FuseboxCommandLine"),
         .executableTarget(name: "fusebox", dependencies: [
             "FuseboxCommandLine", "FuseboxController", "FuseboxCore", "FuseboxDevices", "FuseboxHistory", "FuseboxLua",
-            "FuseboxModbus", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxUplink", "FuseboxYAML",
+            "FuseboxModbus", "FuseboxOCPP", "FuseboxServer", "FuseboxSimulation", "FuseboxSimulator", "FuseboxUplink", "FuseboxYAML",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "Logging", package: "swift-log"),

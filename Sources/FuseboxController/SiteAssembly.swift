@@ -3,6 +3,7 @@ import FuseboxCore
 import FuseboxDevices
 import FuseboxLua
 import FuseboxModbus
+import FuseboxOCPP
 
 /// Builds the running controller from a checked `SiteConfig`: one Modbus
 /// connection per TCP endpoint or serial line (several units on one RS-485 line
@@ -22,6 +23,8 @@ public struct SiteAssembly {
     public var descriptorLimit: Int
     /// The Modbus connections, shared with the configurations before and after this one.
     public var pool = ConnectionPool()
+    /// Where OCPP stations (`driver: ocpp`) connect: the running endpoint's, or none.
+    public var ocpp: OCPPStations?
     /// The running site's devices, by `RunningDevice.key`: one whose configuration
     /// is unchanged is carried over as it runs instead of being made again.
     public var reuse: [String: RunningDevice] = [:]
@@ -165,7 +168,12 @@ public struct SiteAssembly {
             made.append(key)
             return fresh
         }
-        func makeDevice(_ d: SiteConfig.Device, path: String) -> LuaDevice? {
+        func makeDevice(_ d: SiteConfig.Device, path: String) -> (any SiteDevice)? {
+            if d.driver == "ocpp" {
+                guard let ocpp else { problems.append("\(path).driver: ocpp needs the box's OCPP endpoint (an ocpp section)"); return nil }
+                summary.append("\(d.id): OCPP 1.6J station, connecting to this box as /\(d.id)")
+                return OCPPCharger(id: d.id, stations: ocpp)
+            }
             if case .web(let api, let allow) = d.address { return cloudDevice(d, api: api, allow: allow, path: path) }
             guard let e = endpoint(d) else { problems.append("\(path): no address to reach \(d.id) at"); return nil }
             do {

@@ -356,6 +356,7 @@ public actor SiteSetup {
         if old.history != new.history { parts.append("history") }
         if old.policyDirectory != new.policyDirectory || old.driverDirectory != new.driverDirectory { parts.append("scripts") }
         if old.http != new.http { parts.append("http") }   // the file's own (SIGHUP): the web server reads it at start
+        if old.ocpp != new.ocpp { parts.append("ocpp") }   // its endpoint is opened at start
         return parts
     }
 

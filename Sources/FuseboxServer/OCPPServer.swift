@@ -8,53 +8,6 @@ import HummingbirdWebSocket
 import Logging
 import Synchronization
 
-/// The stations that talk OCPP 1.6J to this box, and what each has said.
-/// One entry per station id; a station that connects again (after a reboot,
-/// or a second connection with the same id) takes the entry over, and the
-/// older connection is closed.
-public final class OCPPStations: Sendable {
-    private struct Entry {
-        var station: OCPPStation
-        /// The connection that speaks for it now.
-        var connection: UUID?
-    }
-
-    /// Station ids that may connect; nil: any.
-    public let allowed: Set<String>?
-    private let entries = Mutex<[String: Entry]>([:])
-
-    public init(allowed: Set<String>?) { self.allowed = allowed }
-
-    /// What station `id` has said so far, if it ever connected.
-    public func station(_ id: String) -> OCPPStation? { entries.withLock { $0[id]?.station } }
-
-    public func isConnected(_ id: String) -> Bool { entries.withLock { $0[id]?.connection != nil } }
-
-    /// A new connection for `id`; the one before it, if any, is no longer heard.
-    func attach(_ id: String) -> UUID {
-        let connection = UUID()
-        entries.withLock { e in
-            if e[id] == nil { e[id] = Entry(station: OCPPStation(id: id)) }
-            e[id]?.connection = connection
-        }
-        return connection
-    }
-
-    func detach(_ id: String, _ connection: UUID) {
-        entries.withLock { e in if e[id]?.connection == connection { e[id]?.connection = nil } }
-    }
-
-    /// The answer to `text` from `connection`; nil for no answer, or when another connection has taken the station over.
-    func answer(_ id: String, _ connection: UUID, _ text: String, now: Double) -> (OCPPFrame?, current: Bool) {
-        entries.withLock { e in
-            guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false) }
-            let frame = entry.station.answer(text, now: now)
-            e[id] = entry
-            return (frame, true)
-        }
-    }
-}
-
 /// The central system's WebSocket endpoint: `ws://<box>:<port>/<station id>`
 /// with the `ocpp1.6` subprotocol (docs/ocpp.md). A connection without it,
 /// to another path, or for a station id not allowed is refused before the
@@ -71,19 +24,28 @@ public enum OCPPServer {
             let offered = (head.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard offered.contains("ocpp1.6") else { return .dontUpgrade }
             return .upgrade([.secWebSocketProtocol: "ocpp1.6"]) { inbound, outbound, _ in
-                let connection = stations.attach(id)
+                let (connection, calls) = stations.attach(id)
                 defer { stations.detach(id, connection) }
-                for try await message in inbound.messages(maxSize: 65_536) {
-                    guard case .text(let text) = message else {
-                        try await outbound.close(.unacceptableData, reason: "OCPP-J is text")
-                        return
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // Fusebox's own calls (a charging profile), written as they come.
+                    group.addTask { for await text in calls { try await outbound.write(.text(text)) } }
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: 65_536) {
+                            guard case .text(let text) = message else {
+                                try await outbound.close(.unacceptableData, reason: "OCPP-J is text")
+                                return
+                            }
+                            let (answer, current) = stations.received(id, connection, text, now: Date().timeIntervalSince1970)
+                            guard current else {
+                                try await outbound.close(.normalClosure, reason: "another connection took station \(id) over")
+                                return
+                            }
+                            if let answer { try await outbound.write(.text(answer.text)) }
+                        }
                     }
-                    let (answer, current) = stations.answer(id, connection, text, now: Date().timeIntervalSince1970)
-                    guard current else {
-                        try await outbound.close(.normalClosure, reason: "another connection took station \(id) over")
-                        return
-                    }
-                    if let answer { try await outbound.write(.text(answer.text)) }
+                    // Either ending ends the connection: the station left, or it was taken over.
+                    try await group.next()
+                    group.cancelAll()
                 }
             }
         }

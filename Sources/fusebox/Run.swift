@@ -6,6 +6,7 @@ import FuseboxCore
 import FuseboxDevices
 import FuseboxHistory
 import FuseboxLua
+import FuseboxOCPP
 import FuseboxServer
 import FuseboxUplink
 import Logging
@@ -36,8 +37,11 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let pool = ConnectionPool()
+        // The stations' endpoint, when the site has OCPP stations (docs/ocpp.md); it follows the configuration's ids.
+        let ocpp = site.ocpp.map { _ in OCPPStations(allowed: OCPPStations.ids(of: site)) }
         var assembly = SiteAssembly(config: site)
         assembly.pool = pool
+        assembly.ocpp = ocpp
         let built: SiteAssembly.Built
         do { built = try assembly.build() } catch {
             for m in error.messages { say("\(config): \(m)") }
@@ -69,7 +73,11 @@ struct Run: AsyncParsableCommand {
         let recorder = HistoryRecorder(store: store, runner: runner, logger: logger)
         let scripts = ScriptManager(cycle: built.cycle, policies: assembly.policies, drivers: assembly.drivers,
                                     policyDirectory: site.policyDirectory, driverDirectory: site.driverDirectory)
-        let setup = SiteSetup(file: config, config: site, tree: tree, built: built, pool: pool) { next in SiteAssembly(config: next) }
+        let setup = SiteSetup(file: config, config: site, tree: tree, built: built, pool: pool) { next in
+            var a = SiteAssembly(config: next)
+            a.ocpp = ocpp
+            return a
+        }
         // Always there, so that the page's Setup can add the uplink to a running box.
         let uplink = UplinkService(site: site, cycle: built.cycle, store: store, runner: runner, logger: logger)
         let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts, setup: setup,
@@ -89,7 +97,18 @@ struct Run: AsyncParsableCommand {
         }
         let console = ConsoleReporter(runner: runner, every: statusEvery)
         let watcher = ScriptWatcher(scripts: scripts, setup: setup, logger: logger)
-        await setup.onApplied { next in uplink.reconfigure(next) }
+        await setup.onApplied { next in
+            uplink.reconfigure(next)
+            ocpp?.allowed = OCPPStations.ids(of: next)
+        }
+        var stationEndpoint: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let ocpp, let settings = site.ocpp {
+            let shownHost = settings.host == "0.0.0.0" || settings.host.isEmpty ? "<this box>" : settings.host
+            stationEndpoint.append(.init(service: OCPPServer.application(stations: ocpp, host: settings.host.isEmpty ? "0.0.0.0" : settings.host,
+                                                                         port: settings.port, logger: logger) { port in
+                say("  OCPP stations: ws://\(shownHost):\(port)/<station id>, subprotocol ocpp1.6")
+            }, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         if let mqtt = site.mqtt {
             say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port), topics under \(mqtt.topicPrefix(serial: site.serial))"
                 + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
@@ -97,7 +116,7 @@ struct Run: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the runner first (it leaves the chargers
             // at the fail-safe current and ends the stream), its readers after it.
-            services: [
+            services: stationEndpoint + [
                 // Like the page: a broker out of reach or refused settings must not stop the chargers being looked after.
                 .init(service: uplink, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore),
                 .init(service: recorder),

@@ -9,7 +9,7 @@ extension SiteConfig {
         self.init()
         guard let top = root as? [String: Any] else { throw Problems(messages: ["\(file): expected a mapping at the top"]) }
         var r = ConfigReader()
-        r.onlyKnown(top, "", ["site", "control", "meters", "circuits", "chargers", "policy", "ripple", "http", "history", "scripts", "mqtt"])
+        r.onlyKnown(top, "", ["site", "control", "meters", "circuits", "chargers", "policy", "ripple", "http", "history", "scripts", "mqtt", "ocpp"])
 
         if let site = r.map(top["site"], "site") {
             r.onlyKnown(site, "site", ["name", "serial", "period", "limit", "power_limit", "failsafe"])
@@ -242,6 +242,18 @@ extension SiteConfig {
         }
 
         readMQTT(&r, top["mqtt"])
+        if let o = r.map(top["ocpp"], "ocpp") {
+            r.onlyKnown(o, "ocpp", ["listen"])
+            var settings = OCPP()
+            settings.listen = r.string(o["listen"], "ocpp.listen", default: settings.listen)
+            if settings.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
+                r.problem("ocpp.listen: expected ADDRESS:PORT such as 0.0.0.0:9000, got \(ConfigReader.quoted(settings.listen))")
+            }
+            ocpp = settings
+        }
+        for (n, c) in chargers.enumerated() where c.device.driver == "ocpp" && ocpp == nil {
+            r.problem("chargers[\(n)].driver: ocpp stations connect to the box: add an ocpp section (ocpp: { listen: 0.0.0.0:9000 })")
+        }
 
         if !r.problems.isEmpty { throw Problems(messages: r.problems.map { "\(file): \($0)" }) }
     }
@@ -307,7 +319,8 @@ extension SiteConfig {
         if let s = m["settings"] {
             if let v = ConfigValue(tree: s), case .map = v { settings = v } else { r.problem("\(path).settings: expected a mapping") }
         }
-        return Device(id: id, driver: driver, address: address(&r, m, path, required: addresses),
+        // An OCPP station connects to the box: it has no address to be reached at.
+        return Device(id: id, driver: driver, address: driver == "ocpp" ? .none : address(&r, m, path, required: addresses),
                       unit: r.int(m["unit"], "\(path).unit", default: 1, range: 0...255), settings: settings)
     }
 

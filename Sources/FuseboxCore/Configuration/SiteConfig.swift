@@ -163,6 +163,15 @@ public struct SiteConfig: Sendable {
     public var history = History()
     /// The uplink; nil: none.
     public var mqtt: MQTT?
+    /// The OCPP 1.6J endpoint stations connect to; nil: none.
+    public var ocpp: OCPP?
+
+    public struct OCPP: Sendable, Equatable {
+        public var listen = "0.0.0.0:9000"
+        public init() {}
+        public var host: String { listen.split(separator: ":").dropLast().joined(separator: ":") }
+        public var port: Int { Int(listen.split(separator: ":").last ?? "") ?? 9000 }
+    }
     /// The site's own script folders; their files override shipped ones of the same name.
     public var policyDirectory: String?
     public var driverDirectory: String?

@@ -1,0 +1,119 @@
+import Foundation
+import FuseboxCore
+import Synchronization
+
+/// The stations that talk OCPP 1.6J to this box: what each has said, its
+/// connection, and Fusebox's calls to it waiting for their answers. One entry
+/// per station id; a station that connects again (after a reboot, or a second
+/// connection with the same id) takes the entry over, and the older
+/// connection is no longer heard.
+public final class OCPPStations: Sendable {
+    private struct Entry {
+        var station: OCPPStation
+        /// The connection that speaks for it now, and where its calls go out.
+        var connection: UUID?
+        var outgoing: AsyncStream<String>.Continuation?
+        /// Connections so far: a new one means the limit goes out again.
+        var connections = 0
+        /// When the station was last heard, seconds since 1970.
+        var heard: Double?
+    }
+
+    /// Station ids that may connect; nil: any. Follows the configuration in force.
+    public var allowed: Set<String>? {
+        get { allowedIDs.withLock { $0 } }
+        set { allowedIDs.withLock { $0 = newValue } }
+    }
+    private let allowedIDs: Mutex<Set<String>?>
+    private let entries = Mutex<[String: Entry]>([:])
+    private let waiting = Mutex<[String: CheckedContinuation<Result<StrictJSON.Value, OCPPError>, Never>]>([:])
+    private let counter = Atomic<Int>(0)
+
+    public init(allowed: Set<String>?) { allowedIDs = Mutex(allowed) }
+
+    /// The ids of the configuration's OCPP stations (`driver: ocpp`).
+    public static func ids(of site: SiteConfig) -> Set<String> { Set(site.chargers.filter { $0.device.driver == "ocpp" }.map(\.id)) }
+
+    /// What station `id` has said so far, if it ever connected.
+    public func station(_ id: String) -> OCPPStation? { entries.withLock { $0[id]?.station } }
+
+    public func isConnected(_ id: String) -> Bool { entries.withLock { $0[id]?.connection != nil } }
+
+    /// How many times `id` has connected (0: never).
+    public func connections(_ id: String) -> Int { entries.withLock { $0[id]?.connections ?? 0 } }
+
+    public func lastHeard(_ id: String) -> Double? { entries.withLock { $0[id]?.heard } }
+
+    /// A new connection for `id`, and what to write to it; the one before it is no longer heard.
+    public func attach(_ id: String) -> (UUID, AsyncStream<String>) {
+        let connection = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(32))
+        let before = entries.withLock { e -> AsyncStream<String>.Continuation? in
+            if e[id] == nil { e[id] = Entry(station: OCPPStation(id: id)) }
+            let old = e[id]?.outgoing
+            e[id]?.connection = connection
+            e[id]?.outgoing = continuation
+            e[id]?.connections += 1
+            return old
+        }
+        before?.finish()
+        return (connection, stream)
+    }
+
+    public func detach(_ id: String, _ connection: UUID) {
+        let gone = entries.withLock { e -> AsyncStream<String>.Continuation? in
+            guard e[id]?.connection == connection else { return nil }
+            e[id]?.connection = nil
+            defer { e[id]?.outgoing = nil }
+            return e[id]?.outgoing
+        }
+        gone?.finish()
+    }
+
+    /// A frame from `connection`: the answer to send back (for a call), and
+    /// whether the connection still speaks for the station.
+    public func received(_ id: String, _ connection: UUID, _ text: String, now: Double) -> (OCPPFrame?, current: Bool) {
+        let (answer, current) = entries.withLock { e -> (OCPPFrame?, Bool) in
+            guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false) }
+            let frame = entry.station.answer(text, now: now)
+            entry.heard = now
+            e[id] = entry
+            return (frame, true)
+        }
+        if current, answer == nil, let frame = try? OCPPFrame.parse(text) {
+            // An answer to one of our calls.
+            switch frame {
+            case .result(let callID, let payload): resolve(id, callID, .success(payload))
+            case .error(let callID, let code, let description): resolve(id, callID, .failure(OCPPError(code, description, id: callID)))
+            case .call: break
+            }
+        }
+        return (answer, current)
+    }
+
+    private func resolve(_ station: String, _ callID: String, _ result: Result<StrictJSON.Value, OCPPError>) {
+        waiting.withLock { $0.removeValue(forKey: station + "\u{0}" + callID) }?.resume(returning: result)
+    }
+
+    /// Calls `action` on station `id` and waits for its answer, at most `timeout` seconds.
+    /// Not connected, no answer in time, or an OCPP error: a failure that says which.
+    public func call(_ id: String, _ action: String, _ payload: StrictJSON.Value, timeout: Double) async -> Result<StrictJSON.Value, OCPPError> {
+        let callID = "fb\(counter.add(1, ordering: .relaxed).newValue)"
+        let key = id + "\u{0}" + callID
+        guard let out = entries.withLock({ $0[id]?.outgoing }) else {
+            return .failure(OCPPError(.genericError, "\(id): not connected"))
+        }
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: .milliseconds(Int(timeout * 1000)))) != nil else { return }
+            self?.resolve(id, callID, .failure(OCPPError(.genericError, "\(id): no answer to \(action) within \(ConfigReader.show(timeout)) s")))
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { c in
+            waiting.withLock { $0[key] = c }
+            switch out.yield(OCPPFrame.call(id: callID, action: action, payload: payload).text) {
+            case .enqueued: break
+            default: resolve(id, callID, .failure(OCPPError(.genericError, "\(id): its connection is not taking calls")))
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import FuseboxTesting
+import Testing
+
+/// `fusebox run` with an OCPP station (Tests/Support/ocpp_limits.py, the `ocpp`
+/// package) behind the simulated site's grid meter: the limit reaches the
+/// station as a TxDefaultProfile, is lowered at a load step, and comes again
+/// after a reconnect.
+@Suite("An OCPP station driven by fusebox run", .serialized)
+struct OCPPRunTests {
+    static let root = Expectation.repositoryRoot(from: #filePath)
+
+    @Test("the limit as a profile, lowered at a load step, and again after a reconnect")
+    func limits() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-run-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try """
+            site: { noise: 0, base_load: [8, 8, 8] }
+            chargers: [ { id: p01, make: abb_terra } ]
+            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
+        let binary = Expectation.fuseboxBinary(from: #filePath)
+        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
+        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
+        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
+        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
+        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
+        try """
+            site: { name: OCPP run, serial: E2E-OCPP, limit: { current: 40, margin: 2 } }
+            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
+            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+            chargers: [ { id: cp1, driver: ocpp, max: 16 } ]
+            ocpp: { listen: "127.0.0.1:0" }
+            http: { listen: "127.0.0.1:0" }
+            history: { path: \(folder)/history.db }
+            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
+        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
+        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
+        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
+        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        let page = try #require(await box.line(containing: "web page: http://", within: 30))
+        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+
+        let station = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_limits.py", "ws://127.0.0.1:\(port)", "cp1", "90"])
+        #expect(await station.line(prefix: "READY", within: 60) != nil, "\(station.output) \(station.errorOutput.suffix(2000)) \(box.output.suffix(20))")
+        // A load step: the site's limit falls to 4 A, below what the building alone draws: the station is cut.
+        let api = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-OCPP", "PUT", "/api/site/limit",
+                                    #"{"amps": 4, "ttl": 600}"#])
+        #expect(await api.exit(within: 30) == 0, "\(api.output) \(api.errorOutput)")
+        #expect(await station.exit(within: 90) == 0, "\(station.output.joined(separator: "\n"))\n\(station.errorOutput.suffix(2000))\n\(box.output.suffix(20).joined(separator: "\n"))")
+        let limits = station.output.filter { $0.hasPrefix("LIMIT ") }
+        #expect(limits.allSatisfy { $0.contains("TxDefaultProfile 0 A connector 0") }, "\(limits)")
+        let amps = limits.compactMap { Double($0.split(separator: " ")[1]) }
+        #expect(amps.allSatisfy { $0 <= 16 }, "never above the station's max: \(amps)")
+        #expect(station.output.contains("LOWERED") && station.output.contains("AGAIN"), "\(station.output)")
+    }
+}
