@@ -75,7 +75,7 @@ public actor SiteSetup {
     }
 
     /// Keys whose text values are secrets.
-    public static let secretKeys: Set<String> = ["password", "secret", "token", "api_key", "client_secret"]
+    public static let secretKeys: Set<String> = ["password", "secret", "token", "api_key", "client_secret", "auth_key"]
     /// What a secret reads as in `document()`.
     public static let hidden = "(hidden)"
 

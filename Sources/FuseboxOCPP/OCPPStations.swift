@@ -29,10 +29,42 @@ public final class OCPPStations: Sendable {
     private let waiting = Mutex<[String: CheckedContinuation<Result<StrictJSON.Value, OCPPError>, Never>]>([:])
     private let counter = Atomic<Int>(0)
 
-    public init(allowed: Set<String>?) { allowedIDs = Mutex(allowed) }
+    /// Per station, the key of OCPP's security profile 1 (HTTP Basic, `<id>:<key>`); a station without one connects without.
+    public var keys: [String: String] {
+        get { stationKeys.withLock { $0 } }
+        set { stationKeys.withLock { $0 = newValue } }
+    }
+    private let stationKeys = Mutex<[String: String]>([:])
+
+    public init(allowed: Set<String>?, keys: [String: String] = [:]) {
+        allowedIDs = Mutex(allowed)
+        stationKeys.withLock { $0 = keys }
+    }
 
     /// The ids of the configuration's OCPP stations (`driver: ocpp`).
     public static func ids(of site: SiteConfig) -> Set<String> { Set(site.chargers.filter { $0.device.driver == "ocpp" }.map(\.id)) }
+
+    /// The configuration's station keys (`settings: { auth_key: ... }` of a `driver: ocpp` charger).
+    public static func keys(of site: SiteConfig) -> [String: String] {
+        var out: [String: String] = [:]
+        for c in site.chargers where c.device.driver == "ocpp" {
+            if case .map(let m) = c.device.settings, case .string(let key)? = m["auth_key"], !key.isEmpty { out[c.id] = key }
+        }
+        return out
+    }
+
+    /// Whether a connection for `id` with this `Authorization` header may go on:
+    /// the station's key when it has one (Basic, `<id>:<key>`), anything when it has none.
+    public func admits(_ id: String, authorization: String?) -> Bool {
+        guard allowed?.contains(id) ?? true else { return false }
+        guard let key = keys[id] else { return true }
+        guard let header = authorization, header.lowercased().hasPrefix("basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)) else { return false }
+        let given = Array(decoded), expected = Array("\(id):\(key)".utf8)
+        // Compared whole, not stopping at the first difference.
+        guard given.count == expected.count else { return false }
+        return zip(given, expected).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
 
     /// What station `id` has said so far, if it ever connected.
     public func station(_ id: String) -> OCPPStation? { entries.withLock { $0[id]?.station } }

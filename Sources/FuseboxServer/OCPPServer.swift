@@ -10,8 +10,8 @@ import Synchronization
 
 /// The central system's WebSocket endpoint: `ws://<box>:<port>/<station id>`
 /// with the `ocpp1.6` subprotocol (docs/ocpp.md). A connection without it,
-/// to another path, or for a station id not allowed is refused before the
-/// upgrade. Frames larger than 64 KB close the connection.
+/// to another path, for a station id not allowed, or without the station's
+/// key (security profile 1) is refused before the upgrade. Frames larger than 64 KB close the connection.
 public enum OCPPServer {
     /// The longest station id taken (OCPP 1.6 gives the identity no length; 48 is SteVe's).
     public static let maxIdentity = 48
@@ -20,7 +20,7 @@ public enum OCPPServer {
                                    logger: Logger = Logger(label: "fusebox.ocpp"),
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let server = HTTPServerBuilder.answeringHTTP1WebSocketUpgrade(limits: limits, count: ConnectionCount(), exempt: TrustedProxies([])) { head, _, _ in
-            guard let id = identity(head), stations.allowed?.contains(id) ?? true else { return .dontUpgrade }
+            guard let id = identity(head), stations.admits(id, authorization: head.headerFields[.authorization]) else { return .dontUpgrade }
             let offered = (head.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard offered.contains("ocpp1.6") else { return .dontUpgrade }
             return .upgrade([.secWebSocketProtocol: "ocpp1.6"]) { inbound, outbound, _ in

@@ -38,7 +38,7 @@ struct Run: AsyncParsableCommand {
         }
         let pool = ConnectionPool()
         // The stations' endpoint, when the site has OCPP stations (docs/ocpp.md); it follows the configuration's ids.
-        let ocpp = site.ocpp.map { _ in OCPPStations(allowed: OCPPStations.ids(of: site)) }
+        let ocpp = site.ocpp.map { _ in OCPPStations(allowed: OCPPStations.ids(of: site), keys: OCPPStations.keys(of: site)) }
         var assembly = SiteAssembly(config: site)
         assembly.pool = pool
         assembly.ocpp = ocpp
@@ -100,6 +100,7 @@ struct Run: AsyncParsableCommand {
         await setup.onApplied { next in
             uplink.reconfigure(next)
             ocpp?.allowed = OCPPStations.ids(of: next)
+            ocpp?.keys = OCPPStations.keys(of: next)
         }
         var stationEndpoint: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let ocpp, let settings = site.ocpp {

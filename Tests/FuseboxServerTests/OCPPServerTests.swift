@@ -12,7 +12,7 @@ struct OCPPServerTests {
 
     @Test("an independent charge point: boot, status, a transaction with meter values; bad frames, a flood, a 1 MB frame, a second connection, refusals")
     func independentStation() async throws {
-        let stations = OCPPStations(allowed: ["cp1", "cp2"])
+        let stations = OCPPStations(allowed: ["cp1", "cp2", "cp3"], keys: ["cp3": "s3cret-key"])
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
         let app = OCPPServer.application(stations: stations, host: "127.0.0.1", port: 0, onRunning: { announce.yield($0) })
         let server = Task { try await app.runService() }
@@ -23,7 +23,7 @@ struct OCPPServerTests {
         let station = try ChildProcess(["python3", Self.script, "ws://127.0.0.1:\(port)"])
         let status = await station.exit(within: 120)
         #expect(status == 0, "\(station.output.joined(separator: "\n"))\n\(station.errorOutput.suffix(3000))")
-        #expect(station.output.filter { $0.hasPrefix("OK ") }.count == 6, "\(station.output)")
+        #expect(station.output.filter { $0.hasPrefix("OK ") }.count == 7, "\(station.output)")
 
         // What the station said is what the central system holds.
         let cp1 = try #require(stations.station("cp1"))

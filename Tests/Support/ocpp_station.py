@@ -5,9 +5,10 @@ code. The library checks every answer against OCPP 1.6's JSON schemas.
 Prints "OK <step>" per step; at the first failure "FAIL <step>: <why>" and
 exits 1.
 
-usage: ocpp_station.py WS_URL    (ws://127.0.0.1:PORT; stations cp1 and cp2 are allowed)
+usage: ocpp_station.py WS_URL    (ws://127.0.0.1:PORT; stations cp1 and cp2 are allowed, cp3 with key s3cret-key)
 """
 import asyncio
+import base64
 import json
 import sys
 from datetime import datetime, timezone
@@ -118,6 +119,20 @@ async def main():
                     raise Failed(f"{path} {protocols}: connected")
             except websockets.InvalidStatus as e:
                 check(e.response.status_code in (400, 404), f"{path}: {e.response.status_code}")
+        print("OK " + step, flush=True)
+
+        step = "security profile 1: cp3 with its key; without it, or with another, refused"
+        def basic(user, key):
+            return {"Authorization": "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode()}
+        async with websockets.connect(url + "/cp3", subprotocols=["ocpp1.6"], additional_headers=basic("cp3", "s3cret-key")) as keyed:
+            answer = await raw_answer(keyed, '[2,"k1","Heartbeat",{}]')
+            check(answer[0] == 3, f"{answer}")
+        for headers in [None, basic("cp3", "guess"), basic("cp1", "s3cret-key"), {"Authorization": "Basic !!!"}]:
+            try:
+                async with websockets.connect(url + "/cp3", subprotocols=["ocpp1.6"], additional_headers=headers):
+                    raise Failed(f"{headers}: connected")
+            except websockets.InvalidStatus as e:
+                check(e.response.status_code in (400, 401, 404), f"{headers}: {e.response.status_code}")
         print("OK " + step, flush=True)
     except Failed as e:
         print(f"FAIL {step}: {e}", flush=True)
