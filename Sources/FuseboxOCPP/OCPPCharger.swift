@@ -22,6 +22,8 @@ public final class OCPPCharger: SiteDevice {
         var at: Double
     }
     private let sent = Mutex<Sent?>(nil)
+    /// It refused amperes and took watts.
+    private let inWatts = Mutex(false)
     /// The limit the cycle last asked for: sent again on a new connection even if the cycle
     /// does not ask again (it writes only changes), so that a station back from a reboot is limited at once.
     private let wanted = Mutex<(amps: Double, phases: Int)?>(nil)
@@ -58,10 +60,17 @@ public final class OCPPCharger: SiteDevice {
         if let last = sent.withLock({ $0 }), abs(last.amps - limit) < 0.05, last.connection == connection, now - last.at < refresh {
             return .success(())
         }
-        let result = await stations.call(id, "SetChargingProfile", Self.profile(amps: limit, phases: phases), timeout: timeout)
+        var watts = inWatts.withLock { $0 }
+        var result = await stations.call(id, "SetChargingProfile", Self.profile(amps: limit, phases: phases, watts: watts), timeout: timeout)
+        // A station that takes only watts refuses a profile in amperes: the same limit in watts, from then on.
+        if !watts, case .success(let answer) = result, !Self.accepted(answer) {
+            watts = true
+            result = await stations.call(id, "SetChargingProfile", Self.profile(amps: limit, phases: phases, watts: true), timeout: timeout)
+            if case .success(let again) = result, Self.accepted(again) { inWatts.withLock { $0 = true } }
+        }
         switch result {
         case .success(let answer):
-            guard case .object(let members) = answer, members.first(where: { $0.0 == "status" })?.1 == .string("Accepted") else {
+            guard Self.accepted(answer) else {
                 return .failure(DeviceError(device: id, message: "refused the charging profile of \(ConfigReader.show(limit)) A: \(OCPPFrame.result(id: "", payload: answer).text)"))
             }
             sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now) }
@@ -71,22 +80,29 @@ public final class OCPPCharger: SiteDevice {
         }
     }
 
-    /// The limit as a TxDefaultProfile for every connector: absolute, from now on, in amperes.
-    static func profile(amps: Double, phases: Int) -> StrictJSON.Value {
-        .object([
-            ("connectorId", .number(0)),
-            ("csChargingProfiles", .object([
-                ("chargingProfileId", .number(1)),
-                ("stackLevel", .number(0)),
-                ("chargingProfilePurpose", .string("TxDefaultProfile")),
-                ("chargingProfileKind", .string("Absolute")),
-                ("chargingSchedule", .object([
-                    ("chargingRateUnit", .string("A")),
-                    // OCPP 1.6 gives the number of phases per period.
-                    ("chargingSchedulePeriod", .array([.object([("startPeriod", .number(0)), ("limit", .number(amps)),
-                                                                ("numberPhases", .number(Double(max(1, min(3, phases)))))])])),
-                ])),
-            ])),
+    static func accepted(_ answer: StrictJSON.Value) -> Bool {
+        guard case .object(let members) = answer else { return false }
+        return members.first { $0.0 == "status" }?.1 == .string("Accepted")
+    }
+
+    /// The voltage a limit in amperes is turned into watts at, per phase.
+    public static let nominalVoltage = 230.0
+
+    /// The limit as a TxDefaultProfile for every connector: absolute, from now on, in amperes
+    /// (or in watts: amperes x 230 V x phases).
+    static func profile(amps: Double, phases: Int, watts: Bool = false) -> StrictJSON.Value {
+        let n = max(1, min(3, phases))
+        let limit: Double = watts ? (amps * nominalVoltage * Double(n)).rounded() : amps
+        // OCPP 1.6 gives the number of phases per period.
+        let period: StrictJSON.Value = .object([("startPeriod", .number(0)), ("limit", .number(limit)), ("numberPhases", .number(Double(n)))])
+        let schedule: StrictJSON.Value = .object([("chargingRateUnit", .string(watts ? "W" : "A")), ("chargingSchedulePeriod", .array([period]))])
+        let profile: StrictJSON.Value = .object([
+            ("chargingProfileId", .number(1)),
+            ("stackLevel", .number(0)),
+            ("chargingProfilePurpose", .string("TxDefaultProfile")),
+            ("chargingProfileKind", .string("Absolute")),
+            ("chargingSchedule", schedule),
         ])
+        return .object([("connectorId", .number(0)), ("csChargingProfiles", profile)])
     }
 }

@@ -2,15 +2,15 @@ import Foundation
 import FuseboxTesting
 import Testing
 
-/// `fusebox run` with an OCPP station (Tests/Support/ocpp_limits.py, the `ocpp`
-/// package) behind the simulated site's grid meter: the limit reaches the
-/// station as a TxDefaultProfile, is lowered at a load step, and comes again
-/// after a reconnect.
+/// `fusebox run` with two OCPP stations (Tests/Support/ocpp_limits.py, the
+/// `ocpp` package) behind the simulated site's grid meter: the limit reaches
+/// each as a TxDefaultProfile (in watts for the one that takes only watts), is
+/// lowered at a load step, and comes again after a reconnect.
 @Suite("An OCPP station driven by fusebox run", .serialized)
 struct OCPPRunTests {
     static let root = Expectation.repositoryRoot(from: #filePath)
 
-    @Test("the limit as a profile, lowered at a load step, and again after a reconnect")
+    @Test("the limit as a profile (in watts where a station takes only watts), lowered at a load step, and again after a reconnect")
     func limits() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-run-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -29,7 +29,7 @@ struct OCPPRunTests {
             site: { name: OCPP run, serial: E2E-OCPP, limit: { current: 40, margin: 2 } }
             control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
             meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
-            chargers: [ { id: cp1, driver: ocpp, max: 16 } ]
+            chargers: [ { id: cp1, driver: ocpp, max: 16 }, { id: cp2, driver: ocpp, max: 16 } ]
             ocpp: { listen: "127.0.0.1:0" }
             http: { listen: "127.0.0.1:0" }
             history: { path: \(folder)/history.db }
@@ -42,12 +42,21 @@ struct OCPPRunTests {
         let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
 
         let station = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_limits.py", "ws://127.0.0.1:\(port)", "cp1", "90"])
+        // cp2 takes only watts.
+        let wattsOnly = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_limits.py", "ws://127.0.0.1:\(port)", "cp2", "90", "--watts"])
         #expect(await station.line(prefix: "READY", within: 60) != nil, "\(station.output) \(station.errorOutput.suffix(2000)) \(box.output.suffix(20))")
+        #expect(await wattsOnly.line(prefix: "READY", within: 60) != nil, "\(wattsOnly.output) \(wattsOnly.errorOutput.suffix(2000))")
         // A load step: the site's limit falls to 4 A, below what the building alone draws: the station is cut.
         let api = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-OCPP", "PUT", "/api/site/limit",
                                     #"{"amps": 4, "ttl": 600}"#])
         #expect(await api.exit(within: 30) == 0, "\(api.output) \(api.errorOutput)")
         #expect(await station.exit(within: 90) == 0, "\(station.output.joined(separator: "\n"))\n\(station.errorOutput.suffix(2000))\n\(box.output.suffix(20).joined(separator: "\n"))")
+        #expect(await wattsOnly.exit(within: 90) == 0, "\(wattsOnly.output.joined(separator: "\n"))\n\(wattsOnly.errorOutput.suffix(2000))")
+        let watts = wattsOnly.output.filter { $0.hasPrefix("LIMIT ") }
+        #expect(!watts.isEmpty && watts.allSatisfy { $0.contains(" W connector") }, "\(wattsOnly.output)")
+        // 230 V x 3 phases x at most 16 A.
+        #expect(watts.compactMap { Double($0.split(separator: " ")[1]) }.allSatisfy { $0 <= 11_040 }, "\(watts)")
+        #expect(wattsOnly.output.filter { $0.hasPrefix("REFUSED ") }.count == 1, "amperes tried once, then watts: \(wattsOnly.output)")
         let limits = station.output.filter { $0.hasPrefix("LIMIT ") }
         #expect(limits.allSatisfy { $0.contains("TxDefaultProfile 0 A connector 0") }, "\(limits)")
         let amps = limits.compactMap { Double($0.split(separator: " ")[1]) }

@@ -6,7 +6,10 @@ Prints READY after the first limit above 0, LOWERED when a limit below an earlie
 comes, then reconnects and prints AGAIN when the limit comes again on the new
 connection. Exits 0 then, 1 after SECONDS.
 
-usage: ocpp_limits.py WS_URL STATION SECONDS
+With --watts it is a station that takes only watts: it refuses a profile in
+amperes (Rejected) and accepts one in W.
+
+usage: ocpp_limits.py WS_URL STATION SECONDS [--watts]
 """
 import asyncio
 import sys
@@ -18,6 +21,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action, ChargePointErrorCode, ChargePointStatus, ChargingProfileStatus
 
 url, name, seconds = sys.argv[1].rstrip("/"), sys.argv[2], float(sys.argv[3])
+watts_only = "--watts" in sys.argv[4:]
 limits = []
 arrived = asyncio.Event()
 
@@ -27,6 +31,9 @@ class Station(ChargePoint):
     def on_profile(self, connector_id, cs_charging_profiles, **kwargs):
         schedule = cs_charging_profiles["charging_schedule"]
         limit = schedule["charging_schedule_period"][0]["limit"]
+        if watts_only and schedule["charging_rate_unit"] != "W":
+            print(f"REFUSED {limit} {schedule['charging_rate_unit']}", flush=True)
+            return call_result.SetChargingProfile(status=ChargingProfileStatus.rejected)
         limits.append(limit)
         print(f"LIMIT {limit} {cs_charging_profiles['charging_profile_purpose']} {cs_charging_profiles['stack_level']} "
               f"{schedule['charging_rate_unit']} connector {connector_id}", flush=True)
