@@ -70,7 +70,8 @@ public enum OCPPFrame: Sendable, Equatable {
 /// A call refused, with the OCPP-J error code a station understands.
 public struct OCPPError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case notImplemented = "NotImplemented"
+        /// An action the receiver does not take (OCPP-J names it NotImplemented).
+        case unknownAction = "NotImplemented"
         case notSupported = "NotSupported"
         case internalError = "InternalError"
         case protocolError = "ProtocolError"

@@ -53,8 +53,11 @@ public struct OCPPStation: Sendable {
     /// The answer to a frame the station sent: a result or an error for a call;
     /// nil for a result or error of ours (the connection matches those).
     public mutating func answer(_ text: String, now: Double) -> OCPPFrame? {
-        let frame: OCPPFrame
-        do { frame = try OCPPFrame.parse(text) } catch { return error.frame }
+        do { return answer(try OCPPFrame.parse(text), now: now) } catch { return error.frame }
+    }
+
+    /// The answer to a frame already read: a result or an error for a call, nil for anything else.
+    public mutating func answer(_ frame: OCPPFrame, now: Double) -> OCPPFrame? {
         guard case .call(let id, let action, let payload) = frame else { return nil }
         do {
             return .result(id: id, payload: try handle(action, OCPPPayload(payload, action: action), now: now))
@@ -113,7 +116,7 @@ public struct OCPPStation: Sendable {
             _ = try p.string("status", max: 64)
             return .object([])
         default:
-            throw OCPPError(.notImplemented, "\(action): not an action a station sends in OCPP 1.6, or not one Fusebox takes")
+            throw OCPPError(.unknownAction, "\(action): not an action a station sends in OCPP 1.6, or not one Fusebox takes")
         }
     }
 

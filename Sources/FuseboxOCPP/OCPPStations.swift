@@ -105,20 +105,25 @@ public final class OCPPStations: Sendable {
     /// A frame from `connection`: the answer to send back (for a call), and
     /// whether the connection still speaks for the station.
     public func received(_ id: String, _ connection: UUID, _ text: String, now: Double) -> (OCPPFrame?, current: Bool) {
+        // Read once, outside the lock every station shares.
+        let frame: OCPPFrame
+        do { frame = try OCPPFrame.parse(text) } catch {
+            let current = entries.withLock { $0[id]?.connection == connection }
+            return (current ? error.frame : nil, current)
+        }
         let (answer, current) = entries.withLock { e -> (OCPPFrame?, Bool) in
             guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false) }
-            let frame = entry.station.answer(text, now: now)
+            let answer = entry.station.answer(frame, now: now)
             entry.heard = now
             e[id] = entry
-            return (frame, true)
+            return (answer, true)
         }
-        if current, answer == nil, let frame = try? OCPPFrame.parse(text) {
-            // An answer to one of our calls.
-            switch frame {
-            case .result(let callID, let payload): resolve(id, callID, .success(payload))
-            case .error(let callID, let code, let description): resolve(id, callID, .failure(OCPPError(code, description, id: callID)))
-            case .call: break
-            }
+        guard current else { return (nil, false) }
+        // An answer to one of our calls.
+        switch frame {
+        case .result(let callID, let payload): resolve(id, callID, .success(payload))
+        case .error(let callID, let code, let description): resolve(id, callID, .failure(OCPPError(code, description, id: callID)))
+        case .call: break
         }
         return (answer, current)
     }

@@ -72,7 +72,7 @@ public final class Uplink: Service, @unchecked Sendable {
     }
 
     /// The broker as site.yaml gives it, for the page.
-    public var broker: String { "\(settings.tls ? "mqtts" : "mqtt")://\(settings.host):\(settings.port)" }
+    public var broker: String { settings.broker }
 
     public func report() -> UplinkReport {
         let s = state()

@@ -99,9 +99,8 @@ public final class UplinkService: Service, @unchecked Sendable {
         do {
             return try Uplink(site: site, settings: settings, cycle: cycle, store: store, logger: logger)
         } catch {
-            let broker = "\(settings.tls ? "mqtts" : "mqtt")://\(settings.host):\(settings.port)"
-            failure.withLock { $0 = (broker, error.description) }
-            logger.error("uplink: \(broker): \(error); running without it")
+            failure.withLock { $0 = (settings.broker, error.description) }
+            logger.error("uplink: \(settings.broker): \(error); running without it")
             return nil
         }
     }

@@ -35,7 +35,7 @@ struct Check: AsyncParsableCommand {
             say("\(config): OK: \(site.name), \(site.chargers.count) chargers, fuse \(site.limits.current) A, margin \(site.limits.margin) A")
             for line in built.summary { say("  " + line) }
             if let mqtt = site.mqtt {
-                say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port) as \(mqtt.client(serial: site.serial)), "
+                say("  uplink: \(mqtt.broker) as \(mqtt.client(serial: site.serial)), "
                     + "topics under \(mqtt.topicPrefix(serial: site.serial))" + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
                 // libmosquitto would refuse them at start: said here, with the key.
                 let files = [("mqtt.tls.ca", mqtt.caFile), ("mqtt.tls.certificate", mqtt.certificateFile), ("mqtt.tls.key", mqtt.keyFile)]

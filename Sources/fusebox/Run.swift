@@ -111,7 +111,7 @@ struct Run: AsyncParsableCommand {
             }, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         if let mqtt = site.mqtt {
-            say("  uplink: \(mqtt.tls ? "mqtts" : "mqtt")://\(mqtt.host):\(mqtt.port), topics under \(mqtt.topicPrefix(serial: site.serial))"
+            say("  uplink: \(mqtt.broker), topics under \(mqtt.topicPrefix(serial: site.serial))"
                 + (mqtt.discovery ? ", Home Assistant discovery on" : ""))
         }
         let group = ServiceGroup(configuration: .init(

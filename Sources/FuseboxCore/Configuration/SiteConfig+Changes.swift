@@ -38,7 +38,7 @@ extension SiteConfig {
         if old.policySettings != new.policySettings { said.append("policy settings changed") }
         if old.ripple != new.ripple || old.rippleInputs != new.rippleInputs { said.append("ripple changed") }
         if old.mqtt != new.mqtt {
-            said.append(new.mqtt.map { "uplink \($0.tls ? "mqtts" : "mqtt")://\($0.host):\($0.port)" + (old.mqtt == nil ? " added" : " changed") } ?? "uplink removed")
+            said.append(new.mqtt.map { "uplink \($0.broker)" + (old.mqtt == nil ? " added" : " changed") } ?? "uplink removed")
         }
         return said.isEmpty ? "nothing changed" : said.joined(separator: "; ")
     }

@@ -43,6 +43,9 @@ extension SiteConfig {
             prefix.isEmpty ? "fusebox/\(serial.isEmpty ? "unnamed" : serial)/" : prefix
         }
 
+        /// `mqtt://host:port` or `mqtts://host:port` (an IPv6 address in brackets): as site.yaml gives it, and as shown.
+        public var broker: String { "\(tls ? "mqtts" : "mqtt")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
         public func client(serial: String) -> String { clientID.isEmpty ? "fusebox-\(serial.isEmpty ? "unnamed" : serial)" : clientID }
     }
 
@@ -123,7 +126,7 @@ extension SiteConfig {
     /// written back to the file; the page hides it as it hides every secret).
     var mqttTree: [String: Any]? {
         guard let q = mqtt else { return nil }
-        var m: [String: Any] = ["broker": "\(q.tls ? "mqtts" : "mqtt")://\(q.host.contains(":") ? "[\(q.host)]" : q.host):\(q.port)",
+        var m: [String: Any] = ["broker": q.broker,
                                 "version": q.version, "keepalive": q.keepalive, "interval": q.interval, "deadband": q.deadband,
                                 "heartbeat": q.heartbeat, "outbox_limit": q.outboxLimit, "discovery": q.discovery,
                                 "discovery_prefix": q.discoveryPrefix]
