@@ -154,7 +154,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["Cases"]),
         .testTarget(name: "FuseboxHistoryTests", dependencies: ["FuseboxHistory", "FuseboxCore", "FuseboxTesting", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "FuseboxOCPPTests", dependencies: ["FuseboxCore", "FuseboxOCPP"], exclude: ["Cases"]),
+        .testTarget(name: "FuseboxOCPPTests", dependencies: ["FuseboxCore", "FuseboxDevices", "FuseboxOCPP"], exclude: ["Cases"]),
         .testTarget(name: "FuseboxUplinkTests", dependencies: [
             "FuseboxController", "FuseboxCore", "FuseboxHistory", "FuseboxSimulation", "FuseboxSimulator", "FuseboxTesting", "FuseboxUplink",
             "FuseboxYAML",

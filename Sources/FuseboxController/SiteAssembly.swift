@@ -169,10 +169,21 @@ public struct SiteAssembly {
             return fresh
         }
         func makeDevice(_ d: SiteConfig.Device, path: String) -> (any SiteDevice)? {
-            if d.driver == "ocpp" {
-                guard let ocpp else { problems.append("\(path).driver: ocpp needs the box's OCPP endpoint (an ocpp section)"); return nil }
-                summary.append("\(d.id): OCPP 1.6J station, connecting to this box as /\(d.id)")
-                return OCPPCharger(id: d.id, stations: ocpp)
+            if d.isOCPP {
+                guard let ocpp else { problems.append("\(path).driver: \(d.driver) needs the box's OCPP endpoint (an ocpp section)"); return nil }
+                do {
+                    let script = try drivers.load(d.driver)
+                    guard script.kind == .ocpp else {
+                        problems.append("\(path).driver: \(d.driver) is a \(script.kind) driver; an OCPP station's is kind = \"ocpp\"")
+                        return nil
+                    }
+                    let made = try OCPPCharger(id: d.id, stations: ocpp, driver: script, timeout: config.ocpp?.timeout ?? 10)
+                    summary.append("\(d.id): OCPP 1.6J station (\(d.driver)), connecting to this box as /\(d.id)")
+                    return made
+                } catch {
+                    problems.append("\(path).driver: \(error)")
+                    return nil
+                }
             }
             if case .web(let api, let allow) = d.address { return cloudDevice(d, api: api, allow: allow, path: path) }
             guard let e = endpoint(d) else { problems.append("\(path): no address to reach \(d.id) at"); return nil }

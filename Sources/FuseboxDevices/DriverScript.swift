@@ -1,8 +1,10 @@
 import Foundation
 import FuseboxLua
 
-/// What a driver is for.
-public enum DeviceKind: String, Sendable { case charger, meter }
+/// What a driver is for. An `ocpp` driver holds no I/O of its own: it names
+/// the quirks of one make of OCPP station (docs/ocpp.md), which the host's
+/// OCPP charger follows.
+public enum DeviceKind: String, Sendable { case charger, meter, ocpp }
 
 /// How a driver reaches its device (`transport.type` in the script).
 public enum DriverTransport: String, Sendable {
@@ -13,7 +15,8 @@ public enum DriverTransport: String, Sendable {
 }
 
 /// A loaded driver (docs/drivers.md): one file returning
-/// `{ name, kind, identify?, init?, poll, apply? }`, compiled in its own sandbox.
+/// `{ name, kind, identify?, init?, poll, apply? }`, compiled in its own sandbox;
+/// or, for an OCPP station's quirks, `{ name, kind = "ocpp", ... }` with no poll.
 public final class DriverScript {
     public let name: String
     public let kind: DeviceKind
@@ -30,10 +33,12 @@ public final class DriverScript {
         try sandbox.load(source: DriverPrelude.source, chunkname: DriverPrelude.chunkname)
         try sandbox.load(source: source, chunkname: origin)
         func contract(_ message: String) -> LuaError { LuaError(kind: .contract, script: stem, message: "\(origin): \(message)") }
-        guard case .opaque("function") = try sandbox.moduleField("poll") else { throw contract("the returned table has no function 'poll'") }
         let kindValue = try sandbox.moduleField("kind")
         guard let kindName = kindValue.string, let kind = DeviceKind(rawValue: kindName) else {
-            throw contract("'kind' must be \"charger\" or \"meter\", got \(kindValue.brief)")
+            throw contract("'kind' must be \"charger\", \"meter\" or \"ocpp\", got \(kindValue.brief)")
+        }
+        if kind != .ocpp, try sandbox.moduleField("poll") != .opaque("function") {
+            throw contract("the returned table has no function 'poll'")
         }
         if kind == .charger, try sandbox.moduleField("apply") != .opaque("function") {
             throw contract("a charger driver needs a function 'apply'")
@@ -49,6 +54,16 @@ public final class DriverScript {
         self.kind = kind
         self.origin = origin
         self.sandbox = sandbox
+    }
+
+    /// The returned table's field `name`, read raw: an OCPP quirk's setting.
+    public func field(_ name: String) throws(LuaError) -> LuaValue { try sandbox.moduleField(name) }
+
+    /// Calls the returned table's function `name` with `arguments` and gives its results.
+    public func call(_ name: String, _ arguments: [LuaValue]) throws(LuaError) -> [LuaValue] {
+        var tape = TapeWriter(capacity: 256)
+        for a in arguments { tape.value(a) }
+        return try sandbox.call(name, arguments: tape)
     }
 
     public convenience init(file: String, limits: LuaLimits = LuaLimits(instructions: 5_000_000, time: 5)) throws(LuaError) {

@@ -120,6 +120,9 @@ public final class LuaDevice: @unchecked Sendable {
     }
 
     private static func bind(_ script: DriverScript, to io: DeviceIO) throws(LuaError) {
+        guard script.kind != .ocpp else {
+            throw LuaError(kind: .contract, script: script.name, message: "\(script.origin) holds an OCPP station's quirks: give it to a charger whose station connects over OCPP (no host or port)")
+        }
         try script.sandbox.setDeviceIO(deviceIO, context: Unmanaged.passUnretained(io).toOpaque())
         if io.web != nil { script.sandbox.setDeviceHTTP(deviceHTTP) }
     }

@@ -1,47 +1,87 @@
 import Foundation
 import FuseboxCore
 import FuseboxDevices
+import FuseboxLua
 import Synchronization
 
 /// A station that speaks OCPP 1.6J, as the cycle sees a charger: its reading
 /// is what it last reported (status, MeterValues), and its limit goes out as a
-/// TxDefaultProfile, when it changes, after each new connection (a reboot, a
-/// reconnect) and every `refresh` seconds. Not connected, it does not answer:
-/// the cycle counts it at the limit it last had, as any charger that goes
-/// silent (docs/design.md).
-public final class OCPPCharger: SiteDevice {
+/// TxDefaultProfile (or what its driver's `limit` returns), when it changes,
+/// after each new connection (a reboot, a reconnect) and every `refresh`
+/// seconds. Not connected, it does not answer: the cycle counts it at the
+/// limit it last had, as any charger that goes silent (docs/design.md).
+public final class OCPPCharger: ScriptedDevice {
     public let id: String
     public var taskExecutor: (any TaskExecutor)? { nil }
     private let stations: OCPPStations
     /// Seconds an answer to a call may take.
     public let timeout: Double
     public let refresh: Double
+    /// Its driver (drivers/ocpp*.lua): the settings read from it, and the script for its `limit`.
+    private let driver: Mutex<(quirks: OCPPQuirks, script: DriverScript?)>
+
+    /// What was learnt of the station: kept across its connections.
+    public struct Learned: Sendable, Equatable {
+        /// The stack level and unit it took last; nil: not tried yet.
+        public var stackLevel: Int?
+        public var watts = false
+        /// It answers GetCompositeSchedule (nil: not asked yet).
+        public var verifies: Bool?
+        /// The answers to the configuration asked of it at its last connection, by key.
+        public var configuration: [String: String] = [:]
+    }
+    private let learned = Mutex(Learned())
     private struct Sent {
         var amps: Double
         var connection: Int
         var at: Double
+        var transaction: Int?
     }
     private let sent = Mutex<Sent?>(nil)
-    /// It refused amperes and took watts.
-    private let inWatts = Mutex(false)
     /// The limit the cycle last asked for: sent again on a new connection even if the cycle
     /// does not ask again (it writes only changes), so that a station back from a reboot is limited at once.
     private let wanted = Mutex<(amps: Double, phases: Int)?>(nil)
+    /// The connection the station was last set up on (measurands, a status asked for).
+    private let setUp = Atomic<Int>(0)
 
-    public init(id: String, stations: OCPPStations, timeout: Double = 10, refresh: Double = 300) {
+    public init(id: String, stations: OCPPStations, driver: sending DriverScript? = nil, timeout: Double = 10, refresh: Double = 300) throws(LuaError) {
         self.id = id
         self.stations = stations
         self.timeout = timeout
         self.refresh = refresh
+        let quirks = try driver.map { d throws(LuaError) in try OCPPQuirks(script: d) } ?? OCPPQuirks()
+        self.driver = Mutex((quirks, driver))
+    }
+
+    public var quirks: OCPPQuirks { driver.withLock { $0.quirks } }
+    public var knowledge: Learned { learned.withLock { $0 } }
+
+    public func reload(_ script: sending DriverScript) async -> Result<DeviceReading, DeviceError> {
+        guard script.kind == .ocpp else {
+            return .failure(DeviceError(device: id, message: "reload refused: \(script.origin) is a \(script.kind) driver, an OCPP station needs an ocpp one"))
+        }
+        let quirks: OCPPQuirks
+        do { quirks = try OCPPQuirks(script: script) } catch { return .failure(DeviceError(device: id, message: "\(error)")) }
+        driver.withLock { $0 = (quirks, script) }
+        // The next limit goes out as the new driver says.
+        sent.withLock { $0 = nil }
+        learned.withLock { $0.stackLevel = nil; $0.watts = false }
+        return await poll()
     }
 
     public func poll() async -> Result<DeviceReading, DeviceError> {
         guard stations.isConnected(id), let s = stations.station(id) else {
             return .failure(DeviceError(device: id, message: stations.connections(id) == 0
-                ? "has not connected yet (OCPP: point it at ws://<this box>:<port>/\(id))" : "not connected (OCPP)"))
+                ? "has not connected yet (OCPP: point it at ws://<this box>:<port>/\(id))"
+                : "not connected (OCPP): counted at its last limit until it is back"))
         }
-        if let w = wanted.withLock({ $0 }), sent.withLock({ $0?.connection }) != stations.connections(id) {
+        let connection = stations.connections(id)
+        // A new connection: the limit in force first, before it may draw more; then what it should report.
+        if let w = wanted.withLock({ $0 }), sent.withLock({ $0?.connection }) != connection {
             if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
+        }
+        if setUp.exchange(connection, ordering: .relaxed) != connection {
+            Task { await self.setUpConnection(connection) }
         }
         // The session's energy from the transaction's start, kWh.
         let session = s.transaction.map { t in max(0, ((s.energy ?? t.meterStart) - t.meterStart) / 1000) } ?? 0
@@ -53,56 +93,179 @@ public final class OCPPCharger: SiteDevice {
         return await send(amps: amps, phases: phases)
     }
 
+    /// What the station should report, asked once per connection: its measurands and
+    /// their interval (ChangeConfiguration), then its status and a reading (TriggerMessage).
+    /// The answers are kept (`knowledge.configuration`); a refusal is no failure: Fusebox works with what it sends.
+    private func setUpConnection(_ connection: Int) async {
+        let q = quirks
+        var answers: [String: String] = [:]
+        var asks: [(String, String)] = []
+        if !q.measurands.isEmpty { asks.append(("MeterValuesSampledData", q.measurands)) }
+        if q.sampleInterval > 0 { asks.append(("MeterValueSampleInterval", String(q.sampleInterval))) }
+        for (key, value) in asks {
+            let r = await stations.call(id, "ChangeConfiguration", .object([("key", .string(key)), ("value", .string(value))]), timeout: timeout)
+            answers[key] = Self.outcome(r)
+        }
+        for message in ["StatusNotification", "MeterValues"] {
+            let r = await stations.call(id, "TriggerMessage", .object([("requestedMessage", .string(message))]), timeout: timeout)
+            answers["TriggerMessage " + message] = Self.outcome(r)
+        }
+        guard stations.connections(id) == connection else { return }
+        learned.withLock { $0.configuration = answers }
+    }
+
+    /// An answer's status, or the error that came instead.
+    static func outcome(_ r: Result<StrictJSON.Value, OCPPError>) -> String {
+        switch r {
+        case .success(let answer): status(answer) ?? "answered"
+        case .failure(let e): e.code == .genericError ? e.message : e.code.rawValue
+        }
+    }
+
     private func send(amps: Double, phases: Int) async -> Result<Void, DeviceError> {
         guard stations.isConnected(id) else { return .failure(DeviceError(device: id, message: "not connected (OCPP)")) }
         let limit = (amps * 10).rounded(.down) / 10   // OCPP 1.6: a multiple of 0.1
         let now = Date().timeIntervalSince1970, connection = stations.connections(id)
-        if let last = sent.withLock({ $0 }), abs(last.amps - limit) < 0.05, last.connection == connection, now - last.at < refresh {
+        let transaction = stations.station(id)?.transaction
+        if let last = sent.withLock({ $0 }), abs(last.amps - limit) < 0.05, last.connection == connection, now - last.at < refresh,
+           last.transaction == transaction?.id {
             return .success(())
         }
-        var watts = inWatts.withLock { $0 }
-        var result = await stations.call(id, "SetChargingProfile", Self.profile(amps: limit, phases: phases, watts: watts), timeout: timeout)
-        // A station that takes only watts refuses a profile in amperes: the same limit in watts, from then on.
-        if !watts, case .success(let answer) = result, !Self.accepted(answer) {
-            watts = true
-            result = await stations.call(id, "SetChargingProfile", Self.profile(amps: limit, phases: phases, watts: true), timeout: timeout)
-            if case .success(let again) = result, Self.accepted(again) { inWatts.withLock { $0 = true } }
+        let result: Result<Void, DeviceError>
+        if quirks.limitFunction {
+            result = await sendByFunction(limit, phases)
+        } else {
+            result = await sendProfile(limit, phases, transaction: transaction.map { ($0.id, $0.connector) })
         }
-        switch result {
-        case .success(let answer):
-            guard Self.accepted(answer) else {
-                return .failure(DeviceError(device: id, message: "refused the charging profile of \(ConfigReader.show(limit)) A: \(OCPPFrame.result(id: "", payload: answer).text)"))
+        if case .success = result { sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now, transaction: transaction?.id) } }
+        return result
+    }
+
+    /// The call the driver's `limit(amps, phases)` returns, instead of a profile.
+    private func sendByFunction(_ limit: Double, _ phases: Int) async -> Result<Void, DeviceError> {
+        let made = driver.withLock { d -> Result<(action: String, payload: StrictJSON.Value), LuaError> in
+            guard let script = d.script else { return .failure(LuaError(kind: .contract, script: id, message: "no driver script")) }
+            do throws(LuaError) { return .success(try OCPPQuirks.limitCall(script, amps: limit, phases: phases)) } catch { return .failure(error) }
+        }
+        switch made {
+        case .failure(let e): return .failure(DeviceError(device: id, message: "\(e)"))
+        case .success(let call):
+            switch await stations.call(id, call.action, call.payload, timeout: timeout) {
+            case .failure(let e): return .failure(DeviceError(device: id, message: e.message))
+            case .success(let answer):
+                guard Self.status(answer) == "Accepted" else {
+                    return .failure(DeviceError(device: id, message: "refused \(call.action) for a limit of \(ConfigReader.show(limit)) A: \(OCPPFrame.result(id: "", payload: answer).text)"))
+                }
+                return .success(())
             }
-            sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now) }
-            return .success(())
-        case .failure(let error):
-            return .failure(DeviceError(device: id, message: error.message))
         }
     }
 
-    static func accepted(_ answer: StrictJSON.Value) -> Bool {
-        guard case .object(let members) = answer else { return false }
-        return members.first { $0.0 == "status" }?.1 == .string("Accepted")
+    /// The limit as a TxDefaultProfile, at the stack level and in the unit the station
+    /// takes: a refusal tries stack level 0, then watts (some stations take no other
+    /// stack level, some take only watts), and what it took is kept for the next time.
+    /// During a transaction, with `tx_profile`, a TxProfile for it too.
+    private func sendProfile(_ limit: Double, _ phases: Int, transaction: (id: Int, connector: Int)?) async -> Result<Void, DeviceError> {
+        let q = quirks
+        let known = learned.withLock { $0 }
+        var tries: [(stack: Int, watts: Bool)]
+        if let stack = known.stackLevel {
+            tries = [(stack, known.watts)]
+        } else {
+            let first = (q.stackLevel, q.unit == "W")
+            tries = [first]
+            if first.0 > 0 { tries.append((0, first.1)) }
+            if !first.1 { tries.append((first.0, true)); if first.0 > 0 { tries.append((0, true)) } }
+        }
+        var refusals: [String] = []
+        for t in tries {
+            let profile = Self.profile(amps: limit, phases: phases, watts: t.watts, stackLevel: t.stack, connector: q.connector)
+            switch await stations.call(id, "SetChargingProfile", profile, timeout: timeout) {
+            case .failure(let e):
+                return .failure(DeviceError(device: id, message: e.message))
+            case .success(let answer) where Self.status(answer) != "Accepted":
+                refusals.append("stack level \(t.stack) in \(t.watts ? "W" : "A"): \(Self.status(answer) ?? "no status")")
+                continue
+            case .success:
+                learned.withLock { $0.stackLevel = t.stack; $0.watts = t.watts }
+                if q.txProfile, let transaction {
+                    let tx = Self.profile(amps: limit, phases: phases, watts: t.watts, stackLevel: t.stack, connector: transaction.connector,
+                                          purpose: "TxProfile", transaction: transaction.id)
+                    if case .success(let answer) = await stations.call(id, "SetChargingProfile", tx, timeout: timeout), Self.status(answer) != "Accepted" {
+                        return .failure(DeviceError(device: id, message: "refused the TxProfile of \(ConfigReader.show(limit)) A for transaction \(transaction.id)"))
+                    }
+                }
+                if q.verify { return await verify(limit, phases: phases, watts: t.watts, connector: transaction?.connector ?? max(1, q.connector)) }
+                return .success(())
+            }
+        }
+        if known.stackLevel != nil { learned.withLock { $0.stackLevel = nil } }   // tried afresh next time
+        return .failure(DeviceError(device: id, message: "refused the charging profile of \(ConfigReader.show(limit)) A (\(refusals.joined(separator: "; ")))"))
+    }
+
+    /// Asks the station what it will draw now (GetCompositeSchedule): a station that took the
+    /// profile but plans more than the limit has not applied it. A station that cannot say is not asked again.
+    private func verify(_ limit: Double, phases: Int, watts: Bool, connector: Int) async -> Result<Void, DeviceError> {
+        guard learned.withLock({ $0.verifies }) != false else { return .success(()) }
+        let ask: StrictJSON.Value = .object([("connectorId", .number(Double(connector))), ("duration", .number(60)),
+                                             ("chargingRateUnit", .string(watts ? "W" : "A"))])
+        let answer: StrictJSON.Value
+        switch await stations.call(id, "GetCompositeSchedule", ask, timeout: timeout) {
+        case .failure(let e) where e.code == .genericError:
+            return .failure(DeviceError(device: id, message: e.message))
+        case .failure:
+            learned.withLock { $0.verifies = false }
+            return .success(())
+        case .success(let a):
+            answer = a
+        }
+        guard Self.status(answer) == "Accepted" else {
+            learned.withLock { $0.verifies = false }
+            return .success(())
+        }
+        learned.withLock { $0.verifies = true }
+        let n = Double(max(1, min(3, phases)))
+        let allowed = watts ? (limit * Self.nominalVoltage * n).rounded() + 1 : limit + 0.05
+        if let planned = Self.firstLimit(answer), planned > allowed {
+            return .failure(DeviceError(device: id, message: "accepted a limit of \(ConfigReader.show(limit)) A, but its schedule says \(ConfigReader.show(planned)) \(watts ? "W" : "A"): it has not applied it"))
+        }
+        return .success(())
+    }
+
+    static func status(_ answer: StrictJSON.Value) -> String? {
+        guard case .object(let members) = answer, case .string(let s)? = members.first(where: { $0.0 == "status" })?.1 else { return nil }
+        return s
+    }
+
+    /// The limit of a composite schedule's first period.
+    static func firstLimit(_ answer: StrictJSON.Value) -> Double? {
+        guard case .object(let members) = answer, case .object(let schedule)? = members.first(where: { $0.0 == "chargingSchedule" })?.1,
+              case .array(let periods)? = schedule.first(where: { $0.0 == "chargingSchedulePeriod" })?.1,
+              case .object(let first)? = periods.first, case .number(let limit)? = first.first(where: { $0.0 == "limit" })?.1 else { return nil }
+        return limit
     }
 
     /// The voltage a limit in amperes is turned into watts at, per phase.
     public static let nominalVoltage = 230.0
 
-    /// The limit as a TxDefaultProfile for every connector: absolute, from now on, in amperes
+    /// The limit as a charging profile: absolute, from now on, in amperes
     /// (or in watts: amperes x 230 V x phases).
-    static func profile(amps: Double, phases: Int, watts: Bool = false) -> StrictJSON.Value {
+    static func profile(amps: Double, phases: Int, watts: Bool = false, stackLevel: Int = 0, connector: Int = 0,
+                        purpose: String = "TxDefaultProfile", transaction: Int? = nil) -> StrictJSON.Value {
         let n = max(1, min(3, phases))
         let limit: Double = watts ? (amps * nominalVoltage * Double(n)).rounded() : amps
         // OCPP 1.6 gives the number of phases per period.
         let period: StrictJSON.Value = .object([("startPeriod", .number(0)), ("limit", .number(limit)), ("numberPhases", .number(Double(n)))])
         let schedule: StrictJSON.Value = .object([("chargingRateUnit", .string(watts ? "W" : "A")), ("chargingSchedulePeriod", .array([period]))])
-        let profile: StrictJSON.Value = .object([
-            ("chargingProfileId", .number(1)),
-            ("stackLevel", .number(0)),
-            ("chargingProfilePurpose", .string("TxDefaultProfile")),
+        var profile: [(String, StrictJSON.Value)] = [
+            // One id per purpose: a new limit replaces the one before it.
+            ("chargingProfileId", .number(purpose == "TxProfile" ? 2 : 1)),
+            ("stackLevel", .number(Double(stackLevel))),
+            ("chargingProfilePurpose", .string(purpose)),
             ("chargingProfileKind", .string("Absolute")),
             ("chargingSchedule", schedule),
-        ])
-        return .object([("connectorId", .number(0)), ("csChargingProfiles", profile)])
+        ]
+        if let transaction { profile.insert(("transactionId", .number(Double(transaction))), at: 1) }
+        return .object([("connectorId", .number(Double(connector))), ("csChargingProfiles", .object(profile))])
     }
 }

@@ -42,12 +42,12 @@ public final class OCPPStations: Sendable {
     }
 
     /// The ids of the configuration's OCPP stations (`driver: ocpp`).
-    public static func ids(of site: SiteConfig) -> Set<String> { Set(site.chargers.filter { $0.device.driver == "ocpp" }.map(\.id)) }
+    public static func ids(of site: SiteConfig) -> Set<String> { Set(site.chargers.filter { $0.device.isOCPP }.map(\.id)) }
 
     /// The configuration's station keys (`settings: { auth_key: ... }` of a `driver: ocpp` charger).
     public static func keys(of site: SiteConfig) -> [String: String] {
         var out: [String: String] = [:]
-        for c in site.chargers where c.device.driver == "ocpp" {
+        for c in site.chargers where c.device.isOCPP {
             if case .map(let m) = c.device.settings, case .string(let key)? = m["auth_key"], !key.isEmpty { out[c.id] = key }
         }
         return out

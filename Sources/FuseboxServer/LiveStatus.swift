@@ -32,6 +32,9 @@ public struct LiveStatus: Codable, Sendable, Equatable {
         public var priority: Int
         public var enabled: Bool
         public var responding: Bool
+        /// A per phase the budget keeps for it while it does not answer (the limit it
+        /// last took, until its own fallback takes over); nil while it answers.
+        public var reserved: Double?
         /// kWh of the current session (its counter).
         public var sessionEnergy: Double
         /// A remote limit in force, and until when (seconds since 1970).
@@ -75,7 +78,7 @@ public struct LiveStatus: Codable, Sendable, Equatable {
             let remote = o.remote.chargers[c.id]
             return Charger(id: c.id, status: c.status.rawValue, phases: c.phases.map(\.rawValue), current: c.current, limit: amps,
                            min: c.min, max: c.max, priority: o.priority[c.id] ?? c.priority, enabled: o.enabled[c.id] ?? true,
-                           responding: c.responding, sessionEnergy: c.sessionEnergy, remoteLimit: remote?.amps, remoteUntil: remote?.until)
+                           responding: c.responding, reserved: c.responding ? nil : c.assumedDraw, sessionEnergy: c.sessionEnergy, remoteLimit: remote?.amps, remoteUntil: remote?.until)
         }
         cycle = p.number
         cycleWorkMs = (p.timing.work * 100_000).rounded() / 100

@@ -26,7 +26,7 @@ struct OCPPRunTests {
         let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
         let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
         try """
-            site: { name: OCPP run, serial: E2E-OCPP, limit: { current: 40, margin: 2 } }
+            site: { name: OCPP run, serial: E2E-OCPP, limit: { current: 50, margin: 2 } }
             control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
             meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
             chargers: [ { id: cp1, driver: ocpp, max: 16 }, { id: cp2, driver: ocpp, max: 16 } ]
@@ -56,9 +56,9 @@ struct OCPPRunTests {
         #expect(!watts.isEmpty && watts.allSatisfy { $0.contains(" W connector") }, "\(wattsOnly.output)")
         // 230 V x 3 phases x at most 16 A.
         #expect(watts.compactMap { Double($0.split(separator: " ")[1]) }.allSatisfy { $0 <= 11_040 }, "\(watts)")
-        #expect(wattsOnly.output.filter { $0.hasPrefix("REFUSED ") }.count == 1, "amperes tried once, then watts: \(wattsOnly.output)")
+        #expect(wattsOnly.output.filter { $0.hasPrefix("REFUSED ") }.count == 2, "amperes tried at stack levels 1 and 0, then watts: \(wattsOnly.output)")
         let limits = station.output.filter { $0.hasPrefix("LIMIT ") }
-        #expect(limits.allSatisfy { $0.contains("TxDefaultProfile 0 A connector 0") }, "\(limits)")
+        #expect(limits.allSatisfy { $0.contains("TxDefaultProfile 1 A connector 0") }, "\(limits)")
         let amps = limits.compactMap { Double($0.split(separator: " ")[1]) }
         #expect(amps.allSatisfy { $0 <= 16 }, "never above the station's max: \(amps)")
         #expect(station.output.contains("LOWERED") && station.output.contains("AGAIN"), "\(station.output)")
@@ -73,5 +73,87 @@ struct OCPPRunTests {
             try await Task.sleep(for: .milliseconds(500))
         } while ContinuousClock.now < deadline
         #expect(body["responding"] as? Bool == false, "\(body)")
+    }
+
+    @Test("stations as found in the field: one that refuses stack level 1, one that never answers, one that ignores its limit, one that drops off mid-transaction")
+    func quirks() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-quirks-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try """
+            site: { noise: 0, base_load: [8, 8, 8] }
+            chargers: [ { id: p01, make: abb_terra } ]
+            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
+        let binary = Expectation.fuseboxBinary(from: #filePath)
+        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
+        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
+        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
+        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
+        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
+        try """
+            site: { name: OCPP quirks, serial: E2E-QUIRKS, limit: { current: 50, margin: 2 } }
+            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
+            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+            chargers:
+              - { id: cp1, driver: ocpp, max: 16 }
+              - { id: cp2, driver: ocpp, max: 16 }
+              - { id: cp3, driver: ocpp, max: 16 }
+              - { id: cp4, driver: ocpp, max: 16 }
+            ocpp: { listen: "127.0.0.1:0", timeout: 2 }
+            http: { listen: "127.0.0.1:0" }
+            history: { path: \(folder)/history.db }
+            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
+        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
+        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
+        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
+        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        let page = try #require(await box.line(containing: "web page: http://", within: 30))
+        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+        func station(_ id: String, _ mode: String) throws -> ChildProcess {
+            try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_quirks.py", "ws://127.0.0.1:\(port)", id, mode, "20"])
+        }
+        func get(_ path: String) async throws -> Any? {
+            let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-QUIRKS", "GET", path])
+            #expect(await call.exit(within: 30) == 0, "\(call.output) \(call.errorOutput)")
+            return try? JSONSerialization.jsonObject(with: Data(call.output.dropFirst().joined(separator: "\n").utf8))
+        }
+        let stack0 = try station("cp1", "stack0"), silent = try station("cp2", "silent")
+        let ignore = try station("cp3", "ignore"), drop = try station("cp4", "drop")
+
+        // Drops off mid-transaction: from then on it is not answering, and the limit it had stays reserved for it.
+        #expect(await drop.line(prefix: "DROPPED", within: 60) != nil, "\(drop.output) \(drop.errorOutput.suffix(2000))")
+        let lastLimit = try #require(drop.output.last { $0.hasPrefix("DROPPED at ") }.flatMap { Double($0.split(separator: " ")[2]) })
+        // Below its max, so that what is kept for it is its limit, not its max.
+        #expect(lastLimit > 0 && lastLimit < 16, "\(drop.output)")
+        var cp4: [String: Any] = [:]
+        let deadline = ContinuousClock.now + .seconds(15)
+        repeat {
+            cp4 = try await get("/api/chargers/cp4") as? [String: Any] ?? [:]
+            if cp4["responding"] as? Bool == false { break }
+            try await Task.sleep(for: .milliseconds(500))
+        } while ContinuousClock.now < deadline
+        #expect(cp4["responding"] as? Bool == false, "\(cp4)")
+        #expect(abs((cp4["reserved"] as? Double ?? -1) - lastLimit) < 0.05, "its last limit, \(lastLimit) A, stays reserved: \(cp4)")
+
+        for p in [stack0, silent, ignore] { #expect(await p.exit(within: 60) == 0, "\(p.output) \(p.errorOutput.suffix(2000))") }
+        // Refused stack level 1 once, then took every limit at 0; told what to measure, and asked for its status.
+        #expect(stack0.output.filter { $0.hasPrefix("REFUSED ") }.count == 1, "\(stack0.output)")
+        let taken = stack0.output.filter { $0.hasPrefix("LIMIT ") }
+        #expect(!taken.isEmpty && taken.allSatisfy { $0.hasSuffix(" A stack 0") }, "\(stack0.output)")
+        #expect(stack0.output.contains("CONFIG MeterValuesSampledData=Current.Import,Energy.Active.Import.Register"), "\(stack0.output)")
+        #expect(stack0.output.contains("CONFIG MeterValueSampleInterval=10") && stack0.output.contains("TRIGGER StatusNotification"), "\(stack0.output)")
+        #expect(stack0.output.contains("SCHEDULE"), "the station's schedule asked after a profile: \(stack0.output)")
+        // Never answers: its calls went out and were dropped.
+        #expect(silent.output.contains("IGNORED SetChargingProfile"), "\(silent.output)")
+
+        let events = try await get("/api/events?limit=500") as? [[String: Any]] ?? []
+        func said(_ id: String, _ text: String) -> Bool {
+            events.contains { ($0["subject"] as? String) == id && (($0["message"] as? String) ?? "").contains(text) }
+        }
+        // Its limit's call outlasts the cycle's wait: it counts as not answering while the call runs.
+        #expect(said("cp2", "no answer to SetChargingProfile within 2 s") || said("cp2", "still busy with a call of an earlier cycle"), "\(events.filter { ($0["subject"] as? String) == "cp2" })")
+        #expect(said("cp3", "its schedule says 16 A: it has not applied it") || said("cp3", "given 0 until it follows"),
+                "\(events.filter { ($0["subject"] as? String) == "cp3" })")
+        #expect(said("cp4", "not connected (OCPP)"), "\(events.filter { ($0["subject"] as? String) == "cp4" })")
     }
 }

@@ -243,16 +243,17 @@ extension SiteConfig {
 
         readMQTT(&r, top["mqtt"])
         if let o = r.map(top["ocpp"], "ocpp") {
-            r.onlyKnown(o, "ocpp", ["listen"])
+            r.onlyKnown(o, "ocpp", ["listen", "timeout"])
             var settings = OCPP()
             settings.listen = r.string(o["listen"], "ocpp.listen", default: settings.listen)
+            settings.timeout = r.number(o["timeout"], "ocpp.timeout", default: settings.timeout, range: 1...120)
             if settings.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
                 r.problem("ocpp.listen: expected ADDRESS:PORT such as 0.0.0.0:9000, got \(ConfigReader.quoted(settings.listen))")
             }
             ocpp = settings
         }
-        for (n, c) in chargers.enumerated() where c.device.driver == "ocpp" && ocpp == nil {
-            r.problem("chargers[\(n)].driver: ocpp stations connect to the box: add an ocpp section (ocpp: { listen: 0.0.0.0:9000 })")
+        for (n, c) in chargers.enumerated() where c.device.isOCPP && ocpp == nil {
+            r.problem("chargers[\(n)].driver: \(c.device.driver): OCPP stations connect to the box: add an ocpp section (ocpp: { listen: 0.0.0.0:9000 })")
         }
 
         if !r.problems.isEmpty { throw Problems(messages: r.problems.map { "\(file): \($0)" }) }
@@ -320,7 +321,7 @@ extension SiteConfig {
             if let v = ConfigValue(tree: s), case .map = v { settings = v } else { r.problem("\(path).settings: expected a mapping") }
         }
         // An OCPP station connects to the box: it has no address to be reached at.
-        return Device(id: id, driver: driver, address: driver == "ocpp" ? .none : address(&r, m, path, required: addresses),
+        return Device(id: id, driver: driver, address: driver == "ocpp" || driver.hasPrefix("ocpp_") ? .none : address(&r, m, path, required: addresses),
                       unit: r.int(m["unit"], "\(path).unit", default: 1, range: 0...255), settings: settings)
     }
 

@@ -50,7 +50,7 @@ extension SiteConfig {
         if let d = driverDirectory { scripts["drivers"] = d }
         if !scripts.isEmpty { top["scripts"] = scripts }
         if let mqtt = mqttTree { top["mqtt"] = mqtt }
-        if let ocpp { top["ocpp"] = ["listen": ocpp.listen] }
+        if let ocpp { top["ocpp"] = ocpp.timeout == OCPP().timeout ? ["listen": ocpp.listen] : ["listen": ocpp.listen, "timeout": ocpp.timeout] }
         return top
     }
 

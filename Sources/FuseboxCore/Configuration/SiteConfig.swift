@@ -38,6 +38,10 @@ public struct SiteConfig: Sendable {
             self.unit = unit
             self.settings = settings
         }
+
+        /// A station that connects to the box over OCPP: its driver is `ocpp`, or
+        /// `ocpp_<make>` for one with quirks (drivers/ocpp_<make>.lua).
+        public var isOCPP: Bool { driver == "ocpp" || driver.hasPrefix("ocpp_") }
     }
 
     public struct Charger: Sendable, Equatable {
@@ -168,6 +172,8 @@ public struct SiteConfig: Sendable {
 
     public struct OCPP: Sendable, Equatable {
         public var listen = "0.0.0.0:9000"
+        /// Seconds a station may take to answer one of Fusebox's calls.
+        public var timeout = 10.0
         public init() {}
         public var host: String { listen.split(separator: ":").dropLast().joined(separator: ":") }
         public var port: Int { Int(listen.split(separator: ":").last ?? "") ?? 9000 }

@@ -78,7 +78,8 @@ function chargerCards(s) {
       root.appendChild(card);
     }
     card.classList.toggle("offline", !c.responding);
-    card.querySelector(".status").textContent = `${c.status}${c.responding ? "" : " (not answering)"} · phases ${c.phases.map((p) => "L" + p).join(",")}`;
+    const kept = c.responding ? "" : ` (not answering: ${fmt(c.reserved ?? c.max)} A kept for it until it is back)`;
+    card.querySelector(".status").textContent = `${c.status}${kept} · phases ${c.phases.map((p) => "L" + p).join(",")}`;
     card.querySelector(".limit").textContent = fmt(c.limit);
     card.querySelector(".currents").textContent = `draws ${c.current.map((a) => fmt(a)).join(" / ")} A` +
       (c.remoteLimit !== null && c.remoteLimit !== undefined ? ` · capped at ${fmt(c.remoteLimit)} A until ${new Date(c.remoteUntil * 1000).toLocaleTimeString()}` : "");

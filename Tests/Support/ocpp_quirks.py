@@ -1,0 +1,118 @@
+"""Independent OCPP 1.6J charge points (the `ocpp` package, 2.1.0) that each
+behave as one kind of real station, for `fusebox run` to cope with. Each boots,
+reports Charging and its current, prints a line per call it gets
+(LIMIT <limit> <unit> stack <level>, REFUSED ..., CONFIG <key>=<value>,
+TRIGGER <message>, SCHEDULE, IGNORED <action>) and runs for SECONDS, then exits 0.
+
+  stack0   refuses a profile above stack level 0 (as ABB Terra AC does)
+  silent   never answers a call of the central system
+  ignore   accepts every profile and goes on drawing 16 A
+  drop     starts a transaction, draws its limit, and drops the connection
+           (no close frame) once it has a limit above 0: prints DROPPED
+
+usage: ocpp_quirks.py WS_URL STATION MODE SECONDS
+"""
+import asyncio
+import sys
+from datetime import datetime, timezone
+
+import websockets
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import (Action, ChargePointErrorCode, ChargePointStatus, ChargingProfileStatus, ConfigurationStatus,
+                            GetCompositeScheduleStatus, TriggerMessageStatus)
+
+url, name, mode, seconds = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], float(sys.argv[4])
+limit_now = {"value": 16.0 if mode != "drop" else 10.0, "unit": "A"}
+got_limit = asyncio.Event()
+
+
+def say(line):
+    print(line, flush=True)
+
+
+class Station(ChargePoint):
+    async def route_message(self, raw):
+        if mode == "silent":
+            message = unpack(raw)
+            if message.message_type_id == MessageType.Call:
+                say(f"IGNORED {message.action}")
+                return
+        await super().route_message(raw)
+
+    @on(Action.set_charging_profile)
+    def on_profile(self, connector_id, cs_charging_profiles, **kwargs):
+        schedule = cs_charging_profiles["charging_schedule"]
+        limit = schedule["charging_schedule_period"][0]["limit"]
+        stack = cs_charging_profiles["stack_level"]
+        if mode == "stack0" and stack > 0:
+            say(f"REFUSED {limit} {schedule['charging_rate_unit']} stack {stack}")
+            return call_result.SetChargingProfile(status=ChargingProfileStatus.rejected)
+        say(f"LIMIT {limit} {schedule['charging_rate_unit']} stack {stack}")
+        limit_now.update(value=limit, unit=schedule["charging_rate_unit"])
+        if limit > 0:
+            got_limit.set()
+        return call_result.SetChargingProfile(status=ChargingProfileStatus.accepted)
+
+    @on(Action.get_composite_schedule)
+    def on_schedule(self, connector_id, duration, charging_rate_unit=None, **kwargs):
+        say("SCHEDULE")
+        # What it will draw: the limit it took, or 16 A if it ignores limits.
+        planned = 16.0 if mode == "ignore" else limit_now["value"]
+        return call_result.GetCompositeSchedule(
+            status=GetCompositeScheduleStatus.accepted, connector_id=connector_id,
+            charging_schedule={"charging_rate_unit": limit_now["unit"], "charging_schedule_period": [{"start_period": 0, "limit": planned}]})
+
+    @on(Action.change_configuration)
+    def on_configuration(self, key, value, **kwargs):
+        say(f"CONFIG {key}={value}")
+        return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
+
+    @on(Action.trigger_message)
+    async def on_trigger(self, requested_message, **kwargs):
+        say(f"TRIGGER {requested_message}")
+        return call_result.TriggerMessage(status=TriggerMessageStatus.accepted)
+
+
+def amps():
+    if mode == "ignore":
+        return 16.0
+    return limit_now["value"] if limit_now["unit"] == "A" else limit_now["value"] / 690
+
+
+async def report(station):
+    await station.call(call.MeterValues(connector_id=1, meter_value=[{
+        "timestamp": datetime.now(timezone.utc).isoformat(), "sampled_value": [
+            {"value": f"{amps():.1f}", "measurand": "Current.Import", "phase": p, "unit": "A"} for p in ("L1", "L2", "L3")]}]))
+
+
+async def main():
+    ws = await websockets.connect(f"{url}/{name}", subprotocols=["ocpp1.6"])
+    station = Station(name, ws)
+    runner = asyncio.create_task(station.start())
+    await station.call(call.BootNotification(charge_point_vendor="Test", charge_point_model=f"OCPP {mode}"))
+    await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.charging))
+    if mode == "drop":
+        started = await station.call(call.StartTransaction(connector_id=1, id_tag="TAG1", meter_start=1000,
+                                                           timestamp=datetime.now(timezone.utc).isoformat()))
+        say(f"TRANSACTION {started.transaction_id}")
+    end = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < end:
+        await report(station)
+        if mode == "drop" and limit_now["value"] > 0 and got_limit.is_set():
+            await asyncio.sleep(2)   # its limit has been drawn for a while
+            if limit_now["value"] > 0:
+                await report(station)
+                ws.transport.abort()     # the cable pulled: no close frame
+                say(f"DROPPED at {limit_now['value']} {limit_now['unit']}")
+                break
+        await asyncio.sleep(1)
+    runner.cancel()
+
+
+try:
+    asyncio.run(main())
+except Exception as e:  # noqa: BLE001
+    say(f"FAIL {type(e).__name__}: {e}")
+    sys.exit(1)
