@@ -83,9 +83,7 @@ public final class OCPPCharger: ScriptedDevice {
         if setUp.exchange(connection, ordering: .relaxed) != connection {
             Task { await self.setUpConnection(connection) }
         }
-        // The session's energy from the transaction's start, kWh.
-        let session = s.transaction.map { t in max(0, ((s.energy ?? t.meterStart) - t.meterStart) / 1000) } ?? 0
-        return .success(DeviceReading(status: s.status, current: s.current, energy: session))
+        return .success(DeviceReading(status: s.status, current: s.current, energy: s.sessionEnergy))
     }
 
     public func apply(amps: Double, phases: Int) async -> Result<Void, DeviceError> {

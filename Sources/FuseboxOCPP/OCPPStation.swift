@@ -18,6 +18,16 @@ public struct OCPPStation: Sendable {
     /// The energy register, Wh, and the transaction's start value.
     public private(set) var energy: Double?
     public private(set) var transaction: (id: Int, connector: Int, meterStart: Double, idTag: String)?
+    /// The last transaction that ended, Wh at its start and stop: its energy stays the
+    /// session's until the next one starts, so that the history closes the session with it.
+    public private(set) var finished: (meterStart: Double, meterStop: Double)?
+
+    /// kWh of the running transaction, or of the one that ended last.
+    public var sessionEnergy: Double {
+        if let t = transaction { return max(0, ((energy ?? t.meterStart) - t.meterStart) / 1000) }
+        if let f = finished { return max(0, (f.meterStop - f.meterStart) / 1000) }
+        return 0
+    }
     /// Vendor-specific messages it sent, newest last (at most `keptDataTransfers`).
     public private(set) var dataTransfers: [(vendor: String, messageId: String?)] = []
     public static let keptDataTransfers = 20
@@ -98,12 +108,16 @@ public struct OCPPStation: Sendable {
             let given = nextTransaction
             nextTransaction += 1
             transaction = (given, connector, Double(meterStart), idTag)
+            finished = nil
             return .object([("transactionId", .number(Double(given))), ("idTagInfo", .object([("status", .string("Accepted"))]))])
         case "StopTransaction":
             let id = try p.integer("transactionId", Int(Int32.min)...Int(Int32.max))
             let meterStop = try p.integer("meterStop", Int(Int32.min)...Int(Int32.max))
             _ = try p.string("timestamp", max: 40)
-            if transaction?.id == id { transaction = nil }
+            if let t = transaction, t.id == id {
+                finished = (t.meterStart, Double(meterStop))
+                transaction = nil
+            }
             energy = Double(meterStop)
             return .object([])
         case "DataTransfer":

@@ -14,6 +14,8 @@ struct StationCase: CustomStringConvertible, Sendable {
         var status: String?
         var current: [Double]?
         var energy: Double?
+        /// kWh of the session, as the history gets it.
+        var session: Double?
     }
 
     var name: String
@@ -27,7 +29,7 @@ struct StationCase: CustomStringConvertible, Sendable {
             StationCase(name: c["name"] as? String ?? "?", steps: (c["steps"] as? [[String: Any]] ?? []).map { s in
                 Step(send: s["send"] as? String ?? "", result: (s["result"] as? [String: Any]).map { $0.mapValues { "\($0)" } },
                      error: s["error"] as? String, id: s["id"] as? String, none: s["none"] as? Bool ?? false, status: s["status"] as? String,
-                     current: s["current"] as? [Double], energy: s["energy"] as? Double)
+                     current: s["current"] as? [Double], energy: s["energy"] as? Double, session: s["session"] as? Double)
             })
         }
     }()
@@ -74,6 +76,7 @@ struct OCPPStationTests {
             if let s = step.status { #expect(station.status.rawValue == s, "step \(n)") }
             if let a = step.current { #expect(station.current == a, "step \(n): \(station.current)") }
             if let e = step.energy { #expect(station.energy == e, "step \(n)") }
+            if let e = step.session { #expect(abs(station.sessionEnergy - e) < 1e-9, "step \(n): \(station.sessionEnergy)") }
         }
     }
 

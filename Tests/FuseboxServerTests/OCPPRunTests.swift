@@ -75,7 +75,7 @@ struct OCPPRunTests {
         #expect(body["responding"] as? Bool == false, "\(body)")
     }
 
-    @Test("stations as found in the field: one that refuses stack level 1, one that never answers, one that ignores its limit, one that drops off mid-transaction")
+    @Test("stations as found in the field: one that refuses stack level 1, one that never answers, one that ignores its limit, one that drops off mid-transaction, and a whole transaction recorded as a session")
     func quirks() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-quirks-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -99,6 +99,7 @@ struct OCPPRunTests {
               - { id: cp2, driver: ocpp, max: 16 }
               - { id: cp3, driver: ocpp, max: 16 }
               - { id: cp4, driver: ocpp, max: 16 }
+              - { id: cp5, driver: ocpp_abb_terra_ac, max: 16 }
             ocpp: { listen: "127.0.0.1:0", timeout: 2 }
             http: { listen: "127.0.0.1:0" }
             history: { path: \(folder)/history.db }
@@ -118,7 +119,7 @@ struct OCPPRunTests {
             return try? JSONSerialization.jsonObject(with: Data(call.output.dropFirst().joined(separator: "\n").utf8))
         }
         let stack0 = try station("cp1", "stack0"), silent = try station("cp2", "silent")
-        let ignore = try station("cp3", "ignore"), drop = try station("cp4", "drop")
+        let ignore = try station("cp3", "ignore"), drop = try station("cp4", "drop"), session = try station("cp5", "session")
 
         // Drops off mid-transaction: from then on it is not answering, and the limit it had stays reserved for it.
         #expect(await drop.line(prefix: "DROPPED", within: 60) != nil, "\(drop.output) \(drop.errorOutput.suffix(2000))")
@@ -135,7 +136,22 @@ struct OCPPRunTests {
         #expect(cp4["responding"] as? Bool == false, "\(cp4)")
         #expect(abs((cp4["reserved"] as? Double ?? -1) - lastLimit) < 0.05, "its last limit, \(lastLimit) A, stays reserved: \(cp4)")
 
-        for p in [stack0, silent, ignore] { #expect(await p.exit(within: 60) == 0, "\(p.output) \(p.errorOutput.suffix(2000))") }
+        // A transaction from start to stop: a session in the history, with the energy the station counted.
+        #expect(await session.line(prefix: "STOPPED", within: 60) != nil, "\(session.output) \(session.errorOutput.suffix(2000))")
+        var sessions: [[String: Any]] = []
+        let recorded = ContinuousClock.now + .seconds(20)
+        repeat {
+            sessions = try await get("/api/sessions?from=0&to=4000000000&charger=cp5") as? [[String: Any]] ?? []
+            if sessions.contains(where: { $0["end"] is Double }) { break }
+            try await Task.sleep(for: .milliseconds(500))
+        } while ContinuousClock.now < recorded
+        let closed = sessions.filter { $0["end"] is Double }
+        #expect(closed.count == 1 && abs((closed.first?["energy"] as? Double ?? 0) - 3.5) < 1e-6, "\(sessions)")
+        // ABB Terra AC's driver: stack level 0 from the start, never refused.
+        #expect(session.output.contains { $0.hasPrefix("LIMIT ") } && !session.output.contains { $0.hasPrefix("REFUSED ") }
+                && session.output.filter { $0.hasPrefix("LIMIT ") }.allSatisfy { $0.hasSuffix("stack 0") }, "\(session.output)")
+
+        for p in [stack0, silent, ignore, session] { #expect(await p.exit(within: 60) == 0, "\(p.output) \(p.errorOutput.suffix(2000))") }
         // Refused stack level 1 once, then took every limit at 0; told what to measure, and asked for its status.
         #expect(stack0.output.filter { $0.hasPrefix("REFUSED ") }.count == 1, "\(stack0.output)")
         let taken = stack0.output.filter { $0.hasPrefix("LIMIT ") }

@@ -9,6 +9,9 @@ TRIGGER <message>, SCHEDULE, IGNORED <action>) and runs for SECONDS, then exits 
   ignore   accepts every profile and goes on drawing 16 A
   drop     starts a transaction, draws its limit, and drops the connection
            (no close frame) once it has a limit above 0: prints DROPPED
+  session  a whole transaction: Preparing, StartTransaction at 1000 Wh,
+           Charging with the energy register rising, StopTransaction at
+           4500 Wh, Finishing, Available: prints STOPPED
 
 usage: ocpp_quirks.py WS_URL STATION MODE SECONDS
 """
@@ -44,7 +47,7 @@ class Station(ChargePoint):
     @on(Action.set_charging_profile)
     def on_profile(self, connector_id, cs_charging_profiles, **kwargs):
         schedule = cs_charging_profiles["charging_schedule"]
-        limit = schedule["charging_schedule_period"][0]["limit"]
+        limit = float(schedule["charging_schedule_period"][0]["limit"])  # the package reads numbers as Decimal
         stack = cs_charging_profiles["stack_level"]
         if mode == "stack0" and stack > 0:
             say(f"REFUSED {limit} {schedule['charging_rate_unit']} stack {stack}")
@@ -76,6 +79,8 @@ class Station(ChargePoint):
 
 
 def amps():
+    if mode == "session" and limit_now["value"] == 0:
+        return 0.0
     if mode == "ignore":
         return 16.0
     return limit_now["value"] if limit_now["unit"] == "A" else limit_now["value"] / 690
@@ -93,10 +98,29 @@ async def main():
     runner = asyncio.create_task(station.start())
     await station.call(call.BootNotification(charge_point_vendor="Test", charge_point_model=f"OCPP {mode}"))
     await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.charging))
-    if mode == "drop":
+    if mode == "session":
+        await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.preparing))
+    if mode in ("drop", "session"):
         started = await station.call(call.StartTransaction(connector_id=1, id_tag="TAG1", meter_start=1000,
                                                            timestamp=datetime.now(timezone.utc).isoformat()))
         say(f"TRANSACTION {started.transaction_id}")
+    if mode == "session":
+        # Its first reading comes a sample interval after the start, as a real station's does.
+        await asyncio.sleep(2)
+        await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.charging))
+        for wh in (1500, 2500, 3500, 4500):
+            await station.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[{
+                "timestamp": datetime.now(timezone.utc).isoformat(), "sampled_value": [
+                    {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]))
+            await report(station)
+            await asyncio.sleep(1.5)
+        await station.call(call.StopTransaction(transaction_id=started.transaction_id, meter_stop=4500,
+                                                timestamp=datetime.now(timezone.utc).isoformat()))
+        limit_now["value"] = 0
+        for status in (ChargePointStatus.finishing, ChargePointStatus.available):
+            await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=status))
+            await asyncio.sleep(1.5)
+        say("STOPPED")
     end = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < end:
         await report(station)
