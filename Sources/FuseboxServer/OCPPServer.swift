@@ -5,7 +5,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import Synchronization
 
 /// The central system's WebSocket endpoint: `ws://<box>:<port>/<station id>`
@@ -16,10 +18,11 @@ public enum OCPPServer {
     /// The longest station id taken (OCPP 1.6 gives the identity no length; 48 is SteVe's).
     public static let maxIdentity = 48
 
+    /// With `tls`, security profile 2: `wss://` (docs/ocpp.md).
     public static func application(stations: OCPPStations, host: String = "0.0.0.0", port: Int, limits: ConnectionLimits = OCPPServer.limits,
-                                   logger: Logger = Logger(label: "fusebox.ocpp"),
-                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let server = HTTPServerBuilder.answeringHTTP1WebSocketUpgrade(limits: limits, count: ConnectionCount(), exempt: TrustedProxies([])) { head, _, _ in
+                                   tls: TLSConfiguration? = nil, logger: Logger = Logger(label: "fusebox.ocpp"),
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let plain = HTTPServerBuilder.answeringHTTP1WebSocketUpgrade(limits: limits, count: ConnectionCount(), exempt: TrustedProxies([])) { head, _, _ in
             guard let id = identity(head), stations.admits(id, authorization: head.headerFields[.authorization]) else { return .dontUpgrade }
             let offered = (head.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard offered.contains("ocpp1.6") else { return .dontUpgrade }
@@ -49,6 +52,7 @@ public enum OCPPServer {
                 }
             }
         }
+        let server = try tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain
         let router = Router()
         router.get("**") { request, _ -> Response in
             let body = #"{"error":"stations connect with a WebSocket to /<station id>, subprotocol ocpp1.6"}"#

@@ -47,13 +47,18 @@ public enum WebServer {
     /// The TLS configuration of `settings.tls`, or why its files cannot be used.
     public static func tlsConfiguration(_ settings: WebServerSettings) throws -> TLSConfiguration? {
         guard let (certificate, key) = settings.tls else { return nil }
+        return try tlsConfiguration(certificate: certificate, key: key, section: "http.tls")
+    }
+
+    /// A server's TLS configuration from PEM files; an error names `section`'s key and the file.
+    public static func tlsConfiguration(certificate: String, key: String, section: String) throws -> TLSConfiguration {
         let chain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey
         do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
-            throw WebServerError(description: "http.tls.certificate: cannot read a PEM certificate from \(certificate): \(error)")
+            throw WebServerError(description: "\(section).certificate: cannot read a PEM certificate from \(certificate): \(error)")
         }
-        guard !chain.isEmpty else { throw WebServerError(description: "http.tls.certificate: \(certificate) holds no certificate") }
+        guard !chain.isEmpty else { throw WebServerError(description: "\(section).certificate: \(certificate) holds no certificate") }
         do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
-            throw WebServerError(description: "http.tls.key: cannot read a PEM private key from \(key): \(error)")
+            throw WebServerError(description: "\(section).key: cannot read a PEM private key from \(key): \(error)")
         }
         return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
     }

@@ -3,6 +3,8 @@ import Foundation
 import FuseboxCommandLine
 import FuseboxController
 import FuseboxCore
+import FuseboxOCPP
+import FuseboxServer
 
 /// `fusebox check --config site.yaml`: every problem of the file and of its
 /// scripts at once, each with its key path; nothing is contacted. With
@@ -31,7 +33,10 @@ struct Check: AsyncParsableCommand {
             // A diagnostic waits for every device: what a slow one answers is worth seeing here.
             var diagnostic = site
             diagnostic.control.deviceDeadline = .infinity
-            let built = try SiteAssembly(config: diagnostic).build()
+            var assembly = SiteAssembly(config: diagnostic)
+            // Its stations are checked as configured (their drivers loaded); they connect to `fusebox run`, not here.
+            if site.ocpp != nil { assembly.ocpp = OCPPStations(allowed: OCPPStations.ids(of: site)) }
+            let built = try assembly.build()
             say("\(config): OK: \(site.name), \(site.chargers.count) chargers, fuse \(site.limits.current) A, margin \(site.limits.margin) A")
             for line in built.summary { say("  " + line) }
             if let mqtt = site.mqtt {
@@ -44,6 +49,16 @@ struct Check: AsyncParsableCommand {
                     for m in unreadable { say(m) }
                     say("\(unreadable.count) problem(s)")
                     throw ExitCode(1)
+                }
+            }
+            if let ocpp = site.ocpp {
+                say("  OCPP stations: \(ocpp.tlsCertificate == nil ? "ws" : "wss")://<this box>:\(ocpp.port)/<station id>, subprotocol ocpp1.6")
+                if let certificate = ocpp.tlsCertificate, let key = ocpp.tlsKey {
+                    do { _ = try WebServer.tlsConfiguration(certificate: certificate, key: key, section: "ocpp.tls") } catch {
+                        say("\(config): \(error)")
+                        say("1 problem(s)")
+                        throw ExitCode(1)
+                    }
                 }
             }
             if live { try await watch(built.cycle, period: site.period) }

@@ -105,9 +105,12 @@ struct Run: AsyncParsableCommand {
         var stationEndpoint: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let ocpp, let settings = site.ocpp {
             let shownHost = settings.host == "0.0.0.0" || settings.host.isEmpty ? "<this box>" : settings.host
-            stationEndpoint.append(.init(service: OCPPServer.application(stations: ocpp, host: settings.host.isEmpty ? "0.0.0.0" : settings.host,
-                                                                         port: settings.port, logger: logger) { port in
-                say("  OCPP stations: ws://\(shownHost):\(port)/<station id>, subprotocol ocpp1.6")
+            let tls = try settings.tlsCertificate.flatMap { certificate in
+                try settings.tlsKey.map { try WebServer.tlsConfiguration(certificate: certificate, key: $0, section: "ocpp.tls") }
+            }
+            stationEndpoint.append(.init(service: try OCPPServer.application(stations: ocpp, host: settings.host.isEmpty ? "0.0.0.0" : settings.host,
+                                                                             port: settings.port, tls: tls, logger: logger) { port in
+                say("  OCPP stations: \(tls == nil ? "ws" : "wss")://\(shownHost):\(port)/<station id>, subprotocol ocpp1.6")
             }, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         if let mqtt = site.mqtt {

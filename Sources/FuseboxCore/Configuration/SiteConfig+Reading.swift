@@ -243,8 +243,15 @@ extension SiteConfig {
 
         readMQTT(&r, top["mqtt"])
         if let o = r.map(top["ocpp"], "ocpp") {
-            r.onlyKnown(o, "ocpp", ["listen", "timeout"])
+            r.onlyKnown(o, "ocpp", ["listen", "timeout", "tls"])
             var settings = OCPP()
+            if let tls = r.map(o["tls"], "ocpp.tls") {
+                r.onlyKnown(tls, "ocpp.tls", ["certificate", "key"])
+                if tls["certificate"] == nil { r.problem("ocpp.tls.certificate: missing (required): the PEM file of the certificate chain") }
+                if tls["key"] == nil { r.problem("ocpp.tls.key: missing (required): the PEM file of the private key") }
+                settings.tlsCertificate = r.string(tls["certificate"], "ocpp.tls.certificate", default: "")
+                settings.tlsKey = r.string(tls["key"], "ocpp.tls.key", default: "")
+            }
             settings.listen = r.string(o["listen"], "ocpp.listen", default: settings.listen)
             settings.timeout = r.number(o["timeout"], "ocpp.timeout", default: settings.timeout, range: 1...120)
             if settings.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {

@@ -50,7 +50,12 @@ extension SiteConfig {
         if let d = driverDirectory { scripts["drivers"] = d }
         if !scripts.isEmpty { top["scripts"] = scripts }
         if let mqtt = mqttTree { top["mqtt"] = mqtt }
-        if let ocpp { top["ocpp"] = ocpp.timeout == OCPP().timeout ? ["listen": ocpp.listen] : ["listen": ocpp.listen, "timeout": ocpp.timeout] }
+        if let ocpp {
+            var o: [String: Any] = ["listen": ocpp.listen]
+            if ocpp.timeout != OCPP().timeout { o["timeout"] = ocpp.timeout }
+            if let certificate = ocpp.tlsCertificate, let key = ocpp.tlsKey { o["tls"] = ["certificate": certificate, "key": key] }
+            top["ocpp"] = o
+        }
         return top
     }
 

@@ -174,6 +174,9 @@ public struct SiteConfig: Sendable {
         public var listen = "0.0.0.0:9000"
         /// Seconds a station may take to answer one of Fusebox's calls.
         public var timeout = 10.0
+        /// Security profile 2: wss with this certificate chain and key (PEM files); nil: ws.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
         public init() {}
         public var host: String { listen.split(separator: ":").dropLast().joined(separator: ":") }
         public var port: Int { Int(listen.split(separator: ":").last ?? "") ?? 9000 }
