@@ -72,7 +72,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "FuseboxSimulator", dependencies: [
-            "FuseboxCore", "FuseboxModbus", "FuseboxYAML", .product(name: "Yams", package: "Yams"),
+            "FuseboxCore", "FuseboxModbus", "FuseboxOCPP", "FuseboxYAML",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         // The web page, the REST API, live updates, login and /metrics (Hummingbird).
         .target(name: "FuseboxServer", dependencies: [
@@ -93,7 +97,7 @@ let package = Package(
         ], exclude: ["Page"]),
         // The controller driving the simulated site in simulated time: the demo and the scenarios.
         .target(name: "FuseboxSimulation", dependencies: [
-            "FuseboxController", "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxSimulator", "FuseboxYAML",
+            "FuseboxController", "FuseboxCore", "FuseboxLua", "FuseboxModbus", "FuseboxOCPP", "FuseboxSimulator", "FuseboxYAML",
             .product(name: "Yams", package: "Yams"),
         ]),
         // The uplink to a fleet portal and Home Assistant over MQTT (libmosquitto), with store and forward.

@@ -2,6 +2,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxModbus
+import FuseboxOCPP
 import FuseboxSimulator
 
 /// The controller driving a simulated site, stepped in simulated time: what
@@ -25,6 +26,9 @@ public final class SimulatedRun {
     public let addressedConfig: SiteConfig
     /// An assembly of a new configuration as this run makes one (its timeouts, its clock, no device deadline).
     public let assembly: @Sendable (SiteConfig) -> SiteAssembly
+    /// The controller's side of the site's OCPP stations, when it has any: whoever runs
+    /// this serves it (`OCPPServer`) and tells the site where (`site.connectOCPP`).
+    public let ocpp: OCPPStations?
 
     public init(sim: SimConfig, controller: SiteConfig = SiteConfig(), anyPort: Bool = true,
                 timeouts: ModbusTimeouts = ModbusTimeouts(response: 0.2, backoff: 0.05, maxBackoff: 1)) throws {
@@ -34,6 +38,11 @@ public final class SimulatedRun {
         var config = controller
         if config.chargers.isEmpty {
             config.chargers = sim.chargers.map { c in
+                if SimConfig.ocppMakes.contains(c.make) {
+                    let settings = ConfigValue.map(c.key.map { ["auth_key": .string($0)] } ?? [:])
+                    return SiteConfig.Charger(device: .init(id: c.id, driver: c.make, address: .none, settings: settings),
+                                              max: c.charger.maxCurrent, phases: c.charger.phases)
+                }
                 guard SimConfig.cloudMakes.contains(c.make), let port = served.port(of: c.id) else {
                     return SiteConfig.Charger(device: .init(id: c.id, driver: c.make, address: .none, unit: c.unit),
                                               max: c.charger.maxCurrent, phases: c.charger.phases)
@@ -52,6 +61,13 @@ public final class SimulatedRun {
         if config.grid.driver.isEmpty { config.grid.driver = "sdm630" }
         if case .none = config.grid.address { config.grid.unit = sim.meterUnit }
         if config.pv == nil, sim.pvPort != nil { config.pv = .init(id: "pv", driver: "sunspec", address: .none, unit: sim.pvUnit) }
+        if config.ocpp == nil, config.chargers.contains(where: { $0.device.isOCPP }) {
+            var endpoint = SiteConfig.OCPP()
+            endpoint.listen = "127.0.0.1:0"
+            config.ocpp = endpoint
+        }
+        let ocpp = config.ocpp.map { _ in OCPPStations(allowed: OCPPStations.ids(of: config), keys: OCPPStations.keys(of: config)) }
+        self.ocpp = ocpp
         self.config = config
         let clock = SimulatedClock(site.model.time)
         self.clock = clock
@@ -63,6 +79,7 @@ public final class SimulatedRun {
             return .tcp(host: "127.0.0.1", port: port)
         }, clock: { clock.now })
         assembly.pool = pool
+        assembly.ocpp = ocpp
         func addressed(_ d: SiteConfig.Device) -> SiteConfig.Device {
             guard case .none = d.address, let port = site.port(of: d.id) else { return d }
             var out = d
@@ -80,6 +97,7 @@ public final class SimulatedRun {
             if next.control.deviceDeadline == nil { next.control.deviceDeadline = .infinity }
             var a = SiteAssembly(config: next, timeouts: timeouts, clock: { clock.now })
             a.pool = pool
+            a.ocpp = ocpp
             return a
         }
         do {

@@ -15,6 +15,19 @@ public struct SimConfig: Sendable {
         public var charger: SiteModel.Charger
         /// How it misbehaves: none, silent, busy (exception 6), ignore_writes.
         public var fault: ModbusServer.Fault
+        /// An OCPP station's key (security profile 1).
+        public var key: String?
+
+        public init(id: String, make: String, port: Int? = nil, unit: Int = 1, charger: SiteModel.Charger, fault: ModbusServer.Fault = .none,
+                    key: String? = nil) {
+            self.id = id
+            self.make = make
+            self.port = port
+            self.unit = unit
+            self.charger = charger
+            self.fault = fault
+            self.key = key
+        }
     }
 
     public var seed: UInt64 = 1
@@ -35,6 +48,10 @@ public struct SimConfig: Sendable {
     public var loads: [SiteModel.StepLoad] = []
     public var chargers: [ChargerEntry] = []
     public var visits: [SiteModel.Visit] = []
+    /// Where its OCPP stations connect (the controller's endpoint, ws://HOST:PORT); nil: they wait to be told.
+    public var ocppConnect: String?
+    /// Simulated seconds between an OCPP station's MeterValues.
+    public var ocppInterval = 10.0
 
     public struct Problems: Error, CustomStringConvertible {
         public var messages: [String]
@@ -51,6 +68,11 @@ public struct SimConfig: Sendable {
     /// Makes reached through their vendor's cloud: served by a stand-in HTTP
     /// API (one for all such chargers of a site) instead of a Modbus server.
     public static let cloudMakes: Set<String> = ["zaptec"]
+    /// Makes that speak OCPP 1.6J: they connect to the controller (`SimulatedOCPPStation`).
+    public static let ocppMakes: Set<String> = ["ocpp", "ocpp_abb_terra_ac", "ocpp_alfen"]
+
+    /// The chargers that are OCPP stations.
+    public var ocppChargers: [ChargerEntry] { chargers.filter { SimConfig.ocppMakes.contains($0.make) } }
 
     /// The ids of the chargers reached through a cloud API.
     public var cloudChargers: [String] { chargers.filter { SimConfig.cloudMakes.contains($0.make) }.map(\.id) }
@@ -117,12 +139,17 @@ public struct SimConfig: Sendable {
             if id.isEmpty { r.problem("\(path).id: missing (required)") }
             else if !ids.insert(id).inserted { r.problem("\(path).id: \"\(id)\" is used twice") }
             let make = r.string(c["make"], "\(path).make", default: "")
-            if SimConfig.makes[make] == nil && !SimConfig.cloudMakes.contains(make) {
-                let known = Set(SimConfig.makes.keys).union(SimConfig.cloudMakes).sorted()
+            if SimConfig.makes[make] == nil && !SimConfig.cloudMakes.contains(make) && !SimConfig.ocppMakes.contains(make) {
+                let known = Set(SimConfig.makes.keys).union(SimConfig.cloudMakes).union(SimConfig.ocppMakes).sorted()
                 r.problem("\(path).make: expected one of \(known.joined(separator: ", ")), got \"\(make)\"")
             }
             if SimConfig.cloudMakes.contains(make) {
                 for key in ["unit", "fault"] where c[key] != nil { r.problem("\(path).\(key): a \(make) charger is reached through its cloud API, it has no Modbus \(key)") }
+            }
+            if SimConfig.ocppMakes.contains(make) {
+                for key in ["unit", "fault", "port"] where c[key] != nil { r.problem("\(path).\(key): an \(make) station connects to the controller over OCPP, it has no Modbus \(key)") }
+            } else if c["key"] != nil {
+                r.problem("\(path).key: only an OCPP station (make \(SimConfig.ocppMakes.sorted().joined(separator: ", "))) has a key")
             }
             var charger = SiteModel.Charger(
                 id: id, phases: r.phaseList(c["phases"], "\(path).phases"),
@@ -132,7 +159,8 @@ public struct SimConfig: Sendable {
             if c["watchdog"] != nil { charger.watchdog = r.duration(c["watchdog"], "\(path).watchdog", default: 60) }
             chargers.append(ChargerEntry(id: id, make: make, port: r.optionalInt(c["port"], "\(path).port", range: 1...65535),
                                          unit: r.int(c["unit"], "\(path).unit", default: 1, range: 0...255), charger: charger,
-                                         fault: SimConfig.fault(c, path, &r)))
+                                         fault: SimConfig.fault(c, path, &r),
+                                         key: c["key"] == nil ? nil : r.string(c["key"], "\(path).key", default: "")))
         }
         for (n, v) in r.list(top["cars"], "cars").enumerated() {
             let path = "cars[\(n)]"
@@ -155,8 +183,18 @@ public struct SimConfig: Sendable {
         if chargers.count > SimConfig.maxChargers {
             r.problem("chargers: at most \(SimConfig.maxChargers) per simulator process, got \(chargers.count) (run several: fusebox-dev bench does)")
         }
-        for key in top.keys where !["site", "meter", "loads", "chargers", "cars"].contains(key) {
-            r.problem("\(ConfigReader.path("", key)): unknown key; expected site, meter, loads, chargers or cars")
+        if let o = r.map(top["ocpp"], "ocpp") {
+            r.onlyKnown(o, "ocpp", ["connect", "interval"])
+            if o["connect"] != nil {
+                let url = r.string(o["connect"], "ocpp.connect", default: "")
+                if url.hasPrefix("ws://") || url.hasPrefix("wss://") { ocppConnect = url.hasSuffix("/") ? String(url.dropLast()) : url } else {
+                    r.problem("ocpp.connect: expected the controller's endpoint as ws://HOST:PORT, got \(ConfigReader.quoted(url))")
+                }
+            }
+            ocppInterval = r.number(o["interval"], "ocpp.interval", default: 10, range: 1...3600)
+        }
+        for key in top.keys where !["site", "meter", "loads", "chargers", "cars", "ocpp"].contains(key) {
+            r.problem("\(ConfigReader.path("", key)): unknown key; expected site, meter, loads, chargers, cars or ocpp")
         }
         problems = r.problems
         if !problems.isEmpty { throw Problems(messages: problems.map { "\(file): \($0)" }) }

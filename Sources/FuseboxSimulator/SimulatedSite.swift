@@ -22,6 +22,8 @@ public final class SimulatedSite: @unchecked Sendable {
     /// The cloud API of the chargers that have one (Zaptec), when the site has such chargers.
     public private(set) var cloud: ZaptecStandIn?
     private var cloudIDs: Set<String> = []
+    /// The stations that speak OCPP: they connect to the controller (`connectOCPP`).
+    public private(set) var ocppStations: [SimulatedOCPPStation] = []
     private let lock = NSLock()
     /// Writes since the last tick: a limit, or nil for any other write (a feed).
     private var writes: [(id: String, amps: Double?)] = []
@@ -31,7 +33,8 @@ public final class SimulatedSite: @unchecked Sendable {
     /// `servePV`, the PV inverter gets a port ("pv" in `ports`, else a free one).
     public init(model: SiteModel, maps: [String: any ChargerRegisterMap], ports: [String: Int] = [:],
                 host: String = "127.0.0.1", meterUnit: Int = 1, faults: [String: ModbusServer.Fault] = [:],
-                servePV: Bool = false, pvUnit: Int = 1, cloudChargers: [String] = [], meterReversed: [Phase] = []) throws {
+                servePV: Bool = false, pvUnit: Int = 1, cloudChargers: [String] = [], meterReversed: [Phase] = [],
+                ocppStations ocpp: [SimConfig.ChargerEntry] = [], ocppInterval: Double = 10) throws {
         self.model = model
         self.meterUnit = meterUnit
         self.meterReversed = meterReversed
@@ -68,6 +71,11 @@ public final class SimulatedSite: @unchecked Sendable {
             cloud = stand
             cloudIDs = Set(cloudChargers)
         }
+        for c in ocpp {
+            ocppStations.append(SimulatedOCPPStation(id: c.id, make: c.make, key: c.key, interval: ocppInterval) { [weak self] amps in
+                self?.queue(c.id, amps)
+            })
+        }
         model.step(0)   // cars due at the start are in before anything is served
         publish()
     }
@@ -81,7 +89,13 @@ public final class SimulatedSite: @unchecked Sendable {
         try self.init(model: model, maps: maps, ports: fixed, meterUnit: config.meterUnit,
                       faults: Dictionary(uniqueKeysWithValues: config.chargers.map { ($0.id, $0.fault) }),
                       servePV: config.pvPort != nil, pvUnit: config.pvUnit, cloudChargers: config.cloudChargers,
-                      meterReversed: config.meterReversed)
+                      meterReversed: config.meterReversed, ocppStations: config.ocppChargers, ocppInterval: config.ocppInterval)
+        if let url = config.ocppConnect { connectOCPP(to: url) }
+    }
+
+    /// Its OCPP stations connect to the controller's endpoint at `url` (ws://HOST:PORT), and stay connected.
+    public func connectOCPP(to url: String) {
+        for s in ocppStations { s.connect(to: url) }
     }
 
     /// The TCP port of a charger's (or, for "grid", the meter's) server.
@@ -110,6 +124,7 @@ public final class SimulatedSite: @unchecked Sendable {
         pv?.stop()
         for c in chargers { c.server.stop() }
         cloud?.stop()
+        for s in ocppStations { s.stop() }
     }
 
     private func queue(_ id: String, _ amps: Double?) {
@@ -125,6 +140,10 @@ public final class SimulatedSite: @unchecked Sendable {
         }
         if let cloud {
             for (i, c) in model.chargers.enumerated() where cloudIDs.contains(c.id) { cloud.show(c.id, model.state(of: i)) }
+        }
+        for s in ocppStations {
+            guard let i = model.chargers.firstIndex(where: { $0.id == s.id }) else { continue }
+            s.report(model.state(of: i), carPresent: model.chargers[i].car != nil, time: model.time)
         }
         // What the meter shows: a sensor mounted backwards turns its phase's current and power around.
         var current = model.gridCurrent, power = model.gridPower

@@ -50,6 +50,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "The web page's password (user admin).")
     var password = "demo"
 
+    @Flag(inversion: .prefixedNo, help: "Add an OCPP 1.6J station (o08) to the site: it connects to the demo's OCPP endpoint over a WebSocket, as a real one would.")
+    var ocppStation = true
+
     @Option(help: "An MQTT broker for the uplink (mqtt://127.0.0.1:1883), topics under fusebox/DEMO-0001/ (docs/mqtt.md).")
     var mqtt: String?
 
@@ -58,6 +61,13 @@ struct Demo: AsyncParsableCommand {
         do { parsed = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
         // Today's date at the configured time of day, so that the page's clock and history make sense.
         parsed.start += (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
+        if ocppStation, !parsed.chargers.contains(where: { $0.id == "o08" }) {
+            // One station of the kind most car parks have: OCPP only, limited by charging profiles.
+            parsed.chargers.append(.init(id: "o08", make: "ocpp", port: nil, unit: 1,
+                                         charger: SiteModel.Charger(id: "o08", phases: [.l2, .l3, .l1], maxCurrent: 16), fault: .none))
+            parsed.visits.append(.init(charger: "o08", arrive: 45, leave: 7 * 3600,
+                                       car: .init(id: "car o08", phases: 3, maxCurrent: 16, wanted: 30)))
+        }
         var controller = SiteConfig()
         controller.name = "Fusebox demo"
         controller.serial = "DEMO-0001"
@@ -108,9 +118,18 @@ struct Demo: AsyncParsableCommand {
             }
             say("  uplink: \(mqtt), topics under \(uplink?.topics.prefix ?? ""), Home Assistant discovery on (docs/mqtt.md)")
         }
+        var stations: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let ocpp = run.ocpp {
+            let site = run.site
+            let endpoint = try OCPPServer.application(stations: ocpp, host: "127.0.0.1", port: 0, logger: quiet) { port in
+                say("  OCPP stations: ws://127.0.0.1:\(port)/<station id> (the simulated ones connect there)")
+                site.connectOCPP(to: "ws://127.0.0.1:\(port)")
+            }
+            stations.append(.init(service: endpoint, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         let show = Show(run: run, feed: feed, store: store, uplink: uplink, cycles: cycles, speed: speed, fuse: fuse, chargers: parsed.chargers.map(\.id))
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: http), .init(service: show, successTerminationBehavior: .gracefullyShutdownGroup)]
+            services: stations + [.init(service: http), .init(service: show, successTerminationBehavior: .gracefullyShutdownGroup)]
                 + (uplink.map { [.init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         try await group.run()

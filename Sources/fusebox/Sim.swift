@@ -24,8 +24,11 @@ struct Sim: AsyncParsableCommand {
     @Option(help: "Seconds of real time between status lines.")
     var status: Double = 5
 
+    @Option(help: "The controller's OCPP endpoint its OCPP stations connect to (ws://HOST:PORT), instead of the file's ocpp.connect.")
+    var ocpp: String?
+
     func run() async throws {
-        let parsed: SimConfig
+        var parsed: SimConfig
         do { parsed = try SimConfig.load(file: config) } catch { throw Failure(message: error.description) }
         guard speed > 0 else { throw Failure(message: "--speed: expected a number above 0") }
         let stopAfter: Double?
@@ -35,6 +38,10 @@ struct Sim: AsyncParsableCommand {
         } else {
             stopAfter = nil
         }
+        if let ocpp {
+            guard ocpp.hasPrefix("ws://") || ocpp.hasPrefix("wss://") else { throw Failure(message: "--ocpp: expected ws://HOST:PORT, got \(ocpp)") }
+            parsed.ocppConnect = ocpp.hasSuffix("/") ? String(ocpp.dropLast()) : ocpp
+        }
         let site: SimulatedSite
         do { site = try SimulatedSite(config: parsed, anyPort: anyPort) } catch { throw Failure(message: "\(error)") }
         let model = site.model
@@ -42,7 +49,11 @@ struct Sim: AsyncParsableCommand {
         say("fusebox sim: \(config), \(parsed.chargers.count) chargers, \(speed)x real time")
         say("  grid   sdm630 unit \(parsed.meterUnit) on 127.0.0.1:\(site.port(of: "grid")!)")
         if let pv = site.port(of: "pv") { say("  pv     sunspec unit \(parsed.pvUnit) on 127.0.0.1:\(pv)  peak \(Int(parsed.pvPeak)) W") }
-        for c in parsed.chargers {
+        for c in parsed.chargers where SimConfig.ocppMakes.contains(c.make) {
+            let rotation = c.charger.phases.map { "L\($0.rawValue)" }.joined(separator: ",")
+            say("  \(c.id)    \(c.make) station connecting to \(parsed.ocppConnect.map { "\($0)/\(c.id)" } ?? "(no ocpp.connect: not connecting)")  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A")
+        }
+        for c in parsed.chargers where !SimConfig.ocppMakes.contains(c.make) {
             let rotation = c.charger.phases.map { "L\($0.rawValue)" }.joined(separator: ",")
             let fault = c.fault == .none ? "" : "  fault \(c.fault)"
             say("  \(c.id)    \(c.make) unit \(c.unit) on 127.0.0.1:\(site.port(of: c.id).map(String.init) ?? "-")  phases \(rotation)  max \(Int(c.charger.maxCurrent)) A\(fault)")

@@ -172,4 +172,73 @@ struct OCPPRunTests {
                 "\(events.filter { ($0["subject"] as? String) == "cp3" })")
         #expect(said("cp4", "not connected (OCPP)"), "\(events.filter { ($0["subject"] as? String) == "cp4" })")
     }
+
+    @Test("fusebox sim's OCPP stations connect to fusebox run like real ones: limited by profiles, their cars charge within their limits")
+    func simulatedStations() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-sim-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let binary = Expectation.fuseboxBinary(from: #filePath)
+        try """
+            site: { noise: 0, base_load: [8, 8, 8] }
+            chargers:
+              - { id: o1, make: ocpp, phases: [1, 2, 3], max: 16 }
+              - { id: o2, make: ocpp_abb_terra_ac, phases: [2, 3, 1], max: 16 }
+              - { id: o3, make: ocpp_alfen, phases: [3, 1, 2], max: 32, key: k-o3 }
+            cars:
+              - { charger: o1, arrive: 0s, phases: 3, max: 16, wanted: 40 }
+              - { charger: o2, arrive: 0s, phases: 1, max: 16, wanted: 40 }
+              - { charger: o3, arrive: 0s, phases: 3, max: 32, wanted: 40 }
+            ocpp: { interval: 2 }
+            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
+        // One simulator holds the site (its meter sees the stations' cars): its stations connect to the
+        // controller's endpoint on a port chosen here, and retry each second until it is up.
+        let ocppPort = freeTCPPort()
+        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600",
+                                    "--ocpp", "ws://127.0.0.1:\(ocppPort)"], directory: Self.root)
+        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
+        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
+        #expect(served.contains { $0.contains("o1    ocpp station connecting to ws://127.0.0.1:\(ocppPort)/o1") }, "\(served)")
+        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
+        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
+        try """
+            site: { name: OCPP sim, serial: E2E-OSIM, limit: { current: 40, margin: 2 } }
+            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
+            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+            chargers:
+              - { id: o1, driver: ocpp, max: 16 }
+              - { id: o2, driver: ocpp, max: 16, phases: [2] }
+              - { id: o3, driver: ocpp_alfen, max: 32, phases: [3, 1, 2], settings: { auth_key: k-o3 } }
+            ocpp: { listen: "127.0.0.1:\(ocppPort)" }
+            http: { listen: "127.0.0.1:0" }
+            history: { path: \(folder)/history.db }
+            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
+        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
+        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
+        #expect(await box.line(containing: "OCPP stations: ws://", within: 60) != nil, "\(box.output) \(box.errorOutput.suffix(2000))")
+        let page = try #require(await box.line(containing: "web page: http://", within: 30))
+        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+
+        var chargers: [[String: Any]] = []
+        let deadline = ContinuousClock.now + .seconds(40)
+        repeat {
+            let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-OSIM", "GET", "/api/chargers"])
+            #expect(await call.exit(within: 30) == 0)
+            chargers = (try? JSONSerialization.jsonObject(with: Data(call.output.dropFirst().joined(separator: "\n").utf8))) as? [[String: Any]] ?? []
+            // Charging, and drawing what it was given: a car starts at the station's max until its first limit takes effect.
+            let following = chargers.filter {
+                let current = ($0["current"] as? [Double])?.max() ?? 0
+                return $0["responding"] as? Bool == true && $0["status"] as? String == "charging" && current > 1
+                    && current <= ($0["limit"] as? Double ?? 0) + 1
+            }
+            if following.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        } while ContinuousClock.now < deadline
+        for c in chargers {
+            let current = (c["current"] as? [Double])?.max() ?? 0, limit = c["limit"] as? Double ?? 0
+            #expect(c["responding"] as? Bool == true && c["status"] as? String == "charging" && current > 1, "\(c)")
+            #expect(current <= limit + 1, "\(c)")
+        }
+        #expect(chargers.count == 3, "\(chargers)")
+    }
 }
