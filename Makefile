@@ -21,7 +21,7 @@ PAHO := 2.1.0
 OCPP := 2.1.0
 WEBSOCKETS := 15.0.1
 
-.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench fleet package package-test clean
+.PHONY: deps install-debs test-deps build test check-sanitizers fuzz soak demo bench fleet ocpp-scale package package-test clean
 
 # Installs the Debian packages that are missing (apt-get update once).
 deps:
@@ -108,6 +108,12 @@ fleet: test-deps
 
 # The Debian package a device installs (docs/operations.md): fusebox with the
 # Swift runtime linked in, built in a folder of its own (.build-package).
+# STATIONS (200) simulated OCPP stations on one fusebox run, beside the same
+# site with them silent: the cycle's p99 and the controller's memory.
+ocpp-scale: test-deps
+	$(SWIFT) build -c release --product fusebox
+	Tests/Support/ocpp_scale.sh
+
 package: deps
 	SWIFT=$(SWIFT) deploy/make_package.sh
 

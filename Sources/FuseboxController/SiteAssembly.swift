@@ -260,9 +260,12 @@ public struct SiteAssembly {
         // Each TCP endpoint holds a socket for as long as the controller runs: more
         // than the process may open would fail mid-run, connection by connection.
         let tcp = endpoints.filter { if case .tcp = $0 { true } else { false } }.count
-        if tcp + DescriptorLimit.reserve > descriptorLimit {
-            problems.append("chargers: \(tcp) Modbus TCP connections and \(DescriptorLimit.reserve) descriptors for the rest need "
-                            + "\(tcp + DescriptorLimit.reserve), but this process may open \(descriptorLimit) (ulimit -n): "
+        // The OCPP endpoint holds a socket per station, up to its limit.
+        let ocppSockets = config.ocpp == nil ? 0 : SiteConfig.OCPP.maxConnections
+        if tcp + ocppSockets + DescriptorLimit.reserve > descriptorLimit {
+            let ocppPart = ocppSockets == 0 ? "" : ", \(ocppSockets) for OCPP stations"
+            problems.append("chargers: \(tcp) Modbus TCP connections\(ocppPart) and \(DescriptorLimit.reserve) descriptors for the rest need "
+                            + "\(tcp + ocppSockets + DescriptorLimit.reserve), but this process may open \(descriptorLimit) (ulimit -n): "
                             + "raise LimitNOFILE= in the systemd unit, or reach chargers through gateways that serve several unit ids on one connection")
         }
         guard problems.isEmpty, let meter else { throw Problems(messages: problems) }

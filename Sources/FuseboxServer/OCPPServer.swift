@@ -67,8 +67,8 @@ public enum OCPPServer {
         var l = ConnectionLimits()
         l.idleTimeout = 3600
         // A car park's stations may all come through one gateway's address.
-        l.total = 256
-        l.perClient = 256
+        l.total = SiteConfig.OCPP.maxConnections
+        l.perClient = SiteConfig.OCPP.maxConnections
         return l
     }
 

@@ -123,6 +123,17 @@ struct SiteConfigTests {
         assembly.config = config
         assembly.descriptorLimit = 1024
         _ = try assembly.build()
+        // An OCPP endpoint counts its 256 stations' sockets: 101 connections and 256 + 256 do not fit in 600.
+        config.ocpp = SiteConfig.OCPP()
+        assembly.config = config
+        assembly.descriptorLimit = 600
+        do {
+            _ = try assembly.build()
+            Issue.record("expected a problem at a limit of 600 with an OCPP endpoint")
+        } catch {
+            #expect(error.messages.first?.hasPrefix("chargers: 101 Modbus TCP connections, 256 for OCPP stations and 256 descriptors for the rest need 613") == true,
+                    "\(error.messages)")
+        }
     }
 
     @Test("a cloud driver needs an API URL and a Modbus driver a Modbus address: a mix-up is named, with what to give instead")

@@ -174,6 +174,8 @@ public struct SiteConfig: Sendable {
         public var listen = "0.0.0.0:9000"
         /// Seconds a station may take to answer one of Fusebox's calls.
         public var timeout = 10.0
+        /// Stations connected at once, at most: a car park's worth, all possibly through one gateway.
+        public static let maxConnections = 256
         /// Security profile 2: wss with this certificate chain and key (PEM files); nil: ws.
         public var tlsCertificate: String?
         public var tlsKey: String?
