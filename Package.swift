@@ -107,7 +107,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // OCPP 1.6J: the central system's side of what stations send (being built: issue 20).
-        .target(name: "FuseboxOCPP", dependencies: ["FuseboxCore", "FuseboxDevices"]),
+        .target(name: "FuseboxOCPP", dependencies: [
+            "FuseboxCore", "FuseboxDevices",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // What the commands of both executables share: their output and their errors.
         .target(name: "FuseboxCommandLine"),
         .executableTarget(name: "fusebox", dependencies: [

@@ -36,6 +36,8 @@ public final class OCPPCharger: ScriptedDevice {
         var connection: Int
         var at: Double
         var transaction: Int?
+        /// The backend's profiles as they were (docs/ocpp.md, "Proxy"): a new one means Fusebox's goes again, above it.
+        var backendProfiles: Int
     }
     private let sent = Mutex<Sent?>(nil)
     /// The limit the cycle last asked for: sent again on a new connection even if the cycle
@@ -80,7 +82,13 @@ public final class OCPPCharger: ScriptedDevice {
         if let w = wanted.withLock({ $0 }), sent.withLock({ $0?.connection }) != connection {
             if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
         }
-        if setUp.exchange(connection, ordering: .relaxed) != connection {
+        // The backend set or cleared a profile: Fusebox's goes again, above it and never above it.
+        if let w = wanted.withLock({ $0 }), let changes = stations.upstream(id)?.report.profileChanges,
+           sent.withLock({ $0?.backendProfiles }) != changes {
+            if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
+        }
+        // Behind a backend, the station's configuration is the backend's to set.
+        if setUp.exchange(connection, ordering: .relaxed) != connection, stations.upstream(id) == nil {
             Task { await self.setUpConnection(connection) }
         }
         return .success(DeviceReading(status: s.status, current: s.current, energy: s.sessionEnergy))
@@ -122,20 +130,25 @@ public final class OCPPCharger: ScriptedDevice {
 
     private func send(amps: Double, phases: Int) async -> Result<Void, DeviceError> {
         guard stations.isConnected(id) else { return .failure(DeviceError(device: id, message: "not connected (OCPP)")) }
-        let limit = (amps * 10).rounded(.down) / 10   // OCPP 1.6: a multiple of 0.1
+        // Behind a billing backend, never more than the backend's own profile allows.
+        let backend = stations.upstream(id)?.report
+        let limit = (min(amps, backend?.backendLimit ?? .infinity) * 10).rounded(.down) / 10   // OCPP 1.6: a multiple of 0.1
         let now = Date().timeIntervalSince1970, connection = stations.connections(id)
         let transaction = stations.station(id)?.transaction
+        let backendProfiles = backend?.profileChanges ?? 0
         if let last = sent.withLock({ $0 }), abs(last.amps - limit) < 0.05, last.connection == connection, now - last.at < refresh,
-           last.transaction == transaction?.id {
+           last.transaction == transaction?.id, last.backendProfiles == backendProfiles {
             return .success(())
         }
         let result: Result<Void, DeviceError>
         if quirks.limitFunction {
             result = await sendByFunction(limit, phases)
         } else {
-            result = await sendProfile(limit, phases, transaction: transaction.map { ($0.id, $0.connector) })
+            result = await sendProfile(limit, phases, transaction: transaction.map { ($0.id, $0.connector) }, above: backend?.backendStack)
         }
-        if case .success = result { sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now, transaction: transaction?.id) } }
+        if case .success = result {
+            sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now, transaction: transaction?.id, backendProfiles: backendProfiles) }
+        }
         return result
     }
 
@@ -163,7 +176,8 @@ public final class OCPPCharger: ScriptedDevice {
     /// takes: a refusal tries stack level 0, then watts (some stations take no other
     /// stack level, some take only watts), and what it took is kept for the next time.
     /// During a transaction, with `tx_profile`, a TxProfile for it too.
-    private func sendProfile(_ limit: Double, _ phases: Int, transaction: (id: Int, connector: Int)?) async -> Result<Void, DeviceError> {
+    /// Behind a billing backend, `above` is the backend's highest stack level: Fusebox's profile goes above it.
+    private func sendProfile(_ limit: Double, _ phases: Int, transaction: (id: Int, connector: Int)?, above backendStack: Int? = nil) async -> Result<Void, DeviceError> {
         let q = quirks
         let known = learned.withLock { $0 }
         var tries: [(stack: Int, watts: Bool)]
@@ -174,6 +188,11 @@ public final class OCPPCharger: ScriptedDevice {
             tries = [first]
             if first.0 > 0 { tries.append((0, first.1)) }
             if !first.1 { tries.append((first.0, true)); if first.0 > 0 { tries.append((0, true)) } }
+        }
+        if let backendStack {
+            var above: [(stack: Int, watts: Bool)] = []
+            for t in tries.map({ (max($0.stack, backendStack + 1), $0.watts) }) where !above.contains(where: { $0 == t }) { above.append(t) }
+            tries = above
         }
         var refusals: [String] = []
         for t in tries {

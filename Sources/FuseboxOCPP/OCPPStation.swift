@@ -22,6 +22,11 @@ public struct OCPPStation: Sendable {
     /// session's until the next one starts, so that the history closes the session with it.
     public private(set) var finished: (meterStart: Double, meterStop: Double)?
 
+    /// The running transaction is known by `backend` from now on (the billing backend numbered it: docs/ocpp.md, "Proxy").
+    public mutating func adoptTransaction(_ local: Int, as backend: Int) {
+        if let t = transaction, t.id == local { transaction = (backend, t.connector, t.meterStart, t.idTag) }
+    }
+
     /// kWh of the running transaction, or of the one that ended last.
     public var sessionEnergy: Double {
         if let t = transaction { return max(0, ((energy ?? t.meterStart) - t.meterStart) / 1000) }

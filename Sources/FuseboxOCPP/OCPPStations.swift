@@ -17,6 +17,8 @@ public final class OCPPStations: Sendable {
         var connections = 0
         /// When the station was last heard, seconds since 1970.
         var heard: Double?
+        /// Its billing backend's connection, when it has one (docs/ocpp.md, "Proxy").
+        var upstream: OCPPUpstream?
     }
 
     /// Station ids that may connect; nil: any. Follows the configuration in force.
@@ -36,9 +38,43 @@ public final class OCPPStations: Sendable {
     }
     private let stationKeys = Mutex<[String: String]>([:])
 
-    public init(allowed: Set<String>?, keys: [String: String] = [:]) {
+    public init(allowed: Set<String>?, keys: [String: String] = [:], upstreams: [String: OCPPUpstream.Target] = [:], timeout: Double = 10) {
         allowedIDs = Mutex(allowed)
         stationKeys.withLock { $0 = keys }
+        targets = Mutex(upstreams)
+        self.timeout = timeout
+    }
+
+    /// Per station, the billing backend Fusebox stands in front of. Follows the configuration in
+    /// force; a station's new backend is used from its next connection.
+    public var upstreams: [String: OCPPUpstream.Target] {
+        get { targets.withLock { $0 } }
+        set { targets.withLock { $0 = newValue } }
+    }
+    private let targets: Mutex<[String: OCPPUpstream.Target]>
+    /// Seconds the backend may take to answer before the station gets Fusebox's answer.
+    public let timeout: Double
+
+    /// The configuration's backends (`settings: { upstream: ws://..., upstream_key: ... }` of an OCPP charger).
+    public static func upstreams(of site: SiteConfig) -> [String: OCPPUpstream.Target] {
+        var out: [String: OCPPUpstream.Target] = [:]
+        for c in site.chargers where c.device.isOCPP {
+            guard case .map(let m) = c.device.settings, case .string(let url)? = m["upstream"], !url.isEmpty else { continue }
+            var key: String?
+            if case .string(let k)? = m["upstream_key"], !k.isEmpty { key = k }
+            out[c.id] = OCPPUpstream.Target(url: url, key: key)
+        }
+        return out
+    }
+
+    /// The backend's connection of station `id`, while it is connected through one.
+    public func upstream(_ id: String) -> OCPPUpstream? { entries.withLock { $0[id]?.upstream } }
+
+    /// Writes `text` to station `id`'s connection; false when it has none.
+    func sendToStation(_ id: String, _ text: String) -> Bool {
+        guard let out = entries.withLock({ $0[id]?.outgoing }) else { return false }
+        if case .enqueued = out.yield(text) { return true }
+        return false
     }
 
     /// The ids of the configuration's OCPP stations (`driver: ocpp`).
@@ -79,27 +115,45 @@ public final class OCPPStations: Sendable {
     /// A new connection for `id`, and what to write to it; the one before it is no longer heard.
     public func attach(_ id: String) -> (UUID, AsyncStream<String>) {
         let connection = UUID()
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(32))
-        let before = entries.withLock { e -> AsyncStream<String>.Continuation? in
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(256))
+        let target = targets.withLock { $0[id] }
+        let (before, opened, closed) = entries.withLock { e -> (AsyncStream<String>.Continuation?, OCPPUpstream?, OCPPUpstream?) in
             if e[id] == nil { e[id] = Entry(station: OCPPStation(id: id)) }
             let old = e[id]?.outgoing
             e[id]?.connection = connection
             e[id]?.outgoing = continuation
             e[id]?.connections += 1
-            return old
+            // Its backend's connection opens with it (a new backend from the configuration replaces the old one).
+            var closed: OCPPUpstream?
+            if let current = e[id]?.upstream, current.target != target {
+                closed = current
+                e[id]?.upstream = nil
+            }
+            if let target, e[id]?.upstream == nil {
+                e[id]?.upstream = OCPPUpstream(station: id, target: target, timeout: timeout, toStation: { [weak self] text in
+                    self?.sendToStation(id, text) ?? false
+                }, onTransaction: { [weak self] local, backend in
+                    self?.entries.withLock { $0[id]?.station.adoptTransaction(local, as: backend) }
+                })
+            }
+            return (old, e[id]?.upstream, closed)
         }
         before?.finish()
+        closed?.close()
+        opened?.open()
         return (connection, stream)
     }
 
     public func detach(_ id: String, _ connection: UUID) {
-        let gone = entries.withLock { e -> AsyncStream<String>.Continuation? in
-            guard e[id]?.connection == connection else { return nil }
+        let (gone, upstream) = entries.withLock { e -> (AsyncStream<String>.Continuation?, OCPPUpstream?) in
+            guard e[id]?.connection == connection else { return (nil, nil) }
             e[id]?.connection = nil
             defer { e[id]?.outgoing = nil }
-            return e[id]?.outgoing
+            return (e[id]?.outgoing, e[id]?.upstream)
         }
         gone?.finish()
+        // The backend sees the station leave as it left; what waits for the backend stays.
+        upstream?.close()
     }
 
     /// A frame from `connection`: the answer to send back (for a call), and
@@ -111,19 +165,28 @@ public final class OCPPStations: Sendable {
             let current = entries.withLock { $0[id]?.connection == connection }
             return (current ? error.frame : nil, current)
         }
-        let (answer, current) = entries.withLock { e -> (OCPPFrame?, Bool) in
-            guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false) }
+        let (answer, current, upstream) = entries.withLock { e -> (OCPPFrame?, Bool, OCPPUpstream?) in
+            guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false, nil) }
             let answer = entry.station.answer(frame, now: now)
             entry.heard = now
             e[id] = entry
-            return (answer, true)
+            return (answer, true, entry.upstream)
         }
         guard current else { return (nil, false) }
-        // An answer to one of our calls.
         switch frame {
-        case .result(let callID, let payload): resolve(id, callID, .success(payload))
-        case .error(let callID, let code, let description): resolve(id, callID, .failure(OCPPError(code, description, id: callID)))
-        case .call: break
+        case .call(let callID, let action, let payload):
+            // Through its backend: the backend's answer is the station's, unless the backend is away.
+            if let upstream {
+                var localTransaction: Int?
+                if action == "StartTransaction", case .result(_, let p)? = answer { localTransaction = OCPPUpstream.transactionID(p) }
+                if upstream.forward(callID, action: action, payload: payload, local: answer, localTransaction: localTransaction) { return (nil, true) }
+            }
+        case .result(let callID, let payload):
+            if upstream?.answerFromStation(callID, text: text) == true { break }
+            resolve(id, callID, .success(payload))
+        case .error(let callID, let code, let description):
+            if upstream?.answerFromStation(callID, text: text) == true { break }
+            resolve(id, callID, .failure(OCPPError(code, description, id: callID)))
         }
         return (answer, current)
     }

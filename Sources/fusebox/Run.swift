@@ -38,7 +38,10 @@ struct Run: AsyncParsableCommand {
         }
         let pool = ConnectionPool()
         // The stations' endpoint, when the site has OCPP stations (docs/ocpp.md); it follows the configuration's ids.
-        let ocpp = site.ocpp.map { _ in OCPPStations(allowed: OCPPStations.ids(of: site), keys: OCPPStations.keys(of: site)) }
+        let ocpp = site.ocpp.map { settings in
+            OCPPStations(allowed: OCPPStations.ids(of: site), keys: OCPPStations.keys(of: site), upstreams: OCPPStations.upstreams(of: site),
+                         timeout: settings.timeout)
+        }
         var assembly = SiteAssembly(config: site)
         assembly.pool = pool
         assembly.ocpp = ocpp
@@ -101,6 +104,7 @@ struct Run: AsyncParsableCommand {
             uplink.reconfigure(next)
             ocpp?.allowed = OCPPStations.ids(of: next)
             ocpp?.keys = OCPPStations.keys(of: next)
+            ocpp?.upstreams = OCPPStations.upstreams(of: next)
         }
         var stationEndpoint: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let ocpp, let settings = site.ocpp {

@@ -241,4 +241,39 @@ struct OCPPRunTests {
         }
         #expect(chargers.count == 3, "\(chargers)")
     }
+
+    @Test("a proxy in front of a billing backend (the ocpp package both sides): messages unchanged and in order, the lower limit in force, queued while the backend is away")
+    func proxy() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-proxy-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try """
+            site: { noise: 0, base_load: [8, 8, 8] }
+            chargers: [ { id: p01, make: abb_terra } ]
+            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
+        let binary = Expectation.fuseboxBinary(from: #filePath)
+        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
+        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
+        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
+        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
+        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
+        let backend = freeTCPPort()
+        try """
+            site: { name: OCPP proxy, serial: E2E-PROXY, limit: { current: 40, margin: 2 } }
+            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
+            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+            chargers: [ { id: px1, driver: ocpp, max: 12, settings: { upstream: "ws://127.0.0.1:\(backend)/ocpp" } } ]
+            ocpp: { listen: "127.0.0.1:0", timeout: 3 }
+            http: { listen: "127.0.0.1:0" }
+            history: { path: \(folder)/history.db }
+            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
+        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
+        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
+        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
+        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        let both = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_proxy.py", "ws://127.0.0.1:\(port)", "\(backend)", "px1"])
+        #expect(await both.exit(within: 150) == 0,
+                "\(both.output.joined(separator: "\n"))\n\(both.errorOutput.suffix(3000))\n\(box.output.suffix(30).joined(separator: "\n"))")
+        #expect(both.output.filter { $0.hasPrefix("OK ") }.count == 6, "\(both.output)")
+    }
 }

@@ -35,4 +35,15 @@ public indirect enum ConfigValue: Sendable, Equatable {
         if case .number(let d) = self { return d }
         return nil
     }
+
+    /// The value as an error message quotes it.
+    public var shownInConfig: String {
+        switch self {
+        case .bool(let b): "\(b)"
+        case .number(let d): ConfigReader.show(d)
+        case .string(let s): ConfigReader.quoted(s)
+        case .list: "a list"
+        case .map: "a mapping"
+        }
+    }
 }

@@ -259,6 +259,19 @@ extension SiteConfig {
             }
             ocpp = settings
         }
+        // An OCPP station's own settings: its key, and the billing backend Fusebox stands in front of.
+        for (n, c) in chargers.enumerated() where c.device.isOCPP {
+            guard case .map(let m) = c.device.settings else { continue }
+            for key in m.keys.sorted() where !["auth_key", "upstream", "upstream_key"].contains(key) {
+                r.problem("chargers[\(n)].settings.\(key): unknown key; an OCPP station takes auth_key, upstream and upstream_key")
+            }
+            if let url = m["upstream"] {
+                guard case .string(let s) = url, s.hasPrefix("ws://") || s.hasPrefix("wss://"), URL(string: s)?.host != nil else {
+                    r.problem("chargers[\(n)].settings.upstream: expected the billing backend's URL, ws://HOST[:PORT]/PATH or wss://..., got \(url.shownInConfig)")
+                    continue
+                }
+            }
+        }
         for (n, c) in chargers.enumerated() where c.device.isOCPP && ocpp == nil {
             r.problem("chargers[\(n)].driver: \(c.device.driver): OCPP stations connect to the box: add an ocpp section (ocpp: { listen: 0.0.0.0:9000 })")
         }
