@@ -132,7 +132,9 @@ public final class OCPPCharger: ScriptedDevice {
         guard stations.isConnected(id) else { return .failure(DeviceError(device: id, message: "not connected (OCPP)")) }
         // Behind a billing backend, never more than the backend's own profile allows.
         let backend = stations.upstream(id)?.report
-        let limit = (min(amps, backend?.backendLimit ?? .infinity) * 10).rounded(.down) / 10   // OCPP 1.6: a multiple of 0.1
+        // OCPP 1.6: a multiple of 0.1, rounded down, but not below a value that is one but for floating point
+        // (a limit of 5.9999999 A sent as 5.9 A would stop the car: it cannot charge under 6 A).
+        let limit = (min(amps, backend?.backendLimit ?? .infinity) * 10 + 1e-6).rounded(.down) / 10
         let now = Date().timeIntervalSince1970, connection = stations.connections(id)
         let transaction = stations.station(id)?.transaction
         let backendProfiles = backend?.profileChanges ?? 0

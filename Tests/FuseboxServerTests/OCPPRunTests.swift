@@ -194,7 +194,7 @@ struct OCPPRunTests {
         // One simulator holds the site (its meter sees the stations' cars): its stations connect to the
         // controller's endpoint on a port chosen here, and retry each second until it is up.
         let ocppPort = freeTCPPort()
-        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600",
+        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "5",
                                     "--ocpp", "ws://127.0.0.1:\(ocppPort)"], directory: Self.root)
         defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
         let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
@@ -213,7 +213,7 @@ struct OCPPRunTests {
             http: { listen: "127.0.0.1:0" }
             history: { path: \(folder)/history.db }
             """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
-        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
+        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "5"], directory: Self.root)
         defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
         #expect(await box.line(containing: "OCPP stations: ws://", within: 60) != nil, "\(box.output) \(box.errorOutput.suffix(2000))")
         let page = try #require(await box.line(containing: "web page: http://", within: 30))
@@ -236,7 +236,8 @@ struct OCPPRunTests {
         } while ContinuousClock.now < deadline
         for c in chargers {
             let current = (c["current"] as? [Double])?.max() ?? 0, limit = c["limit"] as? Double ?? 0
-            #expect(c["responding"] as? Bool == true && c["status"] as? String == "charging" && current > 1, "\(c)")
+            #expect(c["responding"] as? Bool == true && c["status"] as? String == "charging" && current > 1,
+                    "\(c)\n\(box.output.suffix(40).joined(separator: "\n"))\n\(sim.output.suffix(10).joined(separator: "\n"))")
             #expect(current <= limit + 1, "\(c)")
         }
         #expect(chargers.count == 3, "\(chargers)")
