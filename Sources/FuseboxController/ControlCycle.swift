@@ -43,6 +43,8 @@ public actor ControlCycle {
         /// The limit last written (nil: none yet).
         var setpoint: Double?
         var writtenAt = -Double.infinity
+        /// When the setpoint last took another value (a refresh of the same does not count).
+        var changedAt = -Double.infinity
         /// Since when it draws more than its setpoint (nil: it follows it).
         var overSetpointSince: Double?
         /// It takes writes but does not follow them (after `pacing.settle`):
@@ -269,7 +271,17 @@ public actor ControlCycle {
                 if state[i].responding == false {
                     events.append(SiteEvent(time: time, kind: .deviceRecovered, subject: c.id, message: "answers again"))
                 }
-                followCheck(i, &c, at: time, events: &events)
+                // A reading from before its limit last changed (a station that reports every few seconds, as OCPP's
+                // MeterValues do) says what it drew then: now it draws at most that limit, and it is not judged on it.
+                if let age = r.age, age > 0, time - age < state[i].changedAt, let setpoint = state[i].setpoint {
+                    c.current = c.current.map { min($0, setpoint) }
+                    if state[i].notFollowing {
+                        c.followsLimit = false
+                        c.cableMax = 0
+                    }
+                } else {
+                    followCheck(i, &c, at: time, events: &events)
+                }
             case .failure(let e):
                 errors.append(e.description)
                 c.responding = false
@@ -364,6 +376,7 @@ public actor ControlCycle {
         for (i, outcome) in zip(due, writes) {
             switch Self.settle(outcome, stations[i].device.id, "write", deadline) {
             case .success:
+                if state[i].setpoint != targets[i] { state[i].changedAt = time }
                 state[i].setpoint = targets[i]
                 state[i].writtenAt = time
             case .failure(let e):

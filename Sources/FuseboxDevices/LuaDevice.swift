@@ -16,9 +16,13 @@ public struct DeviceReading: Sendable, Equatable {
     public var power: Double?
     /// kWh (a meter's total, a charger's session).
     public var energy: Double?
+    /// Seconds since the currents were measured, for a device that reports on its own
+    /// schedule (an OCPP station's MeterValues); nil: just now.
+    public var age: Double?
 
     public init(status: ChargerStatus? = nil, current: [Double] = [], voltage: [Double] = [], phasePower: [Double] = [],
-                power: Double? = nil, energy: Double? = nil) {
+                power: Double? = nil, energy: Double? = nil, age: Double? = nil) {
+        self.age = age
         self.status = status
         self.current = current
         self.voltage = voltage

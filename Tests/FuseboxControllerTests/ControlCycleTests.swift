@@ -24,10 +24,18 @@ struct CycleCase: Decodable, Sendable, CustomStringConvertible {
         /// A text one of the cycle's errors holds, and an event kind it reports.
         var error: String?
         var event: String?
+        /// An event kind the step must not report.
+        var no_event: String?
+        /// What a charger reports this step instead of what it draws: an older reading, with its age in s.
+        var reading: [String: Reading]?
         /// Why the step expects what it does, for a reader of the case file.
         var note: String?
         /// A new configuration staged before this step's cycle, which must take it over.
         var configure: Configure?
+    }
+    struct Reading: Decodable, Sendable {
+        var current: Double
+        var age: Double
     }
     /// The fuse and the chargers of a new configuration (a charger that stays keeps its device).
     struct Configure: Decodable, Sendable {
@@ -50,6 +58,8 @@ final class FakeBuilding: Sendable {
         var meterAnswers = true
         var silent: Set<String> = []
         var draw: [String: Double] = [:]
+        /// A reading a charger reports instead of what it draws (an older one).
+        var reported: [String: CycleCase.Reading] = [:]
     }
     let state = Mutex(State())
 }
@@ -80,6 +90,7 @@ final class FakeCharger: SiteDevice {
     func poll() async -> Result<DeviceReading, DeviceError> {
         building.state.withLock { s in
             guard !s.silent.contains(id) else { return .failure(DeviceError(device: id, message: "no answer")) }
+            if let r = s.reported[id] { return .success(DeviceReading(status: .charging, current: [r.current, r.current, r.current], age: r.age)) }
             let amps = s.draw[id] ?? 0
             return .success(DeviceReading(status: .charging, current: [amps, amps, amps]))
         }
@@ -121,6 +132,7 @@ struct ControlCycleTests {
                 s.base = step.base
                 s.meterAnswers = step.meter != "silent"
                 s.silent = Set(step.silent ?? [])
+                s.reported = step.reading ?? [:]
             }
             let taken = Mutex<StagedOutcome?>(nil)
             if let change = step.configure {
@@ -157,6 +169,9 @@ struct ControlCycleTests {
             }
             if let event = step.event {
                 #expect(record.events.contains { $0.kind.rawValue == event }, "\(at): no \(event) event in \(record.events.map(\.kind))")
+            }
+            if let kind = step.no_event {
+                #expect(!record.events.contains { $0.kind.rawValue == kind }, "\(at): a \(kind) event: \(record.events)")
             }
             #expect(record.invariantViolations.isEmpty, "\(at): \(record.invariantViolations)")
         }
