@@ -177,7 +177,9 @@ public struct SiteAssembly {
                         problems.append("\(path).driver: \(d.driver) is a \(script.kind) driver; an OCPP station's is kind = \"ocpp\"")
                         return nil
                     }
-                    let made = try OCPPCharger(id: d.id, stations: ocpp, driver: script, timeout: config.ocpp?.timeout ?? 10)
+                    var remoteStart: String?
+                    if case .map(let m) = d.settings, case .string(let tag)? = m["remote_start"], !tag.isEmpty { remoteStart = tag }
+                    let made = try OCPPCharger(id: d.id, stations: ocpp, driver: script, timeout: config.ocpp?.timeout ?? 10, remoteStart: remoteStart)
                     summary.append("\(d.id): OCPP 1.6J station (\(d.driver)), connecting to this box as /\(d.id)")
                     return made
                 } catch {

@@ -38,6 +38,8 @@ public final class OCPPCharger: ScriptedDevice {
         var transaction: Int?
         /// The backend's profiles as they were (docs/ocpp.md, "Proxy"): a new one means Fusebox's goes again, above it.
         var backendProfiles: Int
+        /// The station's boots as they were: a reboot on the same connection means its limit goes again.
+        var boots: Int
     }
     private let sent = Mutex<Sent?>(nil)
     /// The limit the cycle last asked for: sent again on a new connection even if the cycle
@@ -45,9 +47,16 @@ public final class OCPPCharger: ScriptedDevice {
     private let wanted = Mutex<(amps: Double, phases: Int)?>(nil)
     /// The connection the station was last set up on (measurands, a status asked for).
     private let setUp = Atomic<Int>(0)
+    /// For a station that waits for an authorization before it charges (a car park without cards):
+    /// the id tag Fusebox starts its transactions with (`settings: { remote_start: TAG }`).
+    public let remoteStart: String?
+    /// When a RemoteStartTransaction was last sent, seconds since 1970.
+    private let remoteStartAt = Mutex<Double>(-.infinity)
 
-    public init(id: String, stations: OCPPStations, driver: sending DriverScript? = nil, timeout: Double = 10, refresh: Double = 300) throws(LuaError) {
+    public init(id: String, stations: OCPPStations, driver: sending DriverScript? = nil, timeout: Double = 10, refresh: Double = 300,
+                remoteStart: String? = nil) throws(LuaError) {
         self.id = id
+        self.remoteStart = remoteStart
         self.stations = stations
         self.timeout = timeout
         self.refresh = refresh
@@ -79,7 +88,7 @@ public final class OCPPCharger: ScriptedDevice {
         }
         let connection = stations.connections(id)
         // A new connection: the limit in force first, before it may draw more; then what it should report.
-        if let w = wanted.withLock({ $0 }), sent.withLock({ $0?.connection }) != connection {
+        if let w = wanted.withLock({ $0 }), sent.withLock({ $0.map { ($0.connection, $0.boots) } }).map({ $0 != (connection, s.boots) }) ?? true {
             if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
         }
         // The backend set or cleared a profile: Fusebox's goes again, above it and never above it.
@@ -87,11 +96,25 @@ public final class OCPPCharger: ScriptedDevice {
            sent.withLock({ $0?.backendProfiles }) != changes {
             if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
         }
+        // A car plugged in and no transaction: started here, where the site has no cards (at most every 30 s).
+        if let tag = remoteStart, stations.upstream(id) == nil, s.transaction == nil, let connector = s.connectors.first(where: { $0.key > 0 && $0.value == "Preparing" })?.key {
+            let now = Date().timeIntervalSince1970
+            if remoteStartAt.withLock({ at in
+                guard now - at >= 30 else { return false }
+                at = now
+                return true
+            }) {
+                let payload: StrictJSON.Value = .object([("connectorId", .number(Double(connector))), ("idTag", .string(tag))])
+                Task { _ = await self.stations.call(self.id, "RemoteStartTransaction", payload, timeout: self.timeout) }
+            }
+        }
         // Behind a backend, the station's configuration is the backend's to set.
-        if setUp.exchange(connection, ordering: .relaxed) != connection, stations.upstream(id) == nil {
+        let generation = connection &* 65_536 &+ s.boots
+        if setUp.exchange(generation, ordering: .relaxed) != generation, stations.upstream(id) == nil {
             Task { await self.setUpConnection(connection) }
         }
-        return .success(DeviceReading(status: s.status, current: s.current, energy: s.sessionEnergy))
+        let age = s.currentAt.map { max(0, Date().timeIntervalSince1970 - $0) }
+        return .success(DeviceReading(status: s.status, current: s.current, energy: s.sessionEnergy, age: age))
     }
 
     public func apply(amps: Double, phases: Int) async -> Result<Void, DeviceError> {
@@ -136,10 +159,11 @@ public final class OCPPCharger: ScriptedDevice {
         // (a limit of 5.9999999 A sent as 5.9 A would stop the car: it cannot charge under 6 A).
         let limit = (min(amps, backend?.backendLimit ?? .infinity) * 10 + 1e-6).rounded(.down) / 10
         let now = Date().timeIntervalSince1970, connection = stations.connections(id)
-        let transaction = stations.station(id)?.transaction
+        let station = stations.station(id)
+        let transaction = station?.transaction, boots = station?.boots ?? 0
         let backendProfiles = backend?.profileChanges ?? 0
         if let last = sent.withLock({ $0 }), abs(last.amps - limit) < 0.05, last.connection == connection, now - last.at < refresh,
-           last.transaction == transaction?.id, last.backendProfiles == backendProfiles {
+           last.transaction == transaction?.id, last.backendProfiles == backendProfiles, last.boots == boots {
             return .success(())
         }
         let result: Result<Void, DeviceError>
@@ -149,7 +173,8 @@ public final class OCPPCharger: ScriptedDevice {
             result = await sendProfile(limit, phases, transaction: transaction.map { ($0.id, $0.connector) }, above: backend?.backendStack)
         }
         if case .success = result {
-            sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now, transaction: transaction?.id, backendProfiles: backendProfiles) }
+            sent.withLock { $0 = Sent(amps: limit, connection: connection, at: now, transaction: transaction?.id, backendProfiles: backendProfiles,
+                                      boots: boots) }
         }
         return result
     }

@@ -38,6 +38,15 @@ public struct OCPPStation: Sendable {
     public static let keptDataTransfers = 20
     /// Seconds between heartbeats asked of it in the BootNotification answer.
     public var heartbeatInterval = 60
+    /// What its BootNotification is answered: Accepted; Pending while it waits for the installer
+    /// to accept it (a station not configured, on a box that lets stations register themselves).
+    public var registration = "Accepted"
+    /// Seconds a Pending station waits before it boots again.
+    public static let pendingInterval = 30
+    /// The id tags Authorize and StartTransaction accept (`ocpp.id_tags`); nil: any.
+    public var idTags: Set<String>?
+    /// BootNotifications it sent: one more means it rebooted, and its limit goes again.
+    public private(set) var boots = 0
     private var nextTransaction: Int
 
     public init(id: String, firstTransaction: Int = 1) {
@@ -88,9 +97,11 @@ public struct OCPPStation: Sendable {
         switch action {
         case "BootNotification":
             vendor = try p.string("chargePointVendor", max: 20)
+            boots += 1
             model = try p.string("chargePointModel", max: 20)
             firmware = try p.optionalString("firmwareVersion", max: 50)
-            return .object([("status", .string("Accepted")), ("currentTime", time), ("interval", .number(Double(heartbeatInterval)))])
+            let interval = registration == "Accepted" ? heartbeatInterval : Self.pendingInterval
+            return .object([("status", .string(registration)), ("currentTime", time), ("interval", .number(Double(interval)))])
         case "Heartbeat":
             return .object([("currentTime", time)])
         case "StatusNotification":
@@ -103,8 +114,8 @@ public struct OCPPStation: Sendable {
             for item in try p.list("meterValue") { try readMeterValue(item, now: now) }
             return .object([])
         case "Authorize":
-            _ = try p.string("idTag", max: 20)
-            return .object([("idTagInfo", .object([("status", .string("Accepted"))]))])
+            let tag = try p.string("idTag", max: 20)
+            return .object([("idTagInfo", .object([("status", .string(verdict(tag)))]))])
         case "StartTransaction":
             let connector = try p.integer("connectorId", 0...64)
             let idTag = try p.string("idTag", max: 20)
@@ -114,7 +125,7 @@ public struct OCPPStation: Sendable {
             nextTransaction += 1
             transaction = (given, connector, Double(meterStart), idTag)
             finished = nil
-            return .object([("transactionId", .number(Double(given))), ("idTagInfo", .object([("status", .string("Accepted"))]))])
+            return .object([("transactionId", .number(Double(given))), ("idTagInfo", .object([("status", .string(verdict(idTag)))]))])
         case "StopTransaction":
             let id = try p.integer("transactionId", Int(Int32.min)...Int(Int32.max))
             let meterStop = try p.integer("meterStop", Int(Int32.min)...Int(Int32.max))
@@ -137,6 +148,12 @@ public struct OCPPStation: Sendable {
         default:
             throw OCPPError(.unknownAction, "\(action): not an action a station sends in OCPP 1.6, or not one Fusebox takes")
         }
+    }
+
+    /// Whether `tag` may charge: any, or one of the local list.
+    private func verdict(_ tag: String) -> String {
+        guard let idTags else { return "Accepted" }
+        return idTags.contains(tag) ? "Accepted" : "Invalid"
     }
 
     /// The currents per phase and the energy register of one MeterValue.

@@ -21,11 +21,69 @@ public final class OCPPStations: Sendable {
         var upstream: OCPPUpstream?
     }
 
-    /// Station ids that may connect; nil: any. Follows the configuration in force.
+    /// Station ids that may connect; nil: any. Follows the configuration in force. A station
+    /// waiting to be accepted that is now allowed is asked to boot again, and is Accepted.
     public var allowed: Set<String>? {
         get { allowedIDs.withLock { $0 } }
-        set { allowedIDs.withLock { $0 = newValue } }
+        set {
+            allowedIDs.withLock { $0 = newValue }
+            let accepted = entries.withLock { e -> [String] in
+                var ids: [String] = []
+                for (id, entry) in e where entry.station.registration != "Accepted" && (newValue?.contains(id) ?? true) {
+                    e[id]?.station.registration = "Accepted"
+                    if entry.connection != nil { ids.append(id) }
+                }
+                return ids
+            }
+            for id in accepted {
+                Task { _ = await self.call(id, "TriggerMessage", .object([("requestedMessage", .string("BootNotification"))]), timeout: timeout) }
+            }
+        }
     }
+
+    /// The id tags Authorize and StartTransaction accept (`ocpp.id_tags`); nil: any. Follows the configuration in force.
+    public var idTags: Set<String>? {
+        get { tags.withLock { $0 } }
+        set { tags.withLock { $0 = newValue } }
+    }
+    private let tags = Mutex<Set<String>?>(nil)
+
+    /// Stations not configured may connect, and wait (Pending) for the installer to add them.
+    public var selfRegistration: Bool {
+        get { registering.load(ordering: .relaxed) }
+        set { registering.store(newValue, ordering: .relaxed) }
+    }
+    private let registering = Atomic<Bool>(false)
+
+    /// What the endpoint knows of a station, for the page.
+    public struct Info: Sendable, Equatable, Codable {
+        public var id: String
+        /// It is one of the configuration's stations; false: it asked to join (self-registration).
+        public var configured: Bool
+        public var connected: Bool
+        public var registration: String
+        public var vendor: String?
+        public var model: String?
+        public var firmware: String?
+        public var status: String?
+        /// Seconds since 1970 it was last heard.
+        public var heard: Double?
+    }
+
+    /// Every station that has connected since the start, configured or waiting to be accepted.
+    public var list: [Info] {
+        let allowed = allowed
+        return entries.withLock { e in
+            e.map { id, entry in
+                Info(id: id, configured: allowed?.contains(id) ?? true, connected: entry.connection != nil, registration: entry.station.registration,
+                     vendor: entry.station.vendor, model: entry.station.model, firmware: entry.station.firmware,
+                     status: entry.station.connectors[1] ?? entry.station.connectors[0], heard: entry.heard)
+            }.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Stations waiting to be accepted are kept at most this many (the oldest heard go first).
+    public static let maxWaiting = 32
     private let allowedIDs: Mutex<Set<String>?>
     private let entries = Mutex<[String: Entry]>([:])
     private let waiting = Mutex<[String: CheckedContinuation<Result<StrictJSON.Value, OCPPError>, Never>]>([:])
@@ -92,7 +150,7 @@ public final class OCPPStations: Sendable {
     /// Whether a connection for `id` with this `Authorization` header may go on:
     /// the station's key when it has one (Basic, `<id>:<key>`), anything when it has none.
     public func admits(_ id: String, authorization: String?) -> Bool {
-        guard allowed?.contains(id) ?? true else { return false }
+        guard allowed?.contains(id) ?? true else { return selfRegistration }
         guard let key = keys[id] else { return true }
         guard let header = authorization, header.lowercased().hasPrefix("basic "),
               let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)) else { return false }
@@ -117,8 +175,19 @@ public final class OCPPStations: Sendable {
         let connection = UUID()
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(256))
         let target = targets.withLock { $0[id] }
+        let known = allowed?.contains(id) ?? true
         let (before, opened, closed) = entries.withLock { e -> (AsyncStream<String>.Continuation?, OCPPUpstream?, OCPPUpstream?) in
-            if e[id] == nil { e[id] = Entry(station: OCPPStation(id: id)) }
+            if e[id] == nil {
+                // A station that asked to join waits, Pending; the ones waiting are few.
+                if !known {
+                    let waiting = e.filter { $0.value.station.registration != "Accepted" && $0.value.connection == nil }
+                    if waiting.count >= Self.maxWaiting, let oldest = waiting.min(by: { ($0.value.heard ?? 0) < ($1.value.heard ?? 0) }) {
+                        e[oldest.key] = nil
+                    }
+                }
+                e[id] = Entry(station: OCPPStation(id: id))
+            }
+            if !known { e[id]?.station.registration = "Pending" }
             let old = e[id]?.outgoing
             e[id]?.connection = connection
             e[id]?.outgoing = continuation
@@ -167,6 +236,7 @@ public final class OCPPStations: Sendable {
         }
         let (answer, current, upstream) = entries.withLock { e -> (OCPPFrame?, Bool, OCPPUpstream?) in
             guard e[id]?.connection == connection, var entry = e[id] else { return (nil, false, nil) }
+            entry.station.idTags = idTags
             let answer = entry.station.answer(frame, now: now)
             entry.heard = now
             e[id] = entry

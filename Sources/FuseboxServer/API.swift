@@ -2,6 +2,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxHistory
+import FuseboxOCPP
 import Hummingbird
 
 /// The REST API (docs/openapi.yaml, served at /api/openapi.yaml). Reads are GET;
@@ -81,6 +82,11 @@ struct API {
         }
         api.get("chargers") { _, _ -> Response in try encode(try currentStatus().chargers) }
         api.get("chargers/:id") { _, context -> Response in try encode(try charger(context)) }
+        // The OCPP endpoint's stations: the configured ones, and those asking to join (docs/ocpp.md).
+        api.get("ocpp/stations") { _, _ -> Response in
+            guard let ocpp = feed.ocpp else { throw APIError(.notFound, "this site has no OCPP endpoint (an ocpp section in site.yaml)") }
+            return try encode(ocpp.list)
+        }
         api.put("chargers/:id/limit") { request, context -> Response in
             guard case .chargerLimit(let id, let amps?, let ttl) = try await command(.chargerLimit(charger(context).id), request, context) else {
                 throw APIError(.badRequest, "amps: expected a number", field: "amps")

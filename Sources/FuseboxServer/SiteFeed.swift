@@ -2,6 +2,7 @@ import Foundation
 import FuseboxController
 import FuseboxCore
 import FuseboxHistory
+import FuseboxOCPP
 import NIOCore
 import Prometheus
 import ServiceLifecycle
@@ -31,9 +32,13 @@ public final class SiteFeed: Service, @unchecked Sendable {
     /// How the MQTT uplink stands, asked once a cycle; nil: the site has none.
     private let uplink: @Sendable () -> UplinkReport?
 
+    /// The OCPP endpoint's stations, when the site has one.
+    public let ocpp: OCPPStations?
+
     public init(name: String, cycle: ControlCycle, runner: CycleRunner?, history: HistoryStore?, scripts: ScriptManager,
-                setup: SiteSetup? = nil, uplink: @escaping @Sendable () -> UplinkReport? = { nil }) {
+                setup: SiteSetup? = nil, uplink: @escaping @Sendable () -> UplinkReport? = { nil }, ocpp: OCPPStations? = nil) {
         self.name = name
+        self.ocpp = ocpp
         self.uplink = uplink
         self.setup = setup
         self.cycle = cycle

@@ -93,7 +93,7 @@ struct Demo: AsyncParsableCommand {
         let setup = SiteSetup(file: siteFile, config: run.addressedConfig, tree: ConfigYAML.plain(run.addressedConfig.tree) as? [String: Any] ?? [:],
                               built: SiteAssembly.Built(cycle: run.cycle, summary: run.summary, devices: run.devices), pool: run.pool,
                               assembly: run.assembly)
-        let feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts, setup: setup)
+        let feed = SiteFeed(name: controller.name, cycle: run.cycle, runner: nil, history: store, scripts: scripts, setup: setup, ocpp: run.ocpp)
         let web = WebServerSettings(listen: "0.0.0.0:\(port ?? (anyPort ? 0 : 4000))", user: "admin", serial: password)
         let accounts = Accounts(user: web.user, passwordHash: nil, serial: password, tokenFile: nil)
         var quiet = Logger(label: "fusebox.http")

@@ -39,8 +39,11 @@ struct Run: AsyncParsableCommand {
         let pool = ConnectionPool()
         // The stations' endpoint, when the site has OCPP stations (docs/ocpp.md); it follows the configuration's ids.
         let ocpp = site.ocpp.map { settings in
-            OCPPStations(allowed: OCPPStations.ids(of: site), keys: OCPPStations.keys(of: site), upstreams: OCPPStations.upstreams(of: site),
-                         timeout: settings.timeout)
+            let stations = OCPPStations(allowed: OCPPStations.ids(of: site), keys: OCPPStations.keys(of: site),
+                                        upstreams: OCPPStations.upstreams(of: site), timeout: settings.timeout)
+            stations.selfRegistration = settings.selfRegistration
+            stations.idTags = settings.idTags.map(Set.init)
+            return stations
         }
         var assembly = SiteAssembly(config: site)
         assembly.pool = pool
@@ -84,7 +87,7 @@ struct Run: AsyncParsableCommand {
         // Always there, so that the page's Setup can add the uplink to a running box.
         let uplink = UplinkService(site: site, cycle: built.cycle, store: store, runner: runner, logger: logger)
         let feed = SiteFeed(name: site.name, cycle: built.cycle, runner: runner, history: store, scripts: scripts, setup: setup,
-                            uplink: { uplink.report() })
+                            uplink: { uplink.report() }, ocpp: ocpp)
         var web = WebServerSettings(listen: site.http.listen, user: site.http.user, passwordHash: site.http.passwordHash, serial: site.serial,
                                     tokenFile: ((site.history.path as NSString).deletingLastPathComponent.isEmpty ? "."
                                                 : (site.history.path as NSString).deletingLastPathComponent) + "/tokens.json")
@@ -105,6 +108,8 @@ struct Run: AsyncParsableCommand {
             ocpp?.allowed = OCPPStations.ids(of: next)
             ocpp?.keys = OCPPStations.keys(of: next)
             ocpp?.upstreams = OCPPStations.upstreams(of: next)
+            ocpp?.selfRegistration = next.ocpp?.selfRegistration ?? false
+            ocpp?.idTags = next.ocpp?.idTags.map(Set.init)
         }
         var stationEndpoint: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let ocpp, let settings = site.ocpp {

@@ -20,6 +20,8 @@ struct StationCase: CustomStringConvertible, Sendable {
 
     var name: String
     var steps: [Step]
+    /// `ocpp.id_tags` for the case; nil: any tag.
+    var idTags: [String]?
     var description: String { name }
 
     static let all: [StationCase] = {
@@ -30,7 +32,7 @@ struct StationCase: CustomStringConvertible, Sendable {
                 Step(send: s["send"] as? String ?? "", result: (s["result"] as? [String: Any]).map { $0.mapValues { "\($0)" } },
                      error: s["error"] as? String, id: s["id"] as? String, none: s["none"] as? Bool ?? false, status: s["status"] as? String,
                      current: s["current"] as? [Double], energy: s["energy"] as? Double, session: s["session"] as? Double)
-            })
+            }, idTags: c["id_tags"] as? [String])
         }
     }()
 }
@@ -40,6 +42,7 @@ struct OCPPStationTests {
     @Test("each step: the answer, and what the station's state says after it", arguments: StationCase.all)
     func steps(_ c: StationCase) throws {
         var station = OCPPStation(id: "cp1")
+        station.idTags = c.idTags.map(Set.init)
         for (n, step) in c.steps.enumerated() {
             let answer = station.answer(step.send, now: 1_796_549_000)
             if step.none {

@@ -75,7 +75,7 @@ struct OCPPRunTests {
         #expect(body["responding"] as? Bool == false, "\(body)")
     }
 
-    @Test("stations as found in the field: one that refuses stack level 1, one that never answers, one that ignores its limit, one that drops off mid-transaction, and a whole transaction recorded as a session")
+    @Test("stations as found in the field: one that refuses stack level 1, one that never answers, one that ignores its limit, one that drops off mid-transaction, a whole transaction recorded as a session, one started remotely")
     func quirks() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-quirks-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -91,7 +91,7 @@ struct OCPPRunTests {
         let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
         let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
         try """
-            site: { name: OCPP quirks, serial: E2E-QUIRKS, limit: { current: 50, margin: 2 } }
+            site: { name: OCPP quirks, serial: E2E-QUIRKS, limit: { current: 90, margin: 2 } }
             control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
             meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
             chargers:
@@ -100,6 +100,8 @@ struct OCPPRunTests {
               - { id: cp3, driver: ocpp, max: 16 }
               - { id: cp4, driver: ocpp, max: 16 }
               - { id: cp5, driver: ocpp_abb_terra_ac, max: 16 }
+              - { id: cp6, driver: ocpp, max: 16, settings: { remote_start: FREE-VEND } }
+              - { id: cp7, driver: ocpp, max: 16 }
             ocpp: { listen: "127.0.0.1:0", timeout: 2 }
             http: { listen: "127.0.0.1:0" }
             history: { path: \(folder)/history.db }
@@ -120,6 +122,7 @@ struct OCPPRunTests {
         }
         let stack0 = try station("cp1", "stack0"), silent = try station("cp2", "silent")
         let ignore = try station("cp3", "ignore"), drop = try station("cp4", "drop"), session = try station("cp5", "session")
+        let freeVend = try station("cp6", "freevend"), flood = try station("cp7", "flood")
 
         // Drops off mid-transaction: from then on it is not answering, and the limit it had stays reserved for it.
         #expect(await drop.line(prefix: "DROPPED", within: 60) != nil, "\(drop.output) \(drop.errorOutput.suffix(2000))")
@@ -151,7 +154,13 @@ struct OCPPRunTests {
         #expect(session.output.contains { $0.hasPrefix("LIMIT ") } && !session.output.contains { $0.hasPrefix("REFUSED ") }
                 && session.output.filter { $0.hasPrefix("LIMIT ") }.allSatisfy { $0.hasSuffix("stack 0") }, "\(session.output)")
 
-        for p in [stack0, silent, ignore, session] { #expect(await p.exit(within: 60) == 0, "\(p.output) \(p.errorOutput.suffix(2000))") }
+        // A car plugged in at a station that waits for an authorization: Fusebox starts the transaction with the site's tag.
+        #expect(await freeVend.line(prefix: "TRANSACTION ", within: 30) != nil, "\(freeVend.output) \(freeVend.errorOutput.suffix(2000))")
+        #expect(freeVend.output.contains("REMOTE START FREE-VEND"), "\(freeVend.output)")
+        // 1,000 calls at once from one station: each answered, while the others go on (their checks below).
+        #expect(await flood.exit(within: 60) == 0 && flood.output.contains { $0.hasPrefix("FLOOD answered 1000 of 1000") },
+                "\(flood.output) \(flood.errorOutput.suffix(2000))")
+        for p in [stack0, silent, ignore, session, freeVend] { #expect(await p.exit(within: 60) == 0, "\(p.output) \(p.errorOutput.suffix(2000))") }
         // Refused stack level 1 once, then took every limit at 0; told what to measure, and asked for its status.
         #expect(stack0.output.filter { $0.hasPrefix("REFUSED ") }.count == 1, "\(stack0.output)")
         let taken = stack0.output.filter { $0.hasPrefix("LIMIT ") }
@@ -276,5 +285,67 @@ struct OCPPRunTests {
         #expect(await both.exit(within: 150) == 0,
                 "\(both.output.joined(separator: "\n"))\n\(both.errorOutput.suffix(3000))\n\(box.output.suffix(30).joined(separator: "\n"))")
         #expect(both.output.filter { $0.hasPrefix("OK ") }.count == 6, "\(both.output)")
+    }
+
+    @Test("a station the site does not know asks to join: Pending, on the endpoint's list for the installer; added through the Setup, it is accepted and limited")
+    func selfRegistration() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-join-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try """
+            site: { noise: 0, base_load: [8, 8, 8] }
+            chargers: [ { id: p01, make: abb_terra } ]
+            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
+        let binary = Expectation.fuseboxBinary(from: #filePath)
+        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
+        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
+        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
+        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
+        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
+        try """
+            site: { name: OCPP join, serial: E2E-JOIN, limit: { current: 40, margin: 2 } }
+            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
+            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+            chargers: [ { id: cp1, driver: ocpp, max: 16 } ]
+            ocpp: { listen: "127.0.0.1:0", self_registration: true }
+            http: { listen: "127.0.0.1:0" }
+            history: { path: \(folder)/history.db }
+            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
+        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
+        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
+        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
+        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        let page = try #require(await box.line(containing: "web page: http://", within: 30))
+        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+        func api(_ method: String, _ path: String, _ body: String? = nil) async throws -> (Int, Data) {
+            let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-JOIN", method, path] + (body.map { [$0] } ?? []))
+            #expect(await call.exit(within: 30) != nil)
+            return (Int(call.output.first ?? "") ?? 0, Data(call.output.dropFirst().joined(separator: "\n").utf8))
+        }
+
+        let joiner = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_register.py", "ws://127.0.0.1:\(port)", "newcomer", "60"])
+        #expect(await joiner.line(prefix: "PENDING", within: 30) != nil, "\(joiner.output) \(joiner.errorOutput.suffix(2000))")
+        // On the endpoint's list, for the installer: not configured, Pending, with what it said of itself.
+        let (listed, listBody) = try await api("GET", "/api/ocpp/stations")
+        let stations = (try? JSONSerialization.jsonObject(with: listBody)) as? [[String: Any]] ?? []
+        let entry = stations.first { $0["id"] as? String == "newcomer" }
+        #expect(listed == 200 && entry?["configured"] as? Bool == false && entry?["registration"] as? String == "Pending"
+                && entry?["vendor"] as? String == "Joiner" && entry?["firmware"] as? String == "1.2.3", "\(stations)")
+        // The installer adds it, as the page's Setup does: the configuration with one more station, saved.
+        let (read, configBody) = try await api("GET", "/api/config")
+        var config = try #require((try? JSONSerialization.jsonObject(with: configBody)) as? [String: Any], "\(read)")
+        var chargers = config["chargers"] as? [[String: Any]] ?? []
+        chargers.append(["id": "newcomer", "driver": "ocpp", "max": 16])
+        config["chargers"] = chargers
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        let (saved, savedBody) = try await api("PUT", "/api/config", body)
+        #expect(saved == 200, "\(String(decoding: savedBody, as: UTF8.self))")
+        // Asked to boot again at once, it is accepted, and gets its limit.
+        #expect(await joiner.exit(within: 60) == 0, "\(joiner.output) \(joiner.errorOutput.suffix(2000))")
+        #expect(joiner.output.contains("TRIGGER BootNotification") && joiner.output.contains("ACCEPTED"), "\(joiner.output)")
+        #expect(joiner.output.contains { $0.hasPrefix("LIMIT ") }, "\(joiner.output)")
+        let (_, afterBody) = try await api("GET", "/api/ocpp/stations")
+        let after = (try? JSONSerialization.jsonObject(with: afterBody)) as? [[String: Any]] ?? []
+        #expect(after.first { $0["id"] as? String == "newcomer" }?["configured"] as? Bool == true, "\(after)")
     }
 }

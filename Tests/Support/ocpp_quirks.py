@@ -9,6 +9,11 @@ TRIGGER <message>, SCHEDULE, IGNORED <action>) and runs for SECONDS, then exits 
   ignore   accepts every profile and goes on drawing 16 A
   drop     starts a transaction, draws its limit, and drops the connection
            (no close frame) once it has a limit above 0: prints DROPPED
+  freevend a car plugged in, waiting for the central system to start the
+           transaction (RemoteStartTransaction): prints REMOTE START <id tag>
+           and starts it with that tag
+  flood    1,000 Heartbeats in a burst, raw, each with its own id: prints
+           FLOOD answered <n> of 1000 in <s> s
   session  a whole transaction: Preparing, StartTransaction at 1000 Wh,
            Charging with the energy register rising, StopTransaction at
            4500 Wh, Finishing, Available: prints STOPPED
@@ -21,7 +26,7 @@ from datetime import datetime, timezone
 
 import websockets
 from ocpp.messages import MessageType, unpack
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (Action, ChargePointErrorCode, ChargePointStatus, ChargingProfileStatus, ConfigurationStatus,
                             GetCompositeScheduleStatus, TriggerMessageStatus)
@@ -72,6 +77,18 @@ class Station(ChargePoint):
         say(f"CONFIG {key}={value}")
         return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
 
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag, connector_id=None, **kwargs):
+        say(f"REMOTE START {id_tag}")
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @after(Action.remote_start_transaction)
+    async def started_remotely(self, id_tag, connector_id=None, **kwargs):
+        started = await self.call(call.StartTransaction(connector_id=connector_id or 1, id_tag=id_tag, meter_start=0,
+                                                        timestamp=datetime.now(timezone.utc).isoformat()))
+        say(f"TRANSACTION {started.transaction_id}")
+        await self.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.charging))
+
     @on(Action.trigger_message)
     async def on_trigger(self, requested_message, **kwargs):
         say(f"TRIGGER {requested_message}")
@@ -92,12 +109,39 @@ async def report(station):
             {"value": f"{amps():.1f}", "measurand": "Current.Import", "phase": p, "unit": "A"} for p in ("L1", "L2", "L3")]}]))
 
 
+async def flood():
+    """1,000 calls at once, beside the other stations: every one must be answered."""
+    import json
+    import time
+    ws = await websockets.connect(f"{url}/{name}", subprotocols=["ocpp1.6"])
+    await ws.send(json.dumps([2, "boot", "BootNotification", {"chargePointVendor": "Test", "chargePointModel": "OCPP flood"}]))
+    began = time.monotonic()
+    for n in range(1000):
+        await ws.send(json.dumps([2, f"f{n}", "Heartbeat", {}]))
+    answered = set()
+    end = began + seconds
+    while len(answered) < 1000 and time.monotonic() < end:
+        try:
+            message = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, end - time.monotonic())))
+        except asyncio.TimeoutError:
+            break
+        if message[0] == 2:   # Fusebox's own calls: taken
+            await ws.send(json.dumps([3, message[1], {"status": "Accepted"}]))
+        elif message[0] == 3 and str(message[1]).startswith("f"):
+            answered.add(message[1])
+    say(f"FLOOD answered {len(answered)} of 1000 in {time.monotonic() - began:.1f} s")
+    await ws.close()
+
+
 async def main():
+    if mode == "flood":
+        return await flood()
     ws = await websockets.connect(f"{url}/{name}", subprotocols=["ocpp1.6"])
     station = Station(name, ws)
     runner = asyncio.create_task(station.start())
     await station.call(call.BootNotification(charge_point_vendor="Test", charge_point_model=f"OCPP {mode}"))
-    await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.charging))
+    first = ChargePointStatus.preparing if mode == "freevend" else ChargePointStatus.charging
+    await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=first))
     if mode == "session":
         await station.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.preparing))
     if mode in ("drop", "session"):

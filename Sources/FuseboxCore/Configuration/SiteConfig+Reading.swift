@@ -243,7 +243,7 @@ extension SiteConfig {
 
         readMQTT(&r, top["mqtt"])
         if let o = r.map(top["ocpp"], "ocpp") {
-            r.onlyKnown(o, "ocpp", ["listen", "timeout", "tls"])
+            r.onlyKnown(o, "ocpp", ["listen", "timeout", "tls", "self_registration", "id_tags"])
             var settings = OCPP()
             if let tls = r.map(o["tls"], "ocpp.tls") {
                 r.onlyKnown(tls, "ocpp.tls", ["certificate", "key"])
@@ -254,6 +254,14 @@ extension SiteConfig {
             }
             settings.listen = r.string(o["listen"], "ocpp.listen", default: settings.listen)
             settings.timeout = r.number(o["timeout"], "ocpp.timeout", default: settings.timeout, range: 1...120)
+            settings.selfRegistration = r.bool(o["self_registration"], "ocpp.self_registration", default: false)
+            if o["id_tags"] != nil {
+                let tags = r.strings(o["id_tags"], "ocpp.id_tags")
+                for (k, tag) in tags.enumerated() where tag.isEmpty || tag.count > 20 {
+                    r.problem("ocpp.id_tags[\(k)]: expected an id tag of 1 to 20 characters (OCPP 1.6's IdToken), got \(ConfigReader.quoted(tag))")
+                }
+                settings.idTags = tags
+            }
             if settings.listen.split(separator: ":").last.flatMap({ Int($0) }).map({ !(0...65535).contains($0) }) ?? true {
                 r.problem("ocpp.listen: expected ADDRESS:PORT such as 0.0.0.0:9000, got \(ConfigReader.quoted(settings.listen))")
             }
@@ -262,8 +270,14 @@ extension SiteConfig {
         // An OCPP station's own settings: its key, and the billing backend Fusebox stands in front of.
         for (n, c) in chargers.enumerated() where c.device.isOCPP {
             guard case .map(let m) = c.device.settings else { continue }
-            for key in m.keys.sorted() where !["auth_key", "upstream", "upstream_key"].contains(key) {
-                r.problem("chargers[\(n)].settings.\(key): unknown key; an OCPP station takes auth_key, upstream and upstream_key")
+            for key in m.keys.sorted() where !["auth_key", "upstream", "upstream_key", "remote_start"].contains(key) {
+                r.problem("chargers[\(n)].settings.\(key): unknown key; an OCPP station takes auth_key, remote_start, upstream and upstream_key")
+            }
+            if let tag = m["remote_start"] {
+                guard case .string(let s) = tag, !s.isEmpty, s.count <= 20 else {
+                    r.problem("chargers[\(n)].settings.remote_start: expected the id tag to start transactions with (1 to 20 characters), got \(tag.shownInConfig)")
+                    continue
+                }
             }
             if let url = m["upstream"] {
                 guard case .string(let s) = url, s.hasPrefix("ws://") || s.hasPrefix("wss://"), URL(string: s)?.host != nil else {

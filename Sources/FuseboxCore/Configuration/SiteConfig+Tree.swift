@@ -53,6 +53,8 @@ extension SiteConfig {
         if let ocpp {
             var o: [String: Any] = ["listen": ocpp.listen]
             if ocpp.timeout != OCPP().timeout { o["timeout"] = ocpp.timeout }
+            if ocpp.selfRegistration { o["self_registration"] = true }
+            if let tags = ocpp.idTags { o["id_tags"] = tags }
             if let certificate = ocpp.tlsCertificate, let key = ocpp.tlsKey { o["tls"] = ["certificate": certificate, "key": key] }
             top["ocpp"] = o
         }

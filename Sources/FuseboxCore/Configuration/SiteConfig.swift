@@ -176,6 +176,10 @@ public struct SiteConfig: Sendable {
         public var timeout = 10.0
         /// Stations connected at once, at most: a car park's worth, all possibly through one gateway.
         public static let maxConnections = 256
+        /// Stations not configured may connect and wait, Pending, for the installer to add them (the page's Setup).
+        public var selfRegistration = false
+        /// The id tags (cards) that may charge; nil: any (Authorize and StartTransaction accept all).
+        public var idTags: [String]?
         /// Security profile 2: wss with this certificate chain and key (PEM files); nil: ws.
         public var tlsCertificate: String?
         public var tlsKey: String?

@@ -303,6 +303,8 @@ async function loadSetup(keepMessage) {
   $("setup-viewer").classList.toggle("hidden", !viewer);
   driverNames = await api("GET", "/api/config/drivers").catch(() => []);
   renderSetup(await api("GET", "/api/config"));
+  await loadJoining();
+  if (viewer) for (const b of $("ocpp-joining-list").querySelectorAll("button")) b.disabled = true;
   if (keepMessage) $("setup-message").textContent = message;
   await loadVersions();
   await loadCheck();
@@ -366,6 +368,29 @@ $("find-run").onclick = async () => {
     $("find-message").className = "error";
   }
 };
+
+// ---- OCPP stations asking to join
+
+async function loadJoining() {
+  let stations = [];
+  try { stations = await api("GET", "/api/ocpp/stations"); } catch { stations = []; }
+  const waiting = stations.filter((s) => !s.configured);
+  $("ocpp-joining").classList.toggle("hidden", waiting.length === 0);
+  const inForm = new Set(stationRows().map((r) => r.querySelector(".id").value));
+  fill($("ocpp-joining-list"), waiting.map((s) => el("tr", { "data-joining": s.id },
+    el("td", {}, s.id), el("td", {}, s.vendor || "-"), el("td", {}, s.model || "-"), el("td", {}, s.firmware || "-"),
+    el("td", {}, s.connected ? "yes" : "no"),
+    el("td", {}, el("button", { type: "button", className: "join", ...(inForm.has(s.id) ? { disabled: "" } : {}) },
+      inForm.has(s.id) ? "in the form: save" : `Add as ${s.id}`)))));
+  for (const b of $("ocpp-joining-list").querySelectorAll("button.join")) {
+    b.onclick = () => {
+      const id = b.closest("tr").dataset.joining;
+      for (const tr of chargerRow({ id, driver: "ocpp", max: 16 })) $("setup-chargers").insertBefore(tr, $("charger-drivers"));
+      b.disabled = true;
+      b.textContent = "in the form: save";
+    };
+  }
+}
 
 // ---- the commissioning check
 
