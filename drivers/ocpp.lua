@@ -23,4 +23,8 @@ return {
   -- After each profile, GetCompositeSchedule: a station that took it but
   -- plans more has not applied it. Not asked again of one that cannot say.
   verify = true,
+  -- On each connection, ClearChargingProfile of its default profiles before
+  -- Fusebox's own: one left at a higher stack level by an earlier central
+  -- system would stay in force above it. (Not behind a billing backend.)
+  clear_profiles = true,
 }

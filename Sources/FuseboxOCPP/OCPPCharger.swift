@@ -27,6 +27,8 @@ public final class OCPPCharger: ScriptedDevice {
         public var watts = false
         /// It answers GetCompositeSchedule (nil: not asked yet).
         public var verifies: Bool?
+        /// The highest stack level it takes (its ChargeProfileMaxStackLevel), when it said.
+        public var maxStack: Int?
         /// The answers to the configuration asked of it at its last connection, by key.
         public var configuration: [String: String] = [:]
     }
@@ -47,6 +49,8 @@ public final class OCPPCharger: ScriptedDevice {
     private let wanted = Mutex<(amps: Double, phases: Int)?>(nil)
     /// The connection the station was last set up on (measurands, a status asked for).
     private let setUp = Atomic<Int>(0)
+    /// The connection its default profiles were last cleared on.
+    private let cleared = Atomic<Int>(0)
     /// For a station that waits for an authorization before it charges (a car park without cards):
     /// the id tag Fusebox starts its transactions with (`settings: { remote_start: TAG }`).
     public let remoteStart: String?
@@ -88,7 +92,12 @@ public final class OCPPCharger: ScriptedDevice {
         }
         let connection = stations.connections(id)
         // A new connection: the limit in force first, before it may draw more; then what it should report.
-        if let w = wanted.withLock({ $0 }), sent.withLock({ $0.map { ($0.connection, $0.boots) } }).map({ $0 != (connection, s.boots) }) ?? true {
+        let fresh = sent.withLock({ $0.map { ($0.connection, $0.boots) } }).map({ $0 != (connection, s.boots) }) ?? true
+        // A new connection: an earlier central system's default profiles cleared first, where the driver says so.
+        if fresh, quirks.clearProfiles, stations.upstream(id) == nil, cleared.exchange(connection &* 65_536 &+ s.boots, ordering: .relaxed) != connection &* 65_536 &+ s.boots {
+            _ = await stations.call(id, "ClearChargingProfile", .object([("chargingProfilePurpose", .string("TxDefaultProfile"))]), timeout: timeout)
+        }
+        if let w = wanted.withLock({ $0 }), fresh {
             if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
         }
         // The backend set or cleared a profile: Fusebox's goes again, above it and never above it.
@@ -127,6 +136,16 @@ public final class OCPPCharger: ScriptedDevice {
     /// The answers are kept (`knowledge.configuration`); a refusal is no failure: Fusebox works with what it sends.
     private func setUpConnection(_ connection: Int) async {
         let q = quirks
+        // What it says of itself: the highest stack level it takes caps Fusebox's.
+        let keys = ["ChargeProfileMaxStackLevel", "ChargingScheduleAllowedChargingRateUnit", "ConnectorSwitch3to1PhaseSupported",
+                    "MeterValueSampleInterval", "MeterValuesSampledData", "SupportedFeatureProfiles"]
+        if case .success(let answer) = await stations.call(id, "GetConfiguration", .object([("key", .array(keys.map { .string($0) }))]), timeout: timeout) {
+            let values = Self.configuration(answer)
+            stations.noteConfiguration(id, values)
+            if let max = values["ChargeProfileMaxStackLevel"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), max >= 0 {
+                learned.withLock { $0.maxStack = max }
+            }
+        }
         var answers: [String: String] = [:]
         var asks: [(String, String)] = []
         if !q.measurands.isEmpty { asks.append(("MeterValuesSampledData", q.measurands)) }
@@ -141,6 +160,17 @@ public final class OCPPCharger: ScriptedDevice {
         }
         guard stations.connections(id) == connection else { return }
         learned.withLock { $0.configuration = answers }
+    }
+
+    /// GetConfiguration's answer as key and value (readonly or not; a value at most 500 characters, as OCPP 1.6 has it).
+    static func configuration(_ answer: StrictJSON.Value) -> [String: String] {
+        guard case .object(let m) = answer, case .array(let items)? = m.first(where: { $0.0 == "configurationKey" })?.1 else { return [:] }
+        var out: [String: String] = [:]
+        for item in items.prefix(64) {
+            guard case .object(let kv) = item, case .string(let key)? = kv.first(where: { $0.0 == "key" })?.1, key.count <= 50 else { continue }
+            if case .string(let value)? = kv.first(where: { $0.0 == "value" })?.1 { out[key] = String(value.prefix(500)) }
+        }
+        return out
     }
 
     /// An answer's status, or the error that came instead.
@@ -215,6 +245,12 @@ public final class OCPPCharger: ScriptedDevice {
             tries = [first]
             if first.0 > 0 { tries.append((0, first.1)) }
             if !first.1 { tries.append((first.0, true)); if first.0 > 0 { tries.append((0, true)) } }
+        }
+        // Never above what the station said it takes.
+        if let max = known.maxStack, backendStack == nil {
+            var capped: [(stack: Int, watts: Bool)] = []
+            for t in tries.map({ (min($0.stack, max), $0.watts) }) where !capped.contains(where: { $0 == t }) { capped.append(t) }
+            tries = capped
         }
         if let backendStack {
             var above: [(stack: Int, watts: Bool)] = []

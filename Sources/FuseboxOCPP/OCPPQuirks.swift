@@ -22,6 +22,9 @@ public struct OCPPQuirks: Sendable, Equatable {
     public var sampleInterval = 10
     /// Whether to ask GetCompositeSchedule after a profile, to see that it took it.
     public var verify = true
+    /// On each connection, clear the station's default profiles before Fusebox's own (ClearChargingProfile):
+    /// one left by an earlier central system at a higher stack level would otherwise stay in force.
+    public var clearProfiles = false
     /// It has `limit(amps, phases)`, which returns the call to send instead of a profile.
     public var limitFunction = false
 
@@ -63,6 +66,7 @@ public struct OCPPQuirks: Sendable, Equatable {
         }
         sampleInterval = try integer("sample_interval", 0...3600, sampleInterval)
         verify = try flag("verify", verify)
+        clearProfiles = try flag("clear_profiles", clearProfiles)
         switch try script.field("limit") {
         case .nil: break
         case .opaque("function"): limitFunction = true

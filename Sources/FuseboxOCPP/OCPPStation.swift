@@ -47,6 +47,8 @@ public struct OCPPStation: Sendable {
     public var idTags: Set<String>?
     /// BootNotifications it sent: one more means it rebooted, and its limit goes again.
     public private(set) var boots = 0
+    /// What it answered GetConfiguration at its last connection, by key.
+    public var configuration: [String: String] = [:]
     private var nextTransaction: Int
 
     public init(id: String, firstTransaction: Int = 1) {

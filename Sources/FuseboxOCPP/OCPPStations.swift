@@ -68,6 +68,8 @@ public final class OCPPStations: Sendable {
         public var status: String?
         /// Seconds since 1970 it was last heard.
         public var heard: Double?
+        /// Its configuration as it reported it (GetConfiguration at its last connection).
+        public var configuration: [String: String]
     }
 
     /// Every station that has connected since the start, configured or waiting to be accepted.
@@ -77,7 +79,8 @@ public final class OCPPStations: Sendable {
             e.map { id, entry in
                 Info(id: id, configured: allowed?.contains(id) ?? true, connected: entry.connection != nil, registration: entry.station.registration,
                      vendor: entry.station.vendor, model: entry.station.model, firmware: entry.station.firmware,
-                     status: entry.station.connectors[1] ?? entry.station.connectors[0], heard: entry.heard)
+                     status: entry.station.connectors[1] ?? entry.station.connectors[0], heard: entry.heard,
+                     configuration: entry.station.configuration)
             }.sorted { $0.id < $1.id }
         }
     }
@@ -158,6 +161,11 @@ public final class OCPPStations: Sendable {
         // Compared whole, not stopping at the first difference.
         guard given.count == expected.count else { return false }
         return zip(given, expected).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// Keeps what station `id` reported of its configuration.
+    public func noteConfiguration(_ id: String, _ values: [String: String]) {
+        entries.withLock { $0[id]?.station.configuration = values }
     }
 
     /// What station `id` has said so far, if it ever connected.

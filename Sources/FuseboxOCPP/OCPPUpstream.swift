@@ -30,6 +30,8 @@ public final class OCPPUpstream: Sendable {
     public let target: Target
     public let timeout: Double
     public static let queueLimit = 10_000
+    /// The backend's calls that may wait for the station's answer at once.
+    public static let maxBackendCalls = 256
     /// Writes a frame to the station's connection; false when it has none.
     private let toStation: @Sendable (String) -> Bool
     /// A transaction the backend numbered: the station's state takes its id.
@@ -256,6 +258,13 @@ public final class OCPPUpstream: Sendable {
         guard let frame = try? OCPPFrame.parse(text) else { return }
         switch frame {
         case .call(let callID, let action, let payload):
+            // A backend that sends call after call to a station that does not answer is told so, not remembered without end.
+            let full = state.withLock { $0.backendCalls.count >= Self.maxBackendCalls }
+            if full {
+                let refusal = OCPPFrame.error(id: callID, code: .genericError, description: "\(Self.maxBackendCalls) calls already wait for \(station)'s answer")
+                _ = state.withLock { $0.out?.yield(refusal.text) }
+                return
+            }
             state.withLock { s in
                 s.backendCalls.insert(callID)
                 if action == "SetChargingProfile" { Self.noteProfile(payload, &s) }

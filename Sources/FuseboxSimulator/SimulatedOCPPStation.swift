@@ -231,6 +231,15 @@ public final class SimulatedOCPPStation: Sendable {
             return accepted()
         case "ClearChargingProfile":
             return accepted()
+        case "GetConfiguration":
+            let interval = state.withLock { $0.interval }
+            let known: [(String, String)] = [("ChargeProfileMaxStackLevel", make == "ocpp_abb_terra_ac" ? "0" : "8"),
+                                             ("MeterValueSampleInterval", String(Int(interval))),
+                                             ("MeterValuesSampledData", "Current.Import,Energy.Active.Import.Register")]
+            let keys: [(String, StrictJSON.Value)] = known.map { k, v in
+                (k, .object([("key", .string(k)), ("readonly", .bool(k == "ChargeProfileMaxStackLevel")), ("value", .string(v))]))
+            }
+            return .result(id: callID, payload: .object([("configurationKey", .array(keys.map(\.1)))]))
         default:
             return .error(id: callID, code: .unknownAction, description: "\(action): not simulated")
         }

@@ -98,7 +98,7 @@ struct OCPPRunTests {
               - { id: cp1, driver: ocpp, max: 16 }
               - { id: cp2, driver: ocpp, max: 16 }
               - { id: cp3, driver: ocpp, max: 16 }
-              - { id: cp4, driver: ocpp, max: 16 }
+              - { id: cp4, driver: ocpp, max: 32 }
               - { id: cp5, driver: ocpp_abb_terra_ac, max: 16 }
               - { id: cp6, driver: ocpp, max: 16, settings: { remote_start: FREE-VEND } }
               - { id: cp7, driver: ocpp, max: 16 }
@@ -128,7 +128,7 @@ struct OCPPRunTests {
         #expect(await drop.line(prefix: "DROPPED", within: 60) != nil, "\(drop.output) \(drop.errorOutput.suffix(2000))")
         let lastLimit = try #require(drop.output.last { $0.hasPrefix("DROPPED at ") }.flatMap { Double($0.split(separator: " ")[2]) })
         // Below its max, so that what is kept for it is its limit, not its max.
-        #expect(lastLimit > 0 && lastLimit < 16, "\(drop.output)")
+        #expect(lastLimit > 0 && lastLimit < 32, "\(drop.output)")
         var cp4: [String: Any] = [:]
         let deadline = ContinuousClock.now + .seconds(15)
         repeat {
@@ -168,9 +168,18 @@ struct OCPPRunTests {
         #expect(stack0.output.contains("CONFIG MeterValuesSampledData=Current.Import,Energy.Active.Import.Register"), "\(stack0.output)")
         #expect(stack0.output.contains("CONFIG MeterValueSampleInterval=10") && stack0.output.contains("TRIGGER StatusNotification"), "\(stack0.output)")
         #expect(stack0.output.contains("SCHEDULE"), "the station's schedule asked after a profile: \(stack0.output)")
+        // An earlier central system's default profiles cleared before Fusebox's first; its configuration read.
+        let clear = stack0.output.firstIndex(of: "CLEAR TxDefaultProfile")
+        let first = stack0.output.firstIndex { $0.hasPrefix("LIMIT ") || $0.hasPrefix("REFUSED ") }
+        #expect(clear != nil && first != nil && clear! < first!, "\(stack0.output)")
+        #expect(stack0.output.contains { $0.hasPrefix("GETCONFIG ") && $0.contains("ChargeProfileMaxStackLevel") }, "\(stack0.output)")
         // Never answers: its calls went out and were dropped.
         #expect(silent.output.contains("IGNORED SetChargingProfile"), "\(silent.output)")
 
+        let listed = try await get("/api/ocpp/stations") as? [[String: Any]] ?? []
+        let cp1 = listed.first { $0["id"] as? String == "cp1" }
+        #expect((cp1?["configuration"] as? [String: String])?["ChargeProfileMaxStackLevel"] == "8" && cp1?["vendor"] as? String == "Test",
+                "\(listed)")
         let events = try await get("/api/events?limit=500") as? [[String: Any]] ?? []
         func said(_ id: String, _ text: String) -> Bool {
             events.contains { ($0["subject"] as? String) == id && (($0["message"] as? String) ?? "").contains(text) }

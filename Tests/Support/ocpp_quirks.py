@@ -72,6 +72,20 @@ class Station(ChargePoint):
             status=GetCompositeScheduleStatus.accepted, connector_id=connector_id,
             charging_schedule={"charging_rate_unit": limit_now["unit"], "charging_schedule_period": [{"start_period": 0, "limit": planned}]})
 
+    @on(Action.clear_charging_profile)
+    def on_clear(self, **kwargs):
+        say(f"CLEAR {kwargs.get('charging_profile_purpose', '')}")
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key=None, **kwargs):
+        say(f"GETCONFIG {','.join(key or [])}")
+        # It claims more than it takes, as stations do: Fusebox learns stack level 0 from its refusal.
+        known = [{"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "8"},
+                 {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"}]
+        return call_result.GetConfiguration(configuration_key=[k for k in known if not key or k["key"] in key],
+                                            unknown_key=[k for k in (key or []) if k not in [c["key"] for c in known]])
+
     @on(Action.change_configuration)
     def on_configuration(self, key, value, **kwargs):
         say(f"CONFIG {key}={value}")
