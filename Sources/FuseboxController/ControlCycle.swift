@@ -572,9 +572,15 @@ public actor ControlCycle {
 
     public func setEnabled(_ id: String, _ on: Bool, by source: String? = nil) -> Bool {
         guard let i = stations.firstIndex(where: { $0.settings.id == id }) else { return false }
+        let changed = state[i].enabled != on
         state[i].enabled = on
         commandsChanged = true
         pending.append(SiteEvent(time: now, kind: .configChanged, subject: id, message: (on ? "enabled" : "disabled") + Self.by(source)))
+        // The device hears of it beside the cycle: a station told over a WebSocket must not hold a cycle up.
+        if changed {
+            let device = stations[i].device
+            Task { await device.switched(on: on) }
+        }
         return true
     }
 

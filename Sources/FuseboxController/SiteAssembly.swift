@@ -179,7 +179,10 @@ public struct SiteAssembly {
                     }
                     var remoteStart: String?
                     if case .map(let m) = d.settings, case .string(let tag)? = m["remote_start"], !tag.isEmpty { remoteStart = tag }
-                    let made = try OCPPCharger(id: d.id, stations: ocpp, driver: script, timeout: config.ocpp?.timeout ?? 10, remoteStart: remoteStart)
+                    var availability = false
+                    if case .map(let m) = d.settings, case .bool(true)? = m["availability"] { availability = true }
+                    let made = try OCPPCharger(id: d.id, stations: ocpp, driver: script, timeout: config.ocpp?.timeout ?? 10, remoteStart: remoteStart,
+                                               availability: availability)
                     summary.append("\(d.id): OCPP 1.6J station (\(d.driver)), connecting to this box as /\(d.id)")
                     return made
                 } catch {

@@ -17,11 +17,16 @@ public protocol SiteDevice: AnyObject, Sendable {
     /// What `poll` reads, with nothing written to the device (no watchdog fed,
     /// no setting made): a Test before a device is saved, `fusebox check --live`.
     func read() async -> Result<DeviceReading, DeviceError>
+    /// Switched on or off by a command; called beside the cycle, never in it.
+    func switched(on: Bool) async
 }
 
 extension SiteDevice {
     /// A device whose poll writes nothing reads by polling.
     public func read() async -> Result<DeviceReading, DeviceError> { await poll() }
+    /// Switched on or off on the page or over the API; the cycle gives it 0 A while off. Most devices need
+    /// nothing more; an OCPP station may be told (ChangeAvailability, RemoteStopTransaction) where configured.
+    public func switched(on: Bool) async {}
 }
 
 /// A device whose driver is a script that can be replaced while it runs.

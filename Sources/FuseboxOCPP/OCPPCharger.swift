@@ -54,13 +54,16 @@ public final class OCPPCharger: ScriptedDevice {
     /// For a station that waits for an authorization before it charges (a car park without cards):
     /// the id tag Fusebox starts its transactions with (`settings: { remote_start: TAG }`).
     public let remoteStart: String?
+    /// Told ChangeAvailability when switched off and on (`settings: { availability: true }`).
+    public let availability: Bool
     /// When a RemoteStartTransaction was last sent, seconds since 1970.
     private let remoteStartAt = Mutex<Double>(-.infinity)
 
     public init(id: String, stations: OCPPStations, driver: sending DriverScript? = nil, timeout: Double = 10, refresh: Double = 300,
-                remoteStart: String? = nil) throws(LuaError) {
+                remoteStart: String? = nil, availability: Bool = false) throws(LuaError) {
         self.id = id
         self.remoteStart = remoteStart
+        self.availability = availability
         self.stations = stations
         self.timeout = timeout
         self.refresh = refresh
@@ -124,6 +127,19 @@ public final class OCPPCharger: ScriptedDevice {
         }
         let age = s.currentAt.map { max(0, Date().timeIntervalSince1970 - $0) }
         return .success(DeviceReading(status: s.status, current: s.current, energy: s.sessionEnergy, age: age))
+    }
+
+    /// Switched off: where configured, its running transaction is stopped (a station Fusebox starts
+    /// transactions for) and it is made Inoperative, so that no new one starts; switched on: Operative.
+    public func switched(on: Bool) async {
+        guard stations.upstream(id) == nil else { return }   // behind a backend, transactions are the backend's
+        if !on, remoteStart != nil, let t = stations.station(id)?.transaction {
+            _ = await stations.call(id, "RemoteStopTransaction", .object([("transactionId", .number(Double(t.id)))]), timeout: timeout)
+        }
+        if availability {
+            _ = await stations.call(id, "ChangeAvailability", .object([("connectorId", .number(0)), ("type", .string(on ? "Operative" : "Inoperative"))]),
+                                    timeout: timeout)
+        }
     }
 
     public func apply(amps: Double, phases: Int) async -> Result<Void, DeviceError> {

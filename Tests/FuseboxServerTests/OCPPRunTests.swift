@@ -100,7 +100,7 @@ struct OCPPRunTests {
               - { id: cp3, driver: ocpp, max: 16 }
               - { id: cp4, driver: ocpp, max: 32 }
               - { id: cp5, driver: ocpp_abb_terra_ac, max: 16 }
-              - { id: cp6, driver: ocpp, max: 16, settings: { remote_start: FREE-VEND } }
+              - { id: cp6, driver: ocpp, max: 16, settings: { remote_start: FREE-VEND, availability: true } }
               - { id: cp7, driver: ocpp, max: 16 }
             ocpp: { listen: "127.0.0.1:0", timeout: 2 }
             http: { listen: "127.0.0.1:0" }
@@ -123,6 +123,18 @@ struct OCPPRunTests {
         let stack0 = try station("cp1", "stack0"), silent = try station("cp2", "silent")
         let ignore = try station("cp3", "ignore"), drop = try station("cp4", "drop"), session = try station("cp5", "session")
         let freeVend = try station("cp6", "freevend"), flood = try station("cp7", "flood")
+
+        // A car plugged in at a station that waits for an authorization: Fusebox starts the transaction with the site's tag;
+        // switched off, the station's transaction is stopped and it is made Inoperative; switched on, Operative again.
+        #expect(await freeVend.line(prefix: "TRANSACTION ", within: 30) != nil, "\(freeVend.output) \(freeVend.errorOutput.suffix(2000))")
+        #expect(freeVend.output.contains("REMOTE START FREE-VEND"), "\(freeVend.output)")
+        let off = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-QUIRKS", "PUT", "/api/chargers/cp6/enabled", #"{"enabled": false}"#])
+        #expect(await off.exit(within: 30) == 0, "\(off.output)")
+        #expect(await freeVend.line(prefix: "AVAILABILITY Inoperative", within: 15) != nil, "\(freeVend.output)")
+        #expect(freeVend.output.contains { $0.hasPrefix("REMOTE STOP ") }, "\(freeVend.output)")
+        let on = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-QUIRKS", "PUT", "/api/chargers/cp6/enabled", #"{"enabled": true}"#])
+        #expect(await on.exit(within: 30) == 0, "\(on.output)")
+        #expect(await freeVend.line(prefix: "AVAILABILITY Operative", within: 15) != nil, "\(freeVend.output)")
 
         // Drops off mid-transaction: from then on it is not answering, and the limit it had stays reserved for it.
         #expect(await drop.line(prefix: "DROPPED", within: 60) != nil, "\(drop.output) \(drop.errorOutput.suffix(2000))")
@@ -154,9 +166,6 @@ struct OCPPRunTests {
         #expect(session.output.contains { $0.hasPrefix("LIMIT ") } && !session.output.contains { $0.hasPrefix("REFUSED ") }
                 && session.output.filter { $0.hasPrefix("LIMIT ") }.allSatisfy { $0.hasSuffix("stack 0") }, "\(session.output)")
 
-        // A car plugged in at a station that waits for an authorization: Fusebox starts the transaction with the site's tag.
-        #expect(await freeVend.line(prefix: "TRANSACTION ", within: 30) != nil, "\(freeVend.output) \(freeVend.errorOutput.suffix(2000))")
-        #expect(freeVend.output.contains("REMOTE START FREE-VEND"), "\(freeVend.output)")
         // 1,000 calls at once from one station: each answered, while the others go on (their checks below).
         #expect(await flood.exit(within: 60) == 0 && flood.output.contains { $0.hasPrefix("FLOOD answered 1000 of 1000") },
                 "\(flood.output) \(flood.errorOutput.suffix(2000))")
@@ -340,15 +349,11 @@ struct OCPPRunTests {
         let entry = stations.first { $0["id"] as? String == "newcomer" }
         #expect(listed == 200 && entry?["configured"] as? Bool == false && entry?["registration"] as? String == "Pending"
                 && entry?["vendor"] as? String == "Joiner" && entry?["firmware"] as? String == "1.2.3", "\(stations)")
-        // The installer adds it, as the page's Setup does: the configuration with one more station, saved.
-        let (read, configBody) = try await api("GET", "/api/config")
-        var config = try #require((try? JSONSerialization.jsonObject(with: configBody)) as? [String: Any], "\(read)")
-        var chargers = config["chargers"] as? [[String: Any]] ?? []
-        chargers.append(["id": "newcomer", "driver": "ocpp", "max": 16])
-        config["chargers"] = chargers
-        let body = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
-        let (saved, savedBody) = try await api("PUT", "/api/config", body)
-        #expect(saved == 200, "\(String(decoding: savedBody, as: UTF8.self))")
+        // The installer adds it on the page, in a real browser: listed under "asking to join", "Add as newcomer", saved.
+        let browser = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_join_browser.py", url, "E2E-JOIN",
+                                        Self.root + "/test-artifacts/browser", "newcomer"])
+        #expect(await browser.exit(within: 120) == 0, "\(browser.output.joined(separator: "\n"))\n\(browser.errorOutput.suffix(2000))")
+        #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 3, "\(browser.output)")
         // Asked to boot again at once, it is accepted, and gets its limit.
         #expect(await joiner.exit(within: 60) == 0, "\(joiner.output) \(joiner.errorOutput.suffix(2000))")
         #expect(joiner.output.contains("TRIGGER BootNotification") && joiner.output.contains("ACCEPTED"), "\(joiner.output)")

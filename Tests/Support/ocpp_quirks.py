@@ -103,6 +103,21 @@ class Station(ChargePoint):
         say(f"TRANSACTION {started.transaction_id}")
         await self.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.charging))
 
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id, **kwargs):
+        say(f"REMOTE STOP {transaction_id}")
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    @after(Action.remote_stop_transaction)
+    async def stopped_remotely(self, transaction_id, **kwargs):
+        await self.call(call.StopTransaction(transaction_id=transaction_id, meter_stop=100, timestamp=datetime.now(timezone.utc).isoformat()))
+        await self.call(call.StatusNotification(connector_id=1, error_code=ChargePointErrorCode.no_error, status=ChargePointStatus.finishing))
+
+    @on(Action.change_availability)
+    def on_availability(self, connector_id, type, **kwargs):
+        say(f"AVAILABILITY {type}")
+        return call_result.ChangeAvailability(status="Accepted")
+
     @on(Action.trigger_message)
     async def on_trigger(self, requested_message, **kwargs):
         say(f"TRIGGER {requested_message}")

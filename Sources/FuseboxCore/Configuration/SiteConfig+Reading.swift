@@ -270,8 +270,11 @@ extension SiteConfig {
         // An OCPP station's own settings: its key, and the billing backend Fusebox stands in front of.
         for (n, c) in chargers.enumerated() where c.device.isOCPP {
             guard case .map(let m) = c.device.settings else { continue }
-            for key in m.keys.sorted() where !["auth_key", "upstream", "upstream_key", "remote_start"].contains(key) {
-                r.problem("chargers[\(n)].settings.\(key): unknown key; an OCPP station takes auth_key, remote_start, upstream and upstream_key")
+            for key in m.keys.sorted() where !["auth_key", "upstream", "upstream_key", "remote_start", "availability"].contains(key) {
+                r.problem("chargers[\(n)].settings.\(key): unknown key; an OCPP station takes auth_key, availability, remote_start, upstream and upstream_key")
+            }
+            if let flag = m["availability"], flag != .bool(true), flag != .bool(false) {
+                r.problem("chargers[\(n)].settings.availability: expected true or false, got \(flag.shownInConfig)")
             }
             if let tag = m["remote_start"] {
                 guard case .string(let s) = tag, !s.isEmpty, s.count <= 20 else {
