@@ -181,4 +181,32 @@ struct OCPPChargerTests {
         #expect(modbus.kind == .charger)
         #expect(try DriverScript(file: LimitCase.root + "/drivers/ocpp_abb_terra_ac.lua").kind == .ocpp)
     }
+
+    @Test("a quirk file reloaded while the station is connected: the next limit goes as the new file says; a Modbus driver is refused")
+    func reload() async throws {
+        let stations = OCPPStations(allowed: nil)
+        let (connection, outgoing) = stations.attach("cp1")
+        let fake = FakeStation()
+        let answering = Task {
+            for await text in outgoing {
+                guard case .call(let id, let action, let payload)? = try? OCPPFrame.parse(text) else { continue }
+                fake.calls.withLock { $0.append(FakeStation.shown(action, payload)) }
+                if let answer = fake.answer(action, [], payload, id: id) { _ = stations.received("cp1", connection, answer.text, now: 0) }
+            }
+        }
+        defer { answering.cancel(); stations.detach("cp1", connection) }
+        let charger = try OCPPCharger(id: "cp1", stations: stations, driver: DriverScript(source: "return { kind = 'ocpp', verify = false }", origin: "a.lua"), timeout: 1)
+        _ = await charger.apply(amps: 10, phases: 3)
+        #expect(fake.calls.withLock { $0 } == ["SetChargingProfile TxDefaultProfile stack 1 10 A connector 0 phases 3"])
+        fake.calls.withLock { $0 = [] }
+        let reloaded = await charger.reload(try DriverScript(source: "return { kind = 'ocpp', stack_level = 0, connector = 1, verify = false }", origin: "b.lua"))
+        if case .failure(let e) = reloaded { Issue.record("reload refused: \(e)") }
+        #expect(charger.quirks.connector == 1)
+        _ = await charger.apply(amps: 10, phases: 3)
+        #expect(fake.calls.withLock { $0 } == ["SetChargingProfile TxDefaultProfile stack 0 10 A connector 1 phases 3"])
+        let refused = await charger.reload(try DriverScript(file: LimitCase.root + "/drivers/abb_terra.lua"))
+        guard case .failure(let e) = refused else { Issue.record("a Modbus driver was taken"); return }
+        #expect(e.message.contains("an OCPP station needs an ocpp one"), "\(e)")
+        #expect(charger.quirks.connector == 1, "the running file stays")
+    }
 }
