@@ -195,12 +195,9 @@ extension SiteConfig {
                 }
                 http.viewers.append(SiteConfig.Viewer(user: user, passwordHash: hash))
             }
-            if let tls = r.map(h["tls"], "http.tls") {
-                r.onlyKnown(tls, "http.tls", ["certificate", "key"])
-                if tls["certificate"] == nil { r.problem("http.tls.certificate: missing (required): the PEM file of the certificate chain") }
-                if tls["key"] == nil { r.problem("http.tls.key: missing (required): the PEM file of the private key") }
-                http.tlsCertificate = r.string(tls["certificate"], "http.tls.certificate", default: "")
-                http.tlsKey = r.string(tls["key"], "http.tls.key", default: "")
+            if let (certificate, key) = Self.serverTLS(&r, h["tls"], "http.tls") {
+                http.tlsCertificate = certificate
+                http.tlsKey = key
             }
             for (n, proxy) in r.strings(h["trusted_proxies"], "http.trusted_proxies").enumerated() {
                 // An address, as the server sees the connection's peer: 127.0.0.1, ::1, 10.0.0.2.
@@ -245,12 +242,9 @@ extension SiteConfig {
         if let o = r.map(top["ocpp"], "ocpp") {
             r.onlyKnown(o, "ocpp", ["listen", "timeout", "tls", "self_registration", "id_tags"])
             var settings = OCPP()
-            if let tls = r.map(o["tls"], "ocpp.tls") {
-                r.onlyKnown(tls, "ocpp.tls", ["certificate", "key"])
-                if tls["certificate"] == nil { r.problem("ocpp.tls.certificate: missing (required): the PEM file of the certificate chain") }
-                if tls["key"] == nil { r.problem("ocpp.tls.key: missing (required): the PEM file of the private key") }
-                settings.tlsCertificate = r.string(tls["certificate"], "ocpp.tls.certificate", default: "")
-                settings.tlsKey = r.string(tls["key"], "ocpp.tls.key", default: "")
+            if let (certificate, key) = Self.serverTLS(&r, o["tls"], "ocpp.tls") {
+                settings.tlsCertificate = certificate
+                settings.tlsKey = key
             }
             settings.listen = r.string(o["listen"], "ocpp.listen", default: settings.listen)
             settings.timeout = r.number(o["timeout"], "ocpp.timeout", default: settings.timeout, range: 1...120)
@@ -360,6 +354,15 @@ extension SiteConfig {
         // An OCPP station connects to the box: it has no address to be reached at.
         return Device(id: id, driver: driver, address: driver == "ocpp" || driver.hasPrefix("ocpp_") ? .none : address(&r, m, path, required: addresses),
                       unit: r.int(m["unit"], "\(path).unit", default: 1, range: 0...255), settings: settings)
+    }
+
+    /// A server's `tls: { certificate, key }` (the page's, the OCPP endpoint's): both PEM files required.
+    private static func serverTLS(_ r: inout ConfigReader, _ v: Any?, _ path: String) -> (certificate: String, key: String)? {
+        guard let tls = r.map(v, path) else { return nil }
+        r.onlyKnown(tls, path, ["certificate", "key"])
+        if tls["certificate"] == nil { r.problem("\(path).certificate: missing (required): the PEM file of the certificate chain") }
+        if tls["key"] == nil { r.problem("\(path).key: missing (required): the PEM file of the private key") }
+        return (r.string(tls["certificate"], "\(path).certificate", default: ""), r.string(tls["key"], "\(path).key", default: ""))
     }
 
     private static func rippleInput(_ r: inout ConfigReader, _ v: Any, _ path: String, addresses: Bool) -> RippleInput? {
