@@ -29,8 +29,6 @@ public final class OCPPCharger: ScriptedDevice {
         public var verifies: Bool?
         /// The highest stack level it takes (its ChargeProfileMaxStackLevel), when it said.
         public var maxStack: Int?
-        /// The answers to the configuration asked of it at its last connection, by key.
-        public var configuration: [String: String] = [:]
     }
     private let learned = Mutex(Learned())
     private struct Sent {
@@ -47,10 +45,8 @@ public final class OCPPCharger: ScriptedDevice {
     /// The limit the cycle last asked for: sent again on a new connection even if the cycle
     /// does not ask again (it writes only changes), so that a station back from a reboot is limited at once.
     private let wanted = Mutex<(amps: Double, phases: Int)?>(nil)
-    /// The connection the station was last set up on (measurands, a status asked for).
-    private let setUp = Atomic<Int>(0)
-    /// The connection its default profiles were last cleared on.
-    private let cleared = Atomic<Int>(0)
+    /// The connection (and boot on it) the station was last prepared on: old profiles cleared, its configuration read and set.
+    private let prepared = Atomic<Int>(0)
     /// For a station that waits for an authorization before it charges (a car park without cards):
     /// the id tag Fusebox starts its transactions with (`settings: { remote_start: TAG }`).
     public let remoteStart: String?
@@ -72,7 +68,6 @@ public final class OCPPCharger: ScriptedDevice {
     }
 
     public var quirks: OCPPQuirks { driver.withLock { $0.quirks } }
-    public var knowledge: Learned { learned.withLock { $0 } }
 
     public func reload(_ script: sending DriverScript) async -> Result<DeviceReading, DeviceError> {
         guard script.kind == .ocpp else {
@@ -94,22 +89,21 @@ public final class OCPPCharger: ScriptedDevice {
                 : "not connected (OCPP): counted at its last limit until it is back"))
         }
         let connection = stations.connections(id)
-        // A new connection: the limit in force first, before it may draw more; then what it should report.
-        let fresh = sent.withLock({ $0.map { ($0.connection, $0.boots) } }).map({ $0 != (connection, s.boots) }) ?? true
-        // A new connection: an earlier central system's default profiles cleared first, where the driver says so.
-        if fresh, quirks.clearProfiles, stations.upstream(id) == nil, cleared.exchange(connection &* 65_536 &+ s.boots, ordering: .relaxed) != connection &* 65_536 &+ s.boots {
+        // Behind a backend, the station's configuration and its transactions are the backend's.
+        let behindBackend = stations.upstream(id) != nil
+        // A new connection or a reboot: an earlier central system's default profiles are cleared first, where the driver says so.
+        let generation = connection &* 65_536 &+ s.boots
+        let prepare = prepared.exchange(generation, ordering: .relaxed) != generation
+        if prepare, quirks.clearProfiles, !behindBackend {
             _ = await stations.call(id, "ClearChargingProfile", .object([("chargingProfilePurpose", .string("TxDefaultProfile"))]), timeout: timeout)
         }
-        if let w = wanted.withLock({ $0 }), fresh {
-            if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
-        }
-        // The backend set or cleared a profile: Fusebox's goes again, above it and never above it.
-        if let w = wanted.withLock({ $0 }), let changes = stations.upstream(id)?.report.profileChanges,
-           sent.withLock({ $0?.backendProfiles }) != changes {
+        // The limit in force, again when `send` finds it due (a new connection or a reboot, before the station may draw
+        // more; a profile of the backend's; a transaction begun; the refresh): the cycle writes only changes.
+        if let w = wanted.withLock({ $0 }) {
             if case .failure(let e) = await send(amps: w.amps, phases: w.phases) { return .failure(e) }
         }
         // A car plugged in and no transaction: started here, where the site has no cards (at most every 30 s).
-        if let tag = remoteStart, stations.upstream(id) == nil, s.transaction == nil, let connector = s.connectors.first(where: { $0.key > 0 && $0.value == "Preparing" })?.key {
+        if let tag = remoteStart, !behindBackend, s.transaction == nil, let connector = s.connectors.first(where: { $0.key > 0 && $0.value == "Preparing" })?.key {
             let now = Date().timeIntervalSince1970
             if remoteStartAt.withLock({ at in
                 guard now - at >= 30 else { return false }
@@ -120,10 +114,8 @@ public final class OCPPCharger: ScriptedDevice {
                 Task { _ = await self.stations.call(self.id, "RemoteStartTransaction", payload, timeout: self.timeout) }
             }
         }
-        // Behind a backend, the station's configuration is the backend's to set.
-        let generation = connection &* 65_536 &+ s.boots
-        if setUp.exchange(generation, ordering: .relaxed) != generation, stations.upstream(id) == nil {
-            Task { await self.setUpConnection(connection) }
+        if prepare, !behindBackend {
+            Task { await self.setUpConnection() }
         }
         let age = s.currentAt.map { max(0, Date().timeIntervalSince1970 - $0) }
         return .success(DeviceReading(status: s.status, current: s.current, energy: s.sessionEnergy, age: age))
@@ -147,10 +139,10 @@ public final class OCPPCharger: ScriptedDevice {
         return await send(amps: amps, phases: phases)
     }
 
-    /// What the station should report, asked once per connection: its measurands and
-    /// their interval (ChangeConfiguration), then its status and a reading (TriggerMessage).
-    /// The answers are kept (`knowledge.configuration`); a refusal is no failure: Fusebox works with what it sends.
-    private func setUpConnection(_ connection: Int) async {
+    /// Once per connection: what the station says of itself (GetConfiguration), what it should report (its
+    /// measurands and their interval, ChangeConfiguration), then its status and a reading (TriggerMessage).
+    /// A refusal is no failure: Fusebox works with what it sends.
+    private func setUpConnection() async {
         let q = quirks
         // What it says of itself: the highest stack level it takes caps Fusebox's.
         let keys = ["ChargeProfileMaxStackLevel", "ChargingScheduleAllowedChargingRateUnit", "ConnectorSwitch3to1PhaseSupported",
@@ -162,20 +154,15 @@ public final class OCPPCharger: ScriptedDevice {
                 learned.withLock { $0.maxStack = max }
             }
         }
-        var answers: [String: String] = [:]
         var asks: [(String, String)] = []
         if !q.measurands.isEmpty { asks.append(("MeterValuesSampledData", q.measurands)) }
         if q.sampleInterval > 0 { asks.append(("MeterValueSampleInterval", String(q.sampleInterval))) }
         for (key, value) in asks {
-            let r = await stations.call(id, "ChangeConfiguration", .object([("key", .string(key)), ("value", .string(value))]), timeout: timeout)
-            answers[key] = Self.outcome(r)
+            _ = await stations.call(id, "ChangeConfiguration", .object([("key", .string(key)), ("value", .string(value))]), timeout: timeout)
         }
         for message in ["StatusNotification", "MeterValues"] {
-            let r = await stations.call(id, "TriggerMessage", .object([("requestedMessage", .string(message))]), timeout: timeout)
-            answers["TriggerMessage " + message] = Self.outcome(r)
+            _ = await stations.call(id, "TriggerMessage", .object([("requestedMessage", .string(message))]), timeout: timeout)
         }
-        guard stations.connections(id) == connection else { return }
-        learned.withLock { $0.configuration = answers }
     }
 
     /// GetConfiguration's answer as key and value (readonly or not; a value at most 500 characters, as OCPP 1.6 has it).
@@ -187,14 +174,6 @@ public final class OCPPCharger: ScriptedDevice {
             if case .string(let value)? = kv.first(where: { $0.0 == "value" })?.1 { out[key] = String(value.prefix(500)) }
         }
         return out
-    }
-
-    /// An answer's status, or the error that came instead.
-    static func outcome(_ r: Result<StrictJSON.Value, OCPPError>) -> String {
-        switch r {
-        case .success(let answer): status(answer) ?? "answered"
-        case .failure(let e): e.code == .genericError ? e.message : e.code.rawValue
-        }
     }
 
     private func send(amps: Double, phases: Int) async -> Result<Void, DeviceError> {

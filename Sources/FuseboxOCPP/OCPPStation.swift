@@ -193,9 +193,9 @@ public struct OCPPStation: Sendable {
         }
     }
 
-    static func iso8601(_ t: Double) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date(timeIntervalSince1970: t))
+    /// OCPP's dateTime: ISO 8601 in UTC with milliseconds. A format style is a value: none is made per answer.
+    public static func iso8601(_ t: Double) -> String {
+        timestamps.format(Date(timeIntervalSince1970: t))
     }
+    private static let timestamps = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
