@@ -73,9 +73,6 @@ let package = Package(
         ]),
         .target(name: "FuseboxSimulator", dependencies: [
             "FuseboxCore", "FuseboxModbus", "FuseboxOCPP", "FuseboxYAML",
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-            .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
         // The web page, the REST API, live updates, login and /metrics (Hummingbird).

@@ -1,8 +1,5 @@
 import Foundation
 import FuseboxCore
-import HTTPTypes
-import HummingbirdWSClient
-import Logging
 import Synchronization
 
 /// Fusebox in front of a station's billing backend (docs/ocpp.md, "Proxy"):
@@ -107,46 +104,8 @@ public final class OCPPUpstream: Sendable {
     public func open() {
         state.withLock { $0.firstAttempt = true }
         let task = Task { [self] in
-            var logger = Logger(label: "fusebox.ocpp.upstream")
-            logger.logLevel = .critical
-            var configuration = WebSocketClientConfiguration()
-            configuration.additionalHeaders[.secWebSocketProtocol] = "ocpp1.6"
-            if let key = target.key {
-                configuration.additionalHeaders[.authorization] = "Basic " + Data("\(station):\(key)".utf8).base64EncodedString()
-            }
-            let url = target.url + "/" + (station.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? station)
-            while !Task.isCancelled {
-                _ = try? await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
-                    let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
-                    self.connected(continuation)
-                    defer { self.disconnected() }
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { for await text in stream { try await outbound.write(.text(text)) } }
-                        group.addTask {
-                            for try await message in inbound.messages(maxSize: 1 << 20) {
-                                guard case .text(let text) = message else { continue }
-                                self.fromBackend(text)
-                            }
-                        }
-                        try await group.next()
-                        group.cancelAll()
-                    }
-                }
-                self.disconnected()
-                let held = state.withLock { s -> [OCPPFrame] in
-                    guard s.firstAttempt else { return [] }
-                    s.firstAttempt = false
-                    // The backend cannot be reached: what waited for it is answered here.
-                    var answers: [OCPPFrame] = []
-                    for k in s.queue.indices where !s.queue[k].answered {
-                        if let local = s.queue[k].local { answers.append(local) }
-                        s.queue[k].answered = true
-                    }
-                    return answers
-                }
-                for answer in held { _ = toStation(answer.text) }
-                try? await Task.sleep(for: .seconds(1))
-            }
+            await OCPPClientConnection.keep(url: target.url, identity: station, key: target.key, maxFrame: 1 << 20, label: "fusebox.ocpp.upstream",
+                                            opened: { self.connected($0) }, received: { self.fromBackend($0) }, closed: { self.attemptEnded() })
         }
         loop.withLock { $0?.cancel(); $0 = task }
     }
@@ -164,6 +123,22 @@ public final class OCPPUpstream: Sendable {
             s.firstAttempt = false
         }
         flush()
+    }
+
+    /// A connection ended, or an attempt failed. After the first attempt, what waited for it is answered here.
+    private func attemptEnded() {
+        disconnected()
+        let held = state.withLock { s -> [OCPPFrame] in
+            guard s.firstAttempt else { return [] }
+            s.firstAttempt = false
+            var answers: [OCPPFrame] = []
+            for k in s.queue.indices where !s.queue[k].answered {
+                if let local = s.queue[k].local { answers.append(local) }
+                s.queue[k].answered = true
+            }
+            return answers
+        }
+        for answer in held { _ = toStation(answer.text) }
     }
 
     /// The backend is gone: a call in flight gets Fusebox's answer (the station must not wait

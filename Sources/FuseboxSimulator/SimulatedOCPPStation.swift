@@ -1,9 +1,6 @@
 import Foundation
 import FuseboxCore
 import FuseboxOCPP
-import HTTPTypes
-import HummingbirdWSClient
-import Logging
 import Synchronization
 
 /// A charging station of the simulated site that speaks OCPP 1.6J: it connects
@@ -50,33 +47,10 @@ public final class SimulatedOCPPStation: Sendable {
     /// Connects to `<url>/<id>` and stays connected until `stop`.
     public func connect(to url: String) {
         let task = Task { [self] in
-            var logger = Logger(label: "fusebox.sim.ocpp")
-            logger.logLevel = .critical
-            var configuration = WebSocketClientConfiguration()
-            configuration.additionalHeaders[.secWebSocketProtocol] = "ocpp1.6"
-            if let key {
-                configuration.additionalHeaders[.authorization] = "Basic " + Data("\(id):\(key)".utf8).base64EncodedString()
-            }
-            while !Task.isCancelled {
-                _ = try? await WebSocketClient.connect(url: url + "/" + id, configuration: configuration, logger: logger) { inbound, outbound, _ in
-                    let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(256))
-                    self.attached(continuation)
-                    defer { self.detached() }
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { for await text in stream { try await outbound.write(.text(text)) } }
-                        group.addTask {
-                            for try await message in inbound.messages(maxSize: 1 << 16) {
-                                guard case .text(let text) = message, let answer = self.handle(text) else { continue }
-                                continuation.yield(answer)
-                            }
-                        }
-                        try await group.next()
-                        group.cancelAll()
-                    }
-                }
-                self.detached()
-                try? await Task.sleep(for: .seconds(1))
-            }
+            await OCPPClientConnection.keep(url: url, identity: id, key: key, maxFrame: 1 << 16, label: "fusebox.sim.ocpp",
+                                            opened: { self.attached($0) }, received: { text in
+                                                if let answer = self.handle(text) { self.state.withLock { _ = $0.out?.yield(answer) } }
+                                            }, closed: { self.detached() })
         }
         loop.withLock { $0?.cancel(); $0 = task }
     }
@@ -116,7 +90,7 @@ public final class SimulatedOCPPStation: Sendable {
             s.lastTime = time
             s.energyWh += charger.power * dt / 3600
             guard let out = s.out else { return }
-            let stamp = StrictJSON.Value.string(Self.timestamp(time))
+            let stamp = StrictJSON.Value.string(OCPPStation.iso8601(time))
             let status = switch charger.status {
             case .free: "Available"
             case .charging: "Charging"
@@ -250,9 +224,4 @@ public final class SimulatedOCPPStation: Sendable {
         return m.first { $0.0 == key }?.1
     }
 
-    private static func timestamp(_ t: Double) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: Date(timeIntervalSince1970: t))
-    }
 }
