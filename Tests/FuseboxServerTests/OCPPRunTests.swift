@@ -2,44 +2,22 @@ import Foundation
 import FuseboxTesting
 import Testing
 
-/// `fusebox run` with two OCPP stations (Tests/Support/ocpp_limits.py, the
-/// `ocpp` package) behind the simulated site's grid meter: the limit reaches
-/// each as a TxDefaultProfile (in watts for the one that takes only watts), is
-/// lowered at a load step, and comes again after a reconnect.
+/// `fusebox run` with OCPP stations behind a simulated site's grid meter
+/// (`OCPPRunSite`): independent stations of the `ocpp` package (Tests/Support/
+/// ocpp_*.py) as real ones behave, `fusebox sim`'s stations, a billing backend
+/// behind the proxy, and a station asking to join, accepted in a browser.
 @Suite("An OCPP station driven by fusebox run", .serialized)
 struct OCPPRunTests {
     static let root = Expectation.repositoryRoot(from: #filePath)
 
     @Test("the limit as a profile (in watts where a station takes only watts), lowered at a load step, and again after a reconnect")
     func limits() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-run-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try """
-            site: { noise: 0, base_load: [8, 8, 8] }
-            chargers: [ { id: p01, make: abb_terra } ]
-            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
-        let binary = Expectation.fuseboxBinary(from: #filePath)
-        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
-        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
-        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
-        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
-        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
-        try """
-            site: { name: OCPP run, serial: E2E-OCPP, limit: { current: 50, margin: 2 } }
-            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
-            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+        let site = try await OCPPRunSite(name: "OCPP run", serial: "E2E-OCPP", fuse: 50, stations: """
             chargers: [ { id: cp1, driver: ocpp, max: 16 }, { id: cp2, driver: ocpp, max: 16 } ]
             ocpp: { listen: "127.0.0.1:0" }
-            http: { listen: "127.0.0.1:0" }
-            history: { path: \(folder)/history.db }
-            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
-        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
-        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
-        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
-        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
-        let page = try #require(await box.line(containing: "web page: http://", within: 30))
-        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+            """)
+        defer { site.stop() }
+        let (box, port, url) = (site.box, site.port, site.url)
 
         let station = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_limits.py", "ws://127.0.0.1:\(port)", "cp1", "90"])
         // cp2 takes only watts.
@@ -77,23 +55,7 @@ struct OCPPRunTests {
 
     @Test("stations as found in the field: one that refuses stack level 1, one that never answers, one that ignores its limit, one that drops off mid-transaction, a whole transaction recorded as a session, one started remotely")
     func quirks() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-quirks-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try """
-            site: { noise: 0, base_load: [8, 8, 8] }
-            chargers: [ { id: p01, make: abb_terra } ]
-            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
-        let binary = Expectation.fuseboxBinary(from: #filePath)
-        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
-        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
-        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
-        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
-        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
-        try """
-            site: { name: OCPP quirks, serial: E2E-QUIRKS, limit: { current: 90, margin: 2 } }
-            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
-            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+        let site = try await OCPPRunSite(name: "OCPP quirks", serial: "E2E-QUIRKS", fuse: 90, stations: """
             chargers:
               - { id: cp1, driver: ocpp, max: 16 }
               - { id: cp2, driver: ocpp, max: 16 }
@@ -103,23 +65,13 @@ struct OCPPRunTests {
               - { id: cp6, driver: ocpp, max: 16, settings: { remote_start: FREE-VEND, availability: true } }
               - { id: cp7, driver: ocpp, max: 16 }
             ocpp: { listen: "127.0.0.1:0", timeout: 2 }
-            http: { listen: "127.0.0.1:0" }
-            history: { path: \(folder)/history.db }
-            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
-        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
-        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
-        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
-        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
-        let page = try #require(await box.line(containing: "web page: http://", within: 30))
-        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+            """)
+        defer { site.stop() }
+        let (port, url) = (site.port, site.url)
         func station(_ id: String, _ mode: String) throws -> ChildProcess {
             try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_quirks.py", "ws://127.0.0.1:\(port)", id, mode, "20"])
         }
-        func get(_ path: String) async throws -> Any? {
-            let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-QUIRKS", "GET", path])
-            #expect(await call.exit(within: 30) == 0, "\(call.output) \(call.errorOutput)")
-            return try? JSONSerialization.jsonObject(with: Data(call.output.dropFirst().joined(separator: "\n").utf8))
-        }
+        func get(_ path: String) async throws -> Any? { try await site.json(path) }
         let stack0 = try station("cp1", "stack0"), silent = try station("cp2", "silent")
         let ignore = try station("cp3", "ignore"), drop = try station("cp4", "drop"), session = try station("cp5", "session")
         let freeVend = try station("cp6", "freevend"), flood = try station("cp7", "flood")
@@ -202,11 +154,16 @@ struct OCPPRunTests {
 
     @Test("fusebox sim's OCPP stations connect to fusebox run like real ones: limited by profiles, their cars charge within their limits")
     func simulatedStations() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-sim-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let binary = Expectation.fuseboxBinary(from: #filePath)
-        try """
+        // One simulator holds the site (its meter sees the stations' cars): its stations connect to the
+        // controller's endpoint on a port chosen here, and retry each second until it is up.
+        let ocppPort = freeTCPPort()
+        let site = try await OCPPRunSite(name: "OCPP sim", serial: "E2E-OSIM", fuse: 40, stations: """
+            chargers:
+              - { id: o1, driver: ocpp, max: 16 }
+              - { id: o2, driver: ocpp, max: 16, phases: [2] }
+              - { id: o3, driver: ocpp_alfen, max: 32, phases: [3, 1, 2], settings: { auth_key: k-o3 } }
+            ocpp: { listen: "127.0.0.1:\(ocppPort)" }
+            """, sim: """
             site: { noise: 0, base_load: [8, 8, 8] }
             chargers:
               - { id: o1, make: ocpp, phases: [1, 2, 3], max: 16 }
@@ -217,34 +174,10 @@ struct OCPPRunTests {
               - { charger: o2, arrive: 0s, phases: 1, max: 16, wanted: 40 }
               - { charger: o3, arrive: 0s, phases: 3, max: 32, wanted: 40 }
             ocpp: { interval: 2 }
-            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
-        // One simulator holds the site (its meter sees the stations' cars): its stations connect to the
-        // controller's endpoint on a port chosen here, and retry each second until it is up.
-        let ocppPort = freeTCPPort()
-        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "5",
-                                    "--ocpp", "ws://127.0.0.1:\(ocppPort)"], directory: Self.root)
-        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
-        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
-        #expect(served.contains { $0.contains("o1    ocpp station connecting to ws://127.0.0.1:\(ocppPort)/o1") }, "\(served)")
-        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
-        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
-        try """
-            site: { name: OCPP sim, serial: E2E-OSIM, limit: { current: 40, margin: 2 } }
-            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
-            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
-            chargers:
-              - { id: o1, driver: ocpp, max: 16 }
-              - { id: o2, driver: ocpp, max: 16, phases: [2] }
-              - { id: o3, driver: ocpp_alfen, max: 32, phases: [3, 1, 2], settings: { auth_key: k-o3 } }
-            ocpp: { listen: "127.0.0.1:\(ocppPort)" }
-            http: { listen: "127.0.0.1:0" }
-            history: { path: \(folder)/history.db }
-            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
-        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "5"], directory: Self.root)
-        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
-        #expect(await box.line(containing: "OCPP stations: ws://", within: 60) != nil, "\(box.output) \(box.errorOutput.suffix(2000))")
-        let page = try #require(await box.line(containing: "web page: http://", within: 30))
-        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
+            """, simArguments: ["--ocpp", "ws://127.0.0.1:\(ocppPort)"], statusEvery: 5)
+        defer { site.stop() }
+        let (sim, box, url) = (site.sim, site.box, site.url)
+        #expect(site.served.contains { $0.contains("o1    ocpp station connecting to ws://127.0.0.1:\(ocppPort)/o1") }, "\(site.served)")
 
         var chargers: [[String: Any]] = []
         let deadline = ContinuousClock.now + .seconds(40)
@@ -272,33 +205,13 @@ struct OCPPRunTests {
 
     @Test("a proxy in front of a billing backend (the ocpp package both sides): messages unchanged and in order, the lower limit in force, queued while the backend is away")
     func proxy() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-proxy-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try """
-            site: { noise: 0, base_load: [8, 8, 8] }
-            chargers: [ { id: p01, make: abb_terra } ]
-            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
-        let binary = Expectation.fuseboxBinary(from: #filePath)
-        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
-        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
-        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
-        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
-        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
         let backend = freeTCPPort()
-        try """
-            site: { name: OCPP proxy, serial: E2E-PROXY, limit: { current: 40, margin: 2 } }
-            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
-            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+        let site = try await OCPPRunSite(name: "OCPP proxy", serial: "E2E-PROXY", fuse: 40, stations: """
             chargers: [ { id: px1, driver: ocpp, max: 12, settings: { upstream: "ws://127.0.0.1:\(backend)/ocpp" } } ]
             ocpp: { listen: "127.0.0.1:0", timeout: 3 }
-            http: { listen: "127.0.0.1:0" }
-            history: { path: \(folder)/history.db }
-            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
-        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
-        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
-        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
-        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+            """)
+        defer { site.stop() }
+        let (box, port) = (site.box, site.port)
         let both = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_proxy.py", "ws://127.0.0.1:\(port)", "\(backend)", "px1"])
         #expect(await both.exit(within: 150) == 0,
                 "\(both.output.joined(separator: "\n"))\n\(both.errorOutput.suffix(3000))\n\(box.output.suffix(30).joined(separator: "\n"))")
@@ -307,39 +220,13 @@ struct OCPPRunTests {
 
     @Test("a station the site does not know asks to join: Pending, on the endpoint's list for the installer; added through the Setup, it is accepted and limited")
     func selfRegistration() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fusebox-ocpp-join-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try """
-            site: { noise: 0, base_load: [8, 8, 8] }
-            chargers: [ { id: p01, make: abb_terra } ]
-            """.write(toFile: folder + "/sim.yaml", atomically: true, encoding: .utf8)
-        let binary = Expectation.fuseboxBinary(from: #filePath)
-        let sim = try ChildProcess([binary, "sim", "--config", folder + "/sim.yaml", "--any-port", "--status", "600"], directory: Self.root)
-        defer { sim.signal(SIGTERM); _ = sim.waitForExit(timeout: 20) }
-        let served = try #require(await sim.lines(through: "ready", within: 60), "\(sim.errorOutput.suffix(2000))")
-        let gridLine = try #require(served.first { $0.hasPrefix("  grid") })
-        let grid = try #require(gridLine.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }.flatMap { Int($0.dropFirst(10)) })
-        try """
-            site: { name: OCPP join, serial: E2E-JOIN, limit: { current: 40, margin: 2 } }
-            control: { ramp_up: 10, raise_every: 1s, restart_pause: 0s }
-            meters: { grid: { driver: sdm630, host: 127.0.0.1, port: \(grid), unit: 1 } }
+        let site = try await OCPPRunSite(name: "OCPP join", serial: "E2E-JOIN", fuse: 40, stations: """
             chargers: [ { id: cp1, driver: ocpp, max: 16 } ]
             ocpp: { listen: "127.0.0.1:0", self_registration: true }
-            http: { listen: "127.0.0.1:0" }
-            history: { path: \(folder)/history.db }
-            """.write(toFile: folder + "/site.yaml", atomically: true, encoding: .utf8)
-        let box = try ChildProcess([binary, "run", "--config", folder + "/site.yaml", "--status-every", "0"], directory: Self.root)
-        defer { box.signal(SIGTERM); _ = box.waitForExit(timeout: 30) }
-        let endpoint = try #require(await box.line(containing: "OCPP stations: ws://", within: 60), "\(box.output) \(box.errorOutput.suffix(2000))")
-        let port = try #require(endpoint.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
-        let page = try #require(await box.line(containing: "web page: http://", within: 30))
-        let url = String(page.split(separator: " ").first { $0.hasPrefix("http://") } ?? "")
-        func api(_ method: String, _ path: String, _ body: String? = nil) async throws -> (Int, Data) {
-            let call = try ChildProcess(["python3", Self.root + "/Tests/Support/api_call.py", url, "admin", "E2E-JOIN", method, path] + (body.map { [$0] } ?? []))
-            #expect(await call.exit(within: 30) != nil)
-            return (Int(call.output.first ?? "") ?? 0, Data(call.output.dropFirst().joined(separator: "\n").utf8))
-        }
+            """)
+        defer { site.stop() }
+        let (port, url) = (site.port, site.url)
+        func api(_ method: String, _ path: String, _ body: String? = nil) async throws -> (Int, Data) { try await site.api(method, path, body) }
 
         let joiner = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_register.py", "ws://127.0.0.1:\(port)", "newcomer", "60"])
         #expect(await joiner.line(prefix: "PENDING", within: 30) != nil, "\(joiner.output) \(joiner.errorOutput.suffix(2000))")
@@ -353,7 +240,7 @@ struct OCPPRunTests {
         let browser = try ChildProcess(["python3", Self.root + "/Tests/Support/ocpp_join_browser.py", url, "E2E-JOIN",
                                         Self.root + "/test-artifacts/browser", "newcomer"])
         #expect(await browser.exit(within: 120) == 0, "\(browser.output.joined(separator: "\n"))\n\(browser.errorOutput.suffix(2000))")
-        #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 3, "\(browser.output)")
+        #expect(browser.output.filter { $0.hasPrefix("OK ") }.count == 4, "\(browser.output)")
         // Asked to boot again at once, it is accepted, and gets its limit.
         #expect(await joiner.exit(within: 60) == 0, "\(joiner.output) \(joiner.errorOutput.suffix(2000))")
         #expect(joiner.output.contains("TRIGGER BootNotification") && joiner.output.contains("ACCEPTED"), "\(joiner.output)")

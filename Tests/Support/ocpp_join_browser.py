@@ -1,7 +1,8 @@
 """The installer accepts a station asking to join, in headless chromium
 (Selenium): the Setup tab lists it under "OCPP stations asking to join";
 "Add as <id>" puts it in the stations' table as an OCPP station; "Save and
-apply" saves it. Prints "OK <step>" per step, with a screenshot of each.
+apply" saves it; once the station has taken its limit and left, its card on
+the Overview says the limit kept for it. Prints "OK <step>" per step, with a screenshot of each.
 
 usage: ocpp_join_browser.py URL PASSWORD ARTIFACTS STATION
 """
@@ -38,6 +39,12 @@ try:
     if not message().startswith("Version"):
         fail("the save was refused: " + message() + " | " + " | ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".problem")))
     step("saved: " + message(), "ocpp-join-2-saved.png")
+    # The station takes its limit and leaves: its card on the Overview says what is kept for it.
+    driver.find_element(By.CSS_SELECTOR, "nav button[data-tab=overview]").click()
+    card = f'.card.charger[data-charger="{station}"] .status'
+    until(lambda: "kept for it until it is back" in (driver.find_elements(By.CSS_SELECTOR, card) or [None])[0].text
+          if driver.find_elements(By.CSS_SELECTOR, card) else False, "the card of the station that left says what is kept for it")
+    step("its card: " + driver.find_element(By.CSS_SELECTOR, card).text, "ocpp-join-3-left.png")
     driver.quit()
 except Exception as e:  # noqa: BLE001
     fail(f"{type(e).__name__}: {e}")
