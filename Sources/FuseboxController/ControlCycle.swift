@@ -45,6 +45,9 @@ public actor ControlCycle {
         var writtenAt = -Double.infinity
         /// When the setpoint last took another value (a refresh of the same does not count).
         var changedAt = -Double.infinity
+        /// The highest limit written since the last write known to have taken: a write that failed or
+        /// came too late may still have reached the device, so while it does not answer it is counted at this.
+        var unconfirmed: Double?
         /// Since when it draws more than its setpoint (nil: it follows it).
         var overSetpointSince: Double?
         /// It takes writes but does not follow them (after `pacing.settle`):
@@ -257,7 +260,7 @@ public actor ControlCycle {
         var chargers: [ChargerSnapshot] = []
         for (i, s) in stations.enumerated() {
             var c = s.settings
-            c.setpoint = state[i].setpoint
+            c.setpoint = state[i].setpoint.map { max($0, state[i].unconfirmed ?? 0) } ?? state[i].unconfirmed
             if let p = state[i].priority { c.priority = p }
             if let cap = remote.max(for: c.id, at: time) { c.cableMax = min(c.cableMax ?? .infinity, cap) }
             if !state[i].enabled { c.cableMax = 0 }
@@ -379,7 +382,9 @@ public actor ControlCycle {
                 if state[i].setpoint != targets[i] { state[i].changedAt = time }
                 state[i].setpoint = targets[i]
                 state[i].writtenAt = time
+                state[i].unconfirmed = nil
             case .failure(let e):
+                state[i].unconfirmed = max(state[i].unconfirmed ?? 0, targets[i])
                 errors.append(e.description)
             }
         }

@@ -149,7 +149,8 @@ struct OCPPRunTests {
         #expect(said("cp2", "no answer to SetChargingProfile within 2 s") || said("cp2", "still busy with a call of an earlier cycle"), "\(events.filter { ($0["subject"] as? String) == "cp2" })")
         #expect(said("cp3", "its schedule says 16 A: it has not applied it") || said("cp3", "given 0 until it follows"),
                 "\(events.filter { ($0["subject"] as? String) == "cp3" })")
-        #expect(said("cp4", "not connected (OCPP)"), "\(events.filter { ($0["subject"] as? String) == "cp4" })")
+        // Gone with a call of ours in flight, it first counts as busy with it, then as not connected.
+        #expect(said("cp4", "not connected (OCPP)") || said("cp4", "still busy with a call of an earlier cycle"), "\(events.filter { ($0["subject"] as? String) == "cp4" })")
     }
 
     @Test("fusebox sim's OCPP stations connect to fusebox run like real ones: limited by profiles, their cars charge within their limits")
